@@ -1,0 +1,62 @@
+# Two commands on a fresh machine: `make test` and `make dev`. Everything else is installed here.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE := .cache
+DDB_VERSION := 2.9.30
+DDB_JAR := $(CACHE)/dynamodb-local/package/emulator/DynamoDBLocal.jar
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(UV) run --frozen
+
+.PHONY: help deps uv python-deps java dynamodb-local lint typecheck unit integration test dev demo clean
+
+help:
+	@echo "make test   install everything and run every check and test"
+	@echo "make dev    run ripen locally"
+	@echo "make lint | typecheck | unit | integration | clean"
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		{ echo "installing uv"; python3 -m pip install --quiet --disable-pip-version-check uv; }
+
+python-deps: uv
+	$(UV) sync --frozen
+
+java:
+	@command -v java >/dev/null 2>&1 || { \
+		echo "installing Java 17 for DynamoDB Local"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
+
+dynamodb-local: $(DDB_JAR) java
+
+$(DDB_JAR):
+	@mkdir -p $(CACHE)/dynamodb-local
+	cd $(CACHE)/dynamodb-local && npm pack --silent amplify-dynamodb-simulator@$(DDB_VERSION) >/dev/null \
+		&& tar -xzf amplify-dynamodb-simulator-$(DDB_VERSION).tgz && rm amplify-dynamodb-simulator-$(DDB_VERSION).tgz
+	@test -f $(DDB_JAR)
+
+deps: python-deps dynamodb-local
+
+lint: python-deps
+	$(RUN) ruff check functions tests
+	$(RUN) ruff format --check functions tests
+	$(RUN) ripen lint templates
+
+typecheck: python-deps
+	$(RUN) mypy
+
+unit: python-deps
+	$(RUN) pytest tests/unit -q
+
+integration: deps
+	$(RUN) pytest tests/integration -q
+
+test: deps lint typecheck
+	$(RUN) pytest -q
+
+dev: deps
+	$(RUN) ripen demo --sequence trial-nurture --click pricing
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis $(CACHE)

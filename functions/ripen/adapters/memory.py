@@ -1,0 +1,82 @@
+"""An in-memory store with the same conditional-write semantics as DynamoDB, for unit tests and demos."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime
+
+from ripen.adapters.store import CLAIM_TIMEOUT
+from ripen.core.leads import shard_of
+from ripen.core.records import Change, EnrollmentRecord, HistoryEntry, Lead, Message
+
+
+class InMemoryStore:
+    def __init__(self, shards: int = 4) -> None:
+        self.shards = tuple(f"{i:02d}" for i in range(shards))
+        self._shard_count = shards
+        self.leads: dict[str, Lead] = {}
+        self.enrollments: dict[tuple[str, str], EnrollmentRecord] = {}
+        self.messages: dict[str, Message] = {}
+        self.history: dict[str, list[HistoryEntry]] = {}
+        self._lock = threading.Lock()
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        return self.leads.get(lead_id)
+
+    def create_lead(self, lead: Lead) -> bool:
+        with self._lock:
+            if lead.lead_id in self.leads:
+                return False
+            self.leads[lead.lead_id] = replace(lead, revision=1)
+            return True
+
+    def save_lead(self, lead: Lead, expected_revision: int) -> bool:
+        with self._lock:
+            current = self.leads.get(lead.lead_id)
+            if current is None or current.revision != expected_revision:
+                return False
+            self.leads[lead.lead_id] = replace(lead, revision=expected_revision + 1)
+            return True
+
+    def get_enrollment(self, lead_id: str, sequence: str) -> EnrollmentRecord | None:
+        return self.enrollments.get((lead_id, sequence))
+
+    def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]:
+        return sorted((r for k, r in self.enrollments.items() if k[0] == lead_id), key=lambda r: r.key)
+
+    def commit(self, change: Change) -> bool:
+        record = change.record
+        with self._lock:
+            current = self.enrollments.get(record.key)
+            if change.expected_revision is None:
+                if current is not None:
+                    return False
+            elif current is None or current.revision != change.expected_revision:
+                return False
+            if any(m.key in self.messages for m in change.messages):
+                return False
+            self.enrollments[record.key] = record
+            for claim in change.messages:
+                self.messages[claim.key] = Message(claim=claim, due_at=claim.created_at + CLAIM_TIMEOUT)
+            if change.history:
+                self.history.setdefault(record.enrollment.lead_id, []).append(change.history)
+            return True
+
+    def due_enrollments(self, shard: str, now: datetime, limit: int) -> list[EnrollmentRecord]:
+        due = [
+            r
+            for r in self.enrollments.values()
+            if not r.enrollment.terminal
+            and r.enrollment.next_action_at is not None
+            and r.enrollment.next_action_at <= now
+            and shard_of(r.enrollment.lead_id, self._shard_count) == shard
+        ]
+        due.sort(key=lambda r: (r.enrollment.next_action_at, r.key))
+        return due[:limit]
+
+    def get_message(self, key: str) -> Message | None:
+        return self.messages.get(key)
+
+    def history_of(self, lead_id: str) -> list[HistoryEntry]:
+        return sorted(self.history.get(lead_id, []), key=lambda h: h.entry)

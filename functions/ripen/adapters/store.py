@@ -1,0 +1,45 @@
+"""The storage interface the services use; DynamoDB and in-memory implementations follow it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from ripen.core.records import Change, EnrollmentRecord, HistoryEntry, Lead, Message
+
+# A claimed message not sent by then is looked at again by the sweep (lost job, crashed sender).
+CLAIM_TIMEOUT = timedelta(minutes=15)
+
+
+class Store(Protocol):
+    shards: tuple[str, ...]
+
+    def get_lead(self, lead_id: str) -> Lead | None: ...
+
+    def create_lead(self, lead: Lead) -> bool:
+        """Store a new lead; False when one with this id already exists."""
+        ...
+
+    def save_lead(self, lead: Lead, expected_revision: int) -> bool:
+        """Replace a lead if it is still at `expected_revision` (the stored lead gets revision + 1)."""
+        ...
+
+    def get_enrollment(self, lead_id: str, sequence: str) -> EnrollmentRecord | None: ...
+
+    def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]: ...
+
+    def commit(self, change: Change) -> bool:
+        """Apply a change atomically; False when another writer got there first."""
+        ...
+
+    def due_enrollments(self, shard: str, now: datetime, limit: int) -> list[EnrollmentRecord]:
+        """Enrollments in `shard` whose next action is due at or before `now`, oldest first."""
+        ...
+
+    def get_message(self, key: str) -> Message | None: ...
+
+    def history_of(self, lead_id: str) -> list[HistoryEntry]: ...
+
+
+class StoreUnavailableError(RuntimeError):
+    """The store kept refusing a write for reasons other than a lost race; retry later."""

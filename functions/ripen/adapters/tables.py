@@ -1,0 +1,195 @@
+"""pynamodb models of the tables declared in template.yaml. Table names are bound at run time
+from settings (`bind`), so nothing here reads the environment at import."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    Attribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.constants import NUMBER
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+class EpochAttribute(Attribute[datetime]):
+    """A datetime stored as Unix seconds: sortable and comparable in key conditions."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: datetime) -> str:
+        return json.dumps(round(value.timestamp(), 3))
+
+    def deserialize(self, value: str) -> datetime:
+        return datetime.fromtimestamp(float(json.loads(value)), tz=UTC)
+
+
+class ConsentAttribute(MapAttribute[str, Any]):
+    given_at = UTCDateTimeAttribute()
+    method = UnicodeAttribute()
+    source = UnicodeAttribute(null=True)
+    wording = UnicodeAttribute(null=True)
+    confirmed_at = UTCDateTimeAttribute(null=True)
+
+
+class LeadItem(Model):
+    class Meta:
+        table_name = "unbound-leads"
+
+    lead_id = UnicodeAttribute(hash_key=True)
+    email = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    attributes = MapAttribute[str, Any](default=dict)
+    status = UnicodeAttribute(default="active")
+    status_reason = UnicodeAttribute(null=True)
+    consent = ConsentAttribute(null=True)
+    recent_emails = ListAttribute(of=NumberAttribute, default=list)
+    soft_bounces = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute()
+    revision = VersionAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class DueIndex(GlobalSecondaryIndex["EnrollmentItem"]):
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    due_at = EpochAttribute(range_key=True)
+
+
+class EnrollmentItem(Model):
+    class Meta:
+        table_name = "unbound-enrollments"
+
+    lead_id = UnicodeAttribute(hash_key=True)
+    sequence = UnicodeAttribute(range_key=True)
+    version = NumberAttribute()
+    run = NumberAttribute(default=1)
+    status = UnicodeAttribute()
+    cursor = UnicodeAttribute(null=True)
+    wait = UnicodeAttribute(null=True)
+    next_action_at = UTCDateTimeAttribute(null=True)
+    since = UTCDateTimeAttribute(null=True)
+    score = NumberAttribute(default=0)
+    score_at = UTCDateTimeAttribute(null=True)
+    stage = UnicodeAttribute(default="")
+    sent = ListAttribute(of=UnicodeAttribute, default=list)
+    last_email_at = UTCDateTimeAttribute(null=True)
+    engaged = MapAttribute[str, Any](default=dict)
+    confirmations = NumberAttribute(default=0)
+    last_confirmation_at = UTCDateTimeAttribute(null=True)
+    entered_at = UTCDateTimeAttribute(null=True)
+    exit_reason = UnicodeAttribute(null=True)
+    ended_at = UTCDateTimeAttribute(null=True)
+    held_wait = UnicodeAttribute(null=True)
+    held_until = UTCDateTimeAttribute(null=True)
+    # The lead context the engine needs, copied so the sweep never reads the lead.
+    timezone = UnicodeAttribute(null=True)
+    attributes = MapAttribute[str, Any](default=dict)
+    recent_emails = ListAttribute(of=NumberAttribute, default=list)
+    revision = VersionAttribute()
+    # Present only while a timer is pending: the sparse due index.
+    due_shard = UnicodeAttribute(null=True)
+    due_at = EpochAttribute(null=True)
+    due = DueIndex()
+
+
+class MessageSesIndex(GlobalSecondaryIndex["MessageItem"]):
+    class Meta:
+        index_name = "by_ses_id"
+        projection = AllProjection()
+
+    ses_message_id = UnicodeAttribute(hash_key=True)
+
+
+class MessageDueIndex(GlobalSecondaryIndex["MessageItem"]):
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    due_at = EpochAttribute(range_key=True)
+
+
+class MessageItem(Model):
+    class Meta:
+        table_name = "unbound-messages"
+
+    message_key = UnicodeAttribute(hash_key=True)
+    lead_id = UnicodeAttribute()
+    sequence = UnicodeAttribute()
+    version = NumberAttribute()
+    run = NumberAttribute()
+    step = UnicodeAttribute()
+    email = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    lease_until = UTCDateTimeAttribute(null=True)
+    ses_message_id = UnicodeAttribute(null=True)
+    sent_at = UTCDateTimeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    due_shard = UnicodeAttribute(null=True)
+    due_at = EpochAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    by_ses_id = MessageSesIndex()
+    due = MessageDueIndex()
+
+
+class HistoryItem(Model):
+    class Meta:
+        table_name = "unbound-history"
+
+    lead_id = UnicodeAttribute(hash_key=True)
+    entry = UnicodeAttribute(range_key=True)
+    at = UTCDateTimeAttribute()
+    sequence = UnicodeAttribute()
+    revision = NumberAttribute()
+    trigger = UnicodeAttribute()
+    status = UnicodeAttribute()
+    step = UnicodeAttribute(null=True)
+    lines = ListAttribute(of=UnicodeAttribute, default=list)
+    actions = ListAttribute(of=UnicodeAttribute, default=list)
+    expires_at = TTLAttribute(null=True)
+
+
+class StatsItem(Model):
+    class Meta:
+        table_name = "unbound-stats"
+
+    sequence = UnicodeAttribute(hash_key=True)
+    bucket = UnicodeAttribute(range_key=True)
+
+
+MODELS: dict[str, type[Model]] = {
+    "leads": LeadItem,
+    "enrollments": EnrollmentItem,
+    "messages": MessageItem,
+    "history": HistoryItem,
+    "stats": StatsItem,
+}
+
+
+def bind(table_names: dict[str, str], region: str, host: str | None = None) -> None:
+    """Point every model at its table (names come from the env vars template.yaml sets)."""
+    for role, model in MODELS.items():
+        model.Meta.table_name = table_names[role]
+        model.Meta.region = region
+        model.Meta.host = host
+        model._connection = None  # pynamodb caches the connection per class
+        for index in model._indexes.values():
+            index._connection = None  # type: ignore[attr-defined]

@@ -1,0 +1,41 @@
+"""Settings: one typed model read from the environment variables that template.yaml sets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    leads_table: str = Field(alias="LEADS_TABLE")
+    enrollments_table: str = Field(alias="ENROLLMENTS_TABLE")
+    messages_table: str = Field(alias="MESSAGES_TABLE")
+    history_table: str = Field(alias="HISTORY_TABLE")
+    stats_table: str = Field(alias="STATS_TABLE")
+    due_shards: int = Field(default=8, ge=1, le=64, alias="DUE_SHARDS")
+    templates_dir: Path = Field(default=Path("templates"), alias="TEMPLATES_DIR")
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+    dynamodb_endpoint: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT")
+    history_retention_days: int = Field(default=400, ge=1, alias="HISTORY_RETENTION_DAYS")
+    send_queue_url: str | None = Field(default=None, alias="SEND_QUEUE_URL")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        names = {field.alias for field in cls.model_fields.values() if field.alias}
+        values = {name: env[name] for name in names if env.get(name)}
+        if "AWS_REGION" not in values and env.get("AWS_DEFAULT_REGION"):
+            values["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
+        return cls.model_validate(values)
+
+
+@cache
+def settings() -> Settings:
+    """The settings of this process, read once on first use (never at import)."""
+    return Settings.from_env()

@@ -1,0 +1,425 @@
+"""The sequence format: what a marketer writes in `templates/<name>/sequence.yaml`, as typed models.
+
+Only `ripen.core.validator` builds these from YAML; everything else receives a validated `Sequence`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from email.utils import parseaddr
+from typing import Annotated, Any, ClassVar, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from ripen.core.durations import parse_duration
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+STEP_KINDS = ("email", "wait", "wait_until", "wait_for", "branch", "stage", "goto", "exit")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_COMPARISON = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*(-?\d+(?:\.\d+)?)\s*$")
+
+Duration = Annotated[timedelta, BeforeValidator(lambda v: v if isinstance(v, timedelta) else parse_duration(v))]
+
+
+def _slug(value: str) -> str:
+    if not isinstance(value, str) or not _SLUG.match(value):
+        raise ValueError(
+            f"'{value}' is not a valid name; use lowercase letters, digits, '-' or '_' (e.g. 'case-study')"
+        )
+    return value
+
+
+Slug = Annotated[str, BeforeValidator(_slug)]
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"'{value}' is not an IANA time zone; write one like 'Europe/Berlin' or 'UTC'") from None
+    return value
+
+
+TimeZoneName = Annotated[str, BeforeValidator(_zone)]
+
+
+def _percent(value: Any) -> float:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        value = float(value.strip()[:-1]) / 100
+    number = float(value)
+    if not 0 <= number < 1:
+        raise ValueError(f"'{value}' must be a percentage from 0% up to (not including) 100%, e.g. '10%'")
+    return number
+
+
+Percent = Annotated[float, BeforeValidator(_percent)]
+
+
+class Comparison(BaseModel):
+    """`">= 30"`, `"< 5"`, `"== 3"`; a bare number means at least that number."""
+
+    model_config = ConfigDict(frozen=True)
+    op: Literal[">=", "<=", "==", "!=", ">", "<"]
+    value: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            raise ValueError("expected a number or a comparison like '>= 30'")
+        if isinstance(data, (int, float)):
+            return {"op": ">=", "value": data}
+        if isinstance(data, str):
+            match = _COMPARISON.match(data)
+            if not match:
+                raise ValueError(f"'{data}' is not a comparison; write e.g. '>= 30' or '< 5'")
+            return {"op": match.group(1) or ">=", "value": float(match.group(2))}
+        return data
+
+    def holds(self, actual: float) -> bool:
+        match self.op:
+            case ">=":
+                return actual >= self.value
+            case "<=":
+                return actual <= self.value
+            case ">":
+                return actual > self.value
+            case "<":
+                return actual < self.value
+            case "==":
+                return actual == self.value
+            case _:
+                return actual != self.value
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.value:g}"
+
+
+AttributeTest = Union[Comparison, str, list[str], bool]
+
+
+class Condition(BaseModel):
+    """A test on the lead; every key given must hold (use `any:` for either-or)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    score: Comparison | None = None
+    stage: Slug | list[Slug] | None = None
+    clicked: str | None = Field(default=None, description="a link name, or 'any'")
+    opened: str | None = Field(default=None, description="an email step id, or 'any'")
+    attribute: dict[str, AttributeTest] | None = None
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Condition:
+        if not self.model_fields_set:
+            raise ValueError("a condition needs at least one test, e.g. {score: '>= 30'} or {clicked: pricing}")
+        return self
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    kind: ClassVar[str]
+    id: Slug | None = None
+
+
+class EmailStep(_Step):
+    kind: ClassVar[str] = "email"
+    email: Slug
+
+
+class WaitStep(_Step):
+    kind: ClassVar[str] = "wait"
+    wait: Duration
+
+
+def _day(value: Any) -> int:
+    match = re.match(r"^\s*day\s+(\d+)\s*$", value, re.IGNORECASE) if isinstance(value, str) else None
+    day = int(match.group(1)) if match else value
+    if not isinstance(day, int) or isinstance(day, bool) or day < 1:
+        raise ValueError(f"'{value}' is not a day of the sequence; write e.g. 'day 11' (days after the lead entered)")
+    return day
+
+
+class WaitUntilStep(_Step):
+    """Wait until a day counted from when the lead entered: keeps emails tied to a trial's calendar."""
+
+    kind: ClassVar[str] = "wait_until"
+    wait_until: Annotated[int, BeforeValidator(_day)]
+
+
+class WaitFor(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    open: str | None = Field(default=None, description="'any' or the id of an email step")
+    click: str | None = Field(default=None, description="'any' or a link name")
+    within: Duration
+
+    @model_validator(mode="after")
+    def _one_signal(self) -> WaitFor:
+        if (self.open is None) == (self.click is None):
+            raise ValueError("wait_for needs exactly one of 'open' or 'click', e.g. {click: pricing, within: 5 days}")
+        return self
+
+
+class WaitForStep(_Step):
+    kind: ClassVar[str] = "wait_for"
+    wait_for: WaitFor
+    then: Slug | None = None
+    else_: Slug | None = Field(default=None, alias="else")
+
+
+class BranchCase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    if_: Condition = Field(alias="if")
+    goto: Slug
+
+
+class BranchStep(_Step):
+    kind: ClassVar[str] = "branch"
+    branch: list[BranchCase] = Field(min_length=1)
+    else_: Slug | None = Field(default=None, alias="else")
+
+
+class StageStep(_Step):
+    kind: ClassVar[str] = "stage"
+    stage: Slug
+
+
+class GotoStep(_Step):
+    kind: ClassVar[str] = "goto"
+    goto: Slug
+
+
+class ExitStep(_Step):
+    kind: ClassVar[str] = "exit"
+    exit: str = Field(description="why the lead leaves, e.g. 'completed' or 'not-interested'")
+
+    @field_validator("exit", mode="before")
+    @classmethod
+    def _reason(cls, value: Any) -> Any:
+        return "completed" if value is True else value
+
+
+Step = Union[EmailStep, WaitStep, WaitUntilStep, WaitForStep, BranchStep, StageStep, GotoStep, ExitStep]
+STEP_MODELS: dict[str, type[_Step]] = {
+    "email": EmailStep,
+    "wait": WaitStep,
+    "wait_until": WaitUntilStep,
+    "wait_for": WaitForStep,
+    "branch": BranchStep,
+    "stage": StageStep,
+    "goto": GotoStep,
+    "exit": ExitStep,
+}
+
+
+class DoubleOptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    email: Slug = "confirm"
+    remind_after: Duration = timedelta(days=2)
+    expire_after: Duration = timedelta(days=7)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"enabled": data} if isinstance(data, bool) else data
+
+    @model_validator(mode="after")
+    def _order(self) -> DoubleOptIn:
+        if self.remind_after >= self.expire_after:
+            raise ValueError("remind_after must be shorter than expire_after")
+        return self
+
+
+class SendWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    days: tuple[Weekday, ...] = WEEKDAYS
+    hours: tuple[time, time] = (time(0, 0), time(23, 59, 59))
+    timezone: str = Field(default="lead", description="'lead' (the lead's own zone) or an IANA zone")
+    default_timezone: TimeZoneName = "UTC"
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        days = [str(day).lower()[:3] for day in value]
+        if not days:
+            raise ValueError("days needs at least one day, e.g. [mon, tue, wed, thu, fri]")
+        return tuple(sorted(set(days), key=lambda d: WEEKDAYS.index(d) if d in WEEKDAYS else 99))
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        if isinstance(value, tuple) and all(isinstance(t, time) for t in value):
+            return value
+        match = re.match(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$", str(value))
+        if not match:
+            raise ValueError(f"'{value}' is not a time range; write e.g. '09:00-17:00'")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"'{value}' has an impossible time of day")
+        start = time(h1, m1)
+        end = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+        if start >= end:
+            raise ValueError(f"'{value}': the window must start before it ends on the same day")
+        return (start, end)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return value if value == "lead" else _zone(value)
+
+
+class Goal(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event: Slug
+
+
+class SalesReady(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    score: float = Field(gt=0)
+
+
+class Scoring(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    open: float = 1
+    machine_open: float = 0
+    click: float = 5
+    links: dict[str, float] = Field(default_factory=dict)
+    resubmit: float = 3
+    decay_per_week: Percent = 0.0
+
+    def click_weight(self, link: str | None) -> float:
+        return self.links.get(link, self.click) if link else self.click
+
+
+class FrequencyCap(BaseModel):
+    """At most `max` nurture emails per lead in any `per` period, counted across all sequences."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max: int = Field(default=1, ge=1)
+    per: Duration = timedelta(hours=24)
+
+
+class Reentry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    policy: Literal["never", "after_exit"] = "never"
+    cooldown: Duration = timedelta(days=30)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"policy": data} if isinstance(data, str) else data
+
+
+class StageRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    stage: Slug
+    when: Condition
+
+
+class Migration(BaseModel):
+    """How leads on an older version move to this one; unlisted steps keep their id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    from_: int = Field(alias="from", ge=1)
+    steps: dict[Slug, Slug] = Field(default_factory=dict)
+
+
+def _sender(value: Any) -> str:
+    _, address = parseaddr(str(value))
+    if "@" not in address or " " in address or "\r" in str(value) or "\n" in str(value):
+        raise ValueError(f"'{value}' is not a sender; write e.g. 'Acme <hello@acme.example>'")
+    return str(value)
+
+
+Sender = Annotated[str, BeforeValidator(_sender)]
+
+
+class SequenceSettings(BaseModel):
+    """Everything in sequence.yaml but the steps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    name: Slug
+    version: int = Field(default=1, ge=1)
+    title: str | None = Field(default=None, max_length=120, description="what leads see it called")
+    description: str | None = None
+    from_: Sender = Field(alias="from")
+    reply_to: Sender | None = None
+    double_opt_in: DoubleOptIn = DoubleOptIn(enabled=False)
+    consent_required: bool = True
+    thank_you_url: str | None = None
+    send_window: SendWindow | None = None
+    goal: Goal | None = None
+    sales_ready: SalesReady | None = None
+    scoring: Scoring = Scoring()
+    stages: tuple[Slug, ...] = ("awareness", "consideration", "decision")
+    stage_rules: tuple[StageRule, ...] = ()
+    frequency_cap: FrequencyCap | None = FrequencyCap()
+    reentry: Reentry = Reentry()
+    migrations: tuple[Migration, ...] = ()
+
+    @field_validator("thank_you_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s]+$", value):
+            raise ValueError(f"'{value}' is not a web address; write e.g. 'https://acme.example/thanks'")
+        return value
+
+    @field_validator("frequency_cap", mode="before")
+    @classmethod
+    def _cap_off(cls, value: Any) -> Any:
+        return None if value in (False, "off", "none") else value
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("stages needs at least one stage, e.g. [awareness, consideration, decision]")
+        if len(set(value)) != len(value):
+            raise ValueError("each stage may be listed once")
+        return value
+
+
+class Sequence(SequenceSettings):
+    """A validated sequence. `steps` keep their YAML order; `step_ids` resolves every id."""
+
+    steps: tuple[Step, ...]
+    step_ids: tuple[str, ...]
+
+    def index_of(self, step_id: str) -> int:
+        return self.step_ids.index(step_id)
+
+    def step(self, step_id: str) -> Step:
+        return self.steps[self.index_of(step_id)]
+
+    def next_id(self, step_id: str) -> str | None:
+        index = self.index_of(step_id) + 1
+        return self.step_ids[index] if index < len(self.step_ids) else None
+
+    @property
+    def first_id(self) -> str:
+        return self.step_ids[0]
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name.replace("-", " ").capitalize()
+
+    @property
+    def initial_stage(self) -> str:
+        return self.stages[0]
+
+
+def default_step_id(step: Step, index: int) -> str:
+    """Email steps are named after their email; other steps after their kind and position."""
+    if step.id:
+        return step.id
+    if isinstance(step, EmailStep):
+        return step.email
+    return f"{step.kind.replace('_', '-')}-{index + 1}"

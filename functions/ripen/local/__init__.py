@@ -1,0 +1,1 @@
+"""Local-only tools (dev stack, tests): never imported by a Lambda handler."""

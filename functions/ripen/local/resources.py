@@ -1,0 +1,31 @@
+"""Create the resources template.yaml declares on local engines (DynamoDB Local, moto)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ripen.local import cfn
+
+TABLE = "AWS::DynamoDB::Table"
+
+
+def create_tables(dynamodb: Any, template: dict[str, Any], prefix: str) -> dict[str, str]:
+    """Create every table of the template through a boto3 DynamoDB client; returns logical id -> name."""
+    names: dict[str, str] = {}
+    for logical_id, properties in cfn.resources_of_type(template, TABLE).items():
+        name = f"{prefix}{logical_id}"
+        dynamodb.create_table(**cfn.create_table_request(properties, name))
+        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+        ttl = cfn.ttl_attribute(properties)
+        if ttl:
+            spec = {"Enabled": True, "AttributeName": ttl}
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=spec)
+        names[logical_id] = name
+    return names
+
+
+def local_environment(
+    template_path: Path, refs: dict[str, str], function: str | None = None, parameters: dict[str, str] | None = None
+) -> dict[str, str]:
+    return cfn.function_environment(cfn.load_template(template_path), function, refs, parameters)

@@ -1,0 +1,173 @@
+"""Moving enrollments: load, decide with the engine, write conditionally, queue the emails.
+
+Every trigger (signup, confirmation, timer, engagement, preference change) goes through here,
+so there is one path from a decision to a stored state and a queued send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+
+from ripen.adapters.queue import SendJob, SendQueue
+from ripen.adapters.store import Store
+from ripen.clock import Clock
+from ripen.core.engine import advance, migrate, new_enrollment
+from ripen.core.records import Change, EnrollmentRecord, Lead, change_for
+from ripen.core.sequence import Sequence
+from ripen.core.state import Decision, Enrolled, Resubmitted, Status, Trigger
+from ripen.core.validator import Catalog
+
+logger = Logger(child=True)
+
+MAX_ATTEMPTS = 4  # re-read and re-decide when another writer moved the enrollment first
+RECENT_EMAILS_KEPT = 10
+
+
+class UnknownSequenceError(KeyError):
+    pass
+
+
+class SequenceVersionMissingError(RuntimeError):
+    """The enrollment's version is gone from templates/ and no migration was declared."""
+
+
+@dataclass
+class Outcome:
+    applied: bool
+    record: EnrollmentRecord | None = None
+    decision: Decision | None = None
+    queued: list[str] = field(default_factory=list)
+    reason: str = ""
+
+
+class Nurture:
+    def __init__(self, store: Store, catalog: Catalog, queue: SendQueue, clock: Clock) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.queue = queue
+        self.clock = clock
+
+    def sequence(self, name: str) -> Sequence:
+        try:
+            return self.catalog.current(name)
+        except KeyError:
+            raise UnknownSequenceError(name) from None
+
+    def enroll(self, lead: Lead, sequence_name: str, source: str = "signup") -> Outcome:
+        """Put a lead into a sequence once. Again while enrolled counts as engagement; again after
+        leaving starts a new run only if the sequence's re-entry policy allows it."""
+        sequence = self.sequence(sequence_name)
+        for _ in range(MAX_ATTEMPTS):
+            now = self.clock.now()
+            existing = self.store.get_enrollment(lead.lead_id, sequence.name)
+            if existing and not existing.enrollment.terminal:
+                return self.apply_record(existing, Resubmitted(), "resubmitted")
+            if existing and not self._may_reenter(existing, sequence, now):
+                return Outcome(False, existing, reason=f"already {existing.enrollment.status.value}")
+            run = existing.enrollment.run + 1 if existing else 1
+            record = EnrollmentRecord(
+                new_enrollment(lead.lead_id, sequence, now, run),
+                revision=existing.revision if existing else 0,
+                timezone=lead.timezone,
+                attributes=dict(lead.attributes),
+                recent_emails=lead.recent_emails,
+            )
+            context = record.lead_context(confirmed=lead.confirmed)
+            decision = advance(record.enrollment, Enrolled(), sequence, now, context)
+            expected = existing.revision if existing else None
+            change = self._change(record, decision, sequence, source, now, expected)
+            if self.store.commit(change):
+                return self._done(change, decision)
+        return Outcome(False, reason="contended")
+
+    def _may_reenter(self, existing: EnrollmentRecord, sequence: Sequence, now: datetime) -> bool:
+        e = existing.enrollment
+        if e.status in (Status.UNSUBSCRIBED, Status.SUPPRESSED):
+            return False  # only fresh consent brings them back, handled by signup
+        if e.status is Status.EXPIRED:
+            return True  # never confirmed: a new signup simply starts over
+        policy = sequence.reentry
+        return policy.policy == "after_exit" and (e.ended_at is None or now >= e.ended_at + policy.cooldown)
+
+    def apply(self, lead_id: str, sequence_name: str, trigger: Trigger, name: str) -> Outcome:
+        """Apply a trigger to one enrollment, re-reading and re-deciding if another writer won."""
+        for _ in range(MAX_ATTEMPTS):
+            record = self.store.get_enrollment(lead_id, sequence_name)
+            if record is None:
+                return Outcome(False, reason="not enrolled")
+            outcome = self.apply_record(record, trigger, name)
+            if outcome.applied or outcome.reason != "conflict":
+                return outcome
+        return Outcome(False, reason="contended")
+
+    def apply_everywhere(self, lead_id: str, trigger: Trigger, name: str) -> list[Outcome]:
+        return [self.apply(lead_id, r.enrollment.sequence, trigger, name) for r in self.store.enrollments_of(lead_id)]
+
+    def apply_record(self, record: EnrollmentRecord, trigger: Trigger, name: str) -> Outcome:
+        """Decide from a record already in hand (e.g. from the due index) with one conditional write."""
+        if record.enrollment.terminal:
+            return Outcome(False, record, reason=f"already {record.enrollment.status.value}")
+        now = self.clock.now()
+        sequence, record = self._on_sequence(record)
+        decision = advance(record.enrollment, trigger, sequence, now, record.lead_context())
+        if not decision.changed:
+            return Outcome(False, record, decision, reason="nothing to do")
+        change = self._change(record, decision, sequence, name, now, record.revision)
+        if not self.store.commit(change):
+            return Outcome(False, record, decision, reason="conflict")
+        return self._done(change, decision)
+
+    def _on_sequence(self, record: EnrollmentRecord) -> tuple[Sequence, EnrollmentRecord]:
+        """The sequence version this enrollment runs on, migrating it when the new version says how."""
+        e = record.enrollment
+        current = self.sequence(e.sequence)
+        if e.version != current.version:
+            migrated = migrate(e, current)
+            if migrated is not None:
+                return current, replace(record, enrollment=migrated)
+        own = self.catalog.get(e.sequence, e.version)
+        if own is None:
+            raise SequenceVersionMissingError(
+                f"{e.sequence} v{e.version} is not in templates/ and v{current.version} declares no migration from it"
+            )
+        return own, record
+
+    def _change(
+        self,
+        record: EnrollmentRecord,
+        decision: Decision,
+        sequence: Sequence,
+        name: str,
+        now: datetime,
+        expected: int | None,
+    ) -> Change:
+        change = change_for(record, decision, sequence, name, now, expected)
+        sends = sum(1 for m in change.messages if m.kind == "nurture")
+        if sends:
+            recent = (*record.recent_emails, *([now] * sends))[-RECENT_EMAILS_KEPT:]
+            change = replace(change, record=replace(change.record, recent_emails=recent))
+        return change
+
+    def _done(self, change: Change, decision: Decision) -> Outcome:
+        jobs = [SendJob(message_key=m.key) for m in change.messages]
+        if jobs:
+            failed = self.queue.enqueue(jobs)
+            if failed:
+                # The claims are stored; the sweep re-queues unsent claims after CLAIM_TIMEOUT.
+                logger.warning("send jobs not queued; the sweep will retry them", extra={"failed": len(failed)})
+        e = change.record.enrollment
+        logger.info(
+            "enrollment moved",
+            extra={
+                "lead_id": e.lead_id,
+                "sequence": e.sequence,
+                "status": e.status.value,
+                "step": e.cursor,
+                "revision": change.record.revision,
+                "actions": len(decision.actions),
+            },
+        )
+        return Outcome(True, change.record, decision, [j.message_key for j in jobs])

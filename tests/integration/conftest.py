@@ -1,0 +1,43 @@
+"""Integration fixtures: AWS's DynamoDB Local, with tables created from template.yaml."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from ripen.config import Settings
+from ripen.local import cfn, resources
+from ripen.local.dynamodb_local import DynamoDBLocal
+from tests.conftest import REPO
+
+TEMPLATE = REPO / "template.yaml"
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    with DynamoDBLocal(REPO / ".cache") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def dynamo_settings(dynamodb_endpoint: str) -> Settings:
+    """Fresh tables for each test, made from the declarations in template.yaml."""
+    client = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name="us-east-1")
+    names = resources.create_tables(client, cfn.load_template(TEMPLATE), prefix=f"t{uuid.uuid4().hex[:8]}-")
+    env = resources.local_environment(TEMPLATE, names)
+    env.update(DYNAMODB_ENDPOINT=dynamodb_endpoint, AWS_REGION="us-east-1", TEMPLATES_DIR=str(REPO / "templates"))
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def dynamo_store(dynamo_settings: Settings):
+    from ripen.adapters.dynamodb import DynamoStore
+
+    return DynamoStore(dynamo_settings)
