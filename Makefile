@@ -8,7 +8,7 @@ DDB_JAR := $(CACHE)/dynamodb-local/package/emulator/DynamoDBLocal.jar
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help deps uv python-deps java dynamodb-local lint typecheck unit integration test dev demo clean
+.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test dev demo clean
 
 help:
 	@echo "make test   install everything and run every check and test"
@@ -28,6 +28,12 @@ java:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
 
+chromium:
+	@test -x /usr/bin/chromium || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
 dynamodb-local: $(DDB_JAR) java
 
 $(DDB_JAR):
@@ -36,7 +42,7 @@ $(DDB_JAR):
 		&& tar -xzf amplify-dynamodb-simulator-$(DDB_VERSION).tgz && rm amplify-dynamodb-simulator-$(DDB_VERSION).tgz
 	@test -f $(DDB_JAR)
 
-deps: python-deps dynamodb-local
+deps: python-deps dynamodb-local chromium
 
 lint: python-deps
 	$(RUN) ruff check functions tests

@@ -5,6 +5,7 @@ Tests and `ripen dev` install their own parts with `use(App(...))`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 
 from ripen.adapters.queue import SendQueue, SqsSendQueue
@@ -12,6 +13,7 @@ from ripen.adapters.store import Store
 from ripen.clock import Clock, SystemClock
 from ripen.config import Settings
 from ripen.core.validator import Catalog, SequenceError, load_catalog
+from ripen.services.links import Links
 from ripen.services.nurture import Nurture
 
 
@@ -61,6 +63,16 @@ class App:
         if not self.settings.send_queue_url:
             raise RuntimeError("SEND_QUEUE_URL is not set")
         return SqsSendQueue(self.settings.send_queue_url)
+
+    @cached_property
+    def token_key(self) -> bytes:
+        from ripen.adapters.secrets import token_key
+
+        return token_key(self.settings)
+
+    @cached_property
+    def links(self) -> Links:
+        return Links(self.settings.public_base_url, self.token_key, timedelta(days=self.settings.link_lifetime_days))
 
     @cached_property
     def nurture(self) -> Nurture:

@@ -24,6 +24,11 @@ class Settings(BaseModel):
     dynamodb_endpoint: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT")
     history_retention_days: int = Field(default=400, ge=1, alias="HISTORY_RETENTION_DAYS")
     send_queue_url: str | None = Field(default=None, alias="SEND_QUEUE_URL")
+    public_base_url: str = Field(default="http://localhost:3000", alias="PUBLIC_BASE_URL")
+    # The HMAC key for links: from Secrets Manager in AWS (ARN), or the value itself locally.
+    token_secret_arn: str | None = Field(default=None, alias="TOKEN_SECRET_ARN")
+    token_secret: str | None = Field(default=None, alias="TOKEN_SECRET", repr=False)
+    link_lifetime_days: int = Field(default=60, ge=1, alias="LINK_LIFETIME_DAYS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

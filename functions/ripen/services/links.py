@@ -1,0 +1,37 @@
+"""The links ripen puts in emails: each carries a signed, expiring, purpose-bound token."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from ripen.core.tokens import Purpose, issue
+
+
+class Links:
+    def __init__(self, base_url: str, key: bytes, lifetime: timedelta) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.lifetime = lifetime
+
+    def _url(
+        self,
+        path: str,
+        purpose: Purpose,
+        lead_id: str,
+        sequence: str | None,
+        now: datetime,
+        message: str | None = None,
+        lifetime: timedelta | None = None,
+    ) -> str:
+        token = issue(self.key, purpose, lead_id, now + (lifetime or self.lifetime), sequence, message)
+        return f"{self.base_url}{path}?{urlencode({'token': token})}"
+
+    def confirm(self, lead_id: str, sequence: str, now: datetime, lifetime: timedelta) -> str:
+        return self._url("/confirm", Purpose.CONFIRM, lead_id, sequence, now, lifetime=lifetime)
+
+    def unsubscribe(self, lead_id: str, sequence: str | None, now: datetime, message: str | None = None) -> str:
+        return self._url("/unsubscribe", Purpose.UNSUBSCRIBE, lead_id, sequence, now, message)
+
+    def preferences(self, lead_id: str, sequence: str | None, now: datetime) -> str:
+        return self._url("/preferences", Purpose.PREFERENCES, lead_id, sequence, now)

@@ -1,0 +1,38 @@
+"""Server-rendered pages (confirm, unsubscribe, preferences, errors): accessible, mobile-friendly,
+working without JavaScript. Jinja2 with autoescape, so nothing a visitor sends can inject markup."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("ripen.web", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_page(template: str, **context: Any) -> str:
+    """Render `templates/<template>` (which extends base.html) to an HTML string."""
+    return _environment().get_template(template).render(**context)
+
+
+def html_response_headers() -> dict[str, str]:
+    """Headers every page carries: no caching of personal pages, no framing, no sniffing."""
+    return {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'",
+    }

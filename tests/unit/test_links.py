@@ -1,0 +1,49 @@
+"""Links in emails carry tokens that verify for their own purpose only; the key comes from config."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ripen.adapters.secrets import MissingSecretError, token_key
+from ripen.config import Settings
+from ripen.core.tokens import Purpose, TokenError, verify
+from ripen.services.links import Links
+
+TABLES = {name: "t" for name in ("LEADS_TABLE", "ENROLLMENTS_TABLE", "MESSAGES_TABLE", "HISTORY_TABLE", "STATS_TABLE")}
+KEY = b"0123456789abcdef0123456789abcdef"
+
+
+def token_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
+def test_an_unsubscribe_link_names_the_lead_and_sequence_and_nothing_else(clock):
+    links = Links("https://api.acme.example/", KEY, timedelta(days=60))
+    url = links.unsubscribe("ld_abc", "trial-nurture", clock.now(), message="ld_abc#trial-nurture#1#welcome")
+    assert url.startswith("https://api.acme.example/unsubscribe?token=")
+    claims = verify(KEY, token_of(url), Purpose.UNSUBSCRIBE, clock.now())
+    assert (claims.lead_id, claims.sequence, claims.message) == (
+        "ld_abc",
+        "trial-nurture",
+        "ld_abc#trial-nurture#1#welcome",
+    )
+    with pytest.raises(TokenError, match="wrong-purpose"):
+        verify(KEY, token_of(url), Purpose.PREFERENCES, clock.now())
+
+
+def test_a_confirmation_link_expires_with_the_double_opt_in(clock):
+    links = Links("http://localhost:3000", KEY, timedelta(days=60))
+    url = links.confirm("ld_abc", "trial-nurture", clock.now(), lifetime=timedelta(days=7))
+    with pytest.raises(TokenError, match="expired"):
+        verify(KEY, token_of(url), Purpose.CONFIRM, clock.now() + timedelta(days=7))
+
+
+def test_the_key_comes_from_the_environment_locally_and_must_be_long_enough():
+    assert token_key(Settings.from_env({**TABLES, "TOKEN_SECRET": "k" * 40})) == b"k" * 40
+    with pytest.raises(MissingSecretError, match="at least 32"):
+        token_key(Settings.from_env({**TABLES, "TOKEN_SECRET": "short"}))
+    with pytest.raises(MissingSecretError, match="TOKEN_SECRET_ARN"):
+        token_key(Settings.from_env(TABLES))
