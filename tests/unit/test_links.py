@@ -12,7 +12,7 @@ from ripen.config import Settings
 from ripen.core.tokens import Purpose, TokenError, verify
 from ripen.services.links import Links
 
-TABLES = {name: "t" for name in ("LEADS_TABLE", "ENROLLMENTS_TABLE", "MESSAGES_TABLE", "HISTORY_TABLE", "STATS_TABLE")}
+TABLES = dict.fromkeys(("LEADS_TABLE", "ENROLLMENTS_TABLE", "MESSAGES_TABLE", "HISTORY_TABLE", "STATS_TABLE"), "t")
 KEY = b"0123456789abcdef0123456789abcdef"
 
 
