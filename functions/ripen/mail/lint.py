@@ -71,10 +71,10 @@ def lint_emails(root: Path, catalog: Catalog | None = None, sender: SenderDetail
     renderer = Renderer(root, own_url=SAMPLE_BASE_URL)
     links = Links(SAMPLE_BASE_URL, SAMPLE_KEY, timedelta(days=60))
     composer = Composer(renderer, links, sender, unsubscribe_mailto=None)
-    problems: list[Problem] = _lint_layouts(root, renderer, links, sender)
-    broken_layouts = {Path(p.file).stem for p in problems}  # reported once, on the layout itself
+    problems, unusable = _lint_layouts(root, renderer, links, sender)
+    broken = {Path(p.file).stem for p in problems}  # reported once, on the layout itself
     for use in email_uses(root, catalog):
-        problems.extend(_lint_use(renderer, composer, use, sender, broken_layouts))
+        problems.extend(_lint_use(renderer, composer, use, sender, broken, unusable))
     unique: dict[tuple[str, int, str], Problem] = {}
     for problem in problems:
         unique.setdefault((problem.file, problem.line, problem.message), problem)
@@ -108,19 +108,22 @@ def _missing_footer(html: str, text: str, context: EmailContext, sender: SenderD
     return missing
 
 
-def _lint_layouts(root: Path, renderer: Renderer, links: Links, sender: SenderDetails) -> list[Problem]:
+def _lint_layouts(
+    root: Path, renderer: Renderer, links: Links, sender: SenderDetails
+) -> tuple[list[Problem], set[str]]:
+    """Problems of every layout, and the layouts that cannot render at all (their emails wait)."""
     problems: list[Problem] = []
+    unusable: set[str] = set()
     folder = root / LAYOUTS_DIR
     layouts = sorted(folder.glob("*.html")) if folder.is_dir() else []
     if not layouts:
-        return [
-            Problem(
-                f"{LAYOUTS_DIR}/default.html",
-                1,
-                "there is no email layout",
-                "create templates/_layouts/default.html and default.txt (copy them from the ripen repository)",
-            )
-        ]
+        problem = Problem(
+            f"{LAYOUTS_DIR}/default.html",
+            1,
+            "there is no email layout",
+            "create templates/_layouts/default.html and default.txt (copy them from the ripen repository)",
+        )
+        return [problem], {"default"}
     context = _context(links, sender, "sample", "Sample sequence", confirm=False)
     for layout in layouts:
         name = f"{LAYOUTS_DIR}/{layout.name}"
@@ -130,12 +133,14 @@ def _lint_layouts(root: Path, renderer: Renderer, links: Links, sender: SenderDe
                     name, 1, f"layout '{layout.stem}' has no text version", f"create {LAYOUTS_DIR}/{layout.stem}.txt"
                 )
             )
+            unusable.add(layout.stem)
             continue
         marker = "ripen-body-marker"
         try:
             html, text = renderer.render_layout(layout.stem, context, f"<p>{marker}</p>", marker)
         except RenderError as exc:
             problems.append(Problem(exc.file, exc.line, exc.message, exc.fix))
+            unusable.add(layout.stem)
             continue
         for version, content in (("HTML", html), ("text", text)):
             if marker not in content:
@@ -152,16 +157,23 @@ def _lint_layouts(root: Path, renderer: Renderer, links: Links, sender: SenderDe
                     f'include the footer: {{% include "_partials/{partial}" %}}',
                 )
             )
-    return problems
+    return problems, unusable
 
 
 def _lint_use(
-    renderer: Renderer, composer: Composer, use: EmailUse, sender: SenderDetails, broken_layouts: set[str]
+    renderer: Renderer,
+    composer: Composer,
+    use: EmailUse,
+    sender: SenderDetails,
+    broken_layouts: set[str],
+    unusable_layouts: set[str],
 ) -> list[Problem]:
     try:
         email = renderer.source(use.path)
     except RenderError as exc:
         return [Problem(exc.file, exc.line, exc.message, exc.fix)]
+    if email.meta.layout in unusable_layouts:
+        return []  # nothing renders until its layout does; the layout's problem says what to fix
     file = renderer.relative(use.path)
     problems: list[Problem] = []
     if not email.meta.preheader.strip():

@@ -35,6 +35,7 @@ from ripen.adapters.mailer import (
     RejectedError,
     SendingStoppedError,
     ThrottledError,
+    redact,
 )
 from ripen.adapters.metrics import Metrics
 from ripen.adapters.queue import JobRedelivery, SendJob
@@ -163,9 +164,8 @@ class Sender:
             self._release(leased, self.halt.until, exc)
             raise SendingHaltedError(exc.code, self.stop_for) from exc
         except RejectedError as exc:
-            return self._finish(
-                leased, MessageStatus.FAILED, f"SES rejected it ({exc.code}): {exc.reason}", record, now
-            )
+            reason = f"SES rejected it ({exc.code}): {redact(exc.reason)}"
+            return self._finish(leased, MessageStatus.FAILED, reason, record, now)
         except MailerError as exc:
             self._release(leased, now + RETRY_AFTER_ERROR, exc)
             raise RetryLaterError(exc.code, RETRY_AFTER_ERROR) from exc
