@@ -129,7 +129,7 @@ class App:
     def metrics(self) -> Metrics:
         from ripen.adapters.metrics import PowertoolsMetrics
 
-        return PowertoolsMetrics(self.settings.metrics_namespace, service="ripen")
+        return PowertoolsMetrics(self.settings.metrics_namespace)
 
     @cached_property
     def redelivery(self) -> JobRedelivery:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Protocol
 
+SERVICE = "ripen"  # the one dimension every metric carries (alarms in template.yaml match it)
+
 
 class Metrics(Protocol):
     def count(self, name: str, value: int = 1) -> None: ...
@@ -18,7 +20,7 @@ class Metrics(Protocol):
 class PowertoolsMetrics:
     """Powertools Metrics: written to the log as CloudWatch embedded metrics (no API calls)."""
 
-    def __init__(self, namespace: str, service: str) -> None:
+    def __init__(self, namespace: str, service: str = SERVICE) -> None:
         from aws_lambda_powertools import Metrics as _Metrics
 
         self._metrics = _Metrics(namespace=namespace, service=service)
