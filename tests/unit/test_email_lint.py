@@ -124,6 +124,14 @@ def test_a_link_name_that_ses_cannot_report_is_refused(templates):
     ]
 
 
+def test_an_email_gmail_would_clip_is_refused(templates):
+    welcome = templates / "trial-nurture" / "welcome.md"
+    edit(welcome, "Tomorrow I'll show you", "Long story. " * 9000 + "\n\nTomorrow I'll show you")
+    [problem] = lint_emails(templates)
+    assert problem.file == "trial-nurture/welcome.md"
+    assert "Gmail clips emails over 102 KB" in problem.message
+
+
 def test_preview_renders_every_email_of_every_sequence_with_an_index(tmp_path, capsys):
     out = tmp_path / "preview"
     assert main(["preview", str(TEMPLATES), "--out", str(out)]) == 0

@@ -70,10 +70,14 @@ def test_long_list_unsubscribe_urls_travel_unfolded_and_unencoded():
     assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
 
 
-def test_a_header_value_with_a_line_break_is_refused():
+def test_a_header_value_with_a_line_break_is_refused_before_anything_reaches_ses(ses):
+    client, _ = ses  # no response queued: a call to SES would fail the test
     bad = OutgoingEmail("a@acme.example", "b@example.com", "Hi\r\nBcc: victim@example.com", "<p>x</p>", "x")
     with pytest.raises(ValueError, match=r"linefeed|carriage"):
         bad.mime()
+    with pytest.raises(RejectedError) as caught:
+        SesMailer(client=client).send(bad)
+    assert caught.value.code == "InvalidMessage"
 
 
 @pytest.mark.parametrize(

@@ -144,7 +144,11 @@ class SesMailer:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            response = self.client.send_email(**self.request(email))
+            request = self.request(email)
+        except (ValueError, TypeError) as exc:  # e.g. a line break in a header: never sendable
+            raise RejectedError("InvalidMessage", redact(str(exc))[:500]) from None
+        try:
+            response = self.client.send_email(**request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise classify(str(error.get("Code", "Unknown")), str(error.get("Message", ""))) from None

@@ -27,6 +27,7 @@ from ripen.mail.samples import SAMPLE_BASE_URL, SAMPLE_KEY, SAMPLE_LEADS, SAMPLE
 from ripen.services.links import Links
 
 MAX_SUBJECT = 78  # longer subjects are cut off in most inboxes (and RFC 5322's recommended line)
+MAX_HTML_BYTES = 102_000  # Gmail clips longer messages behind "[Message clipped]", footer included
 Kind = Literal["nurture", "confirmation"]
 
 
@@ -215,6 +216,16 @@ def _lint_use(
                     email.line_of("subject"),
                     f"the subject is {len(rendered.subject)} characters for a lead with {_describe(sample)}",
                     f"keep it under {MAX_SUBJECT} so inboxes show all of it",
+                )
+            )
+        size = len(rendered.html.encode("utf-8"))
+        if size > MAX_HTML_BYTES:
+            problems.append(
+                Problem(
+                    file,
+                    email.body_line,
+                    f"the HTML is {size // 1000} KB; Gmail clips emails over 102 KB, hiding the unsubscribe footer",
+                    "shorten the email or move long content to a web page",
                 )
             )
         for link in rendered.links:
