@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -35,8 +36,6 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def lead(name: str | None = None, **attributes: str) -> Lead:
-    from datetime import UTC, datetime
-
     return Lead(
         lead_id_for("ana@example.com"),
         "ana@example.com",

@@ -148,17 +148,13 @@ def test_a_suppressed_lead_gets_nothing_more(stack):
 
 
 @pytest.mark.parametrize(
-    ("trigger", "reason"),
-    [
-        (Stopped("unsubscribed"), "the lead left the sequence (unsubscribed)"),
-        (Paused(until=None), "the lead paused emails"),
-    ],
+    ("change", "reason"),
+    [("leave", "the lead left the sequence (unsubscribed)"), ("pause", "the lead paused emails")],
 )
-def test_a_lead_who_left_or_paused_the_sequence_does_not_get_its_queued_email(stack, clock, trigger, reason):
+def test_a_lead_who_left_or_paused_the_sequence_does_not_get_its_queued_email(stack, clock, change, reason):
     lead = stack.signup("ana@example.com")
-    if isinstance(trigger, Paused):
-        trigger = Paused(until=clock.now() + timedelta(days=30))
-    assert stack.app.nurture.apply(lead.lead_id, "trial-nurture", trigger, "test").applied
+    trigger = Stopped("unsubscribed") if change == "leave" else Paused(until=clock.now() + timedelta(days=30))
+    assert stack.app.nurture.apply(lead.lead_id, "trial-nurture", trigger, change).applied
     assert stack.send_queued() == [Outcome.SKIPPED]
     assert stack.message(welcome_key(lead.lead_id)).error == reason
 
