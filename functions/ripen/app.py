@@ -15,6 +15,7 @@ from ripen.config import Settings
 from ripen.core.validator import Catalog, SequenceError, load_catalog
 from ripen.services.links import Links
 from ripen.services.nurture import Nurture
+from ripen.services.sweep import Sweep
 
 
 class App:
@@ -77,6 +78,18 @@ class App:
     @cached_property
     def nurture(self) -> Nurture:
         return Nurture(self.store, self.catalog, self.send_queue, self.clock)
+
+    @cached_property
+    def sweep(self) -> Sweep:
+        s = self.settings
+        return Sweep(
+            self.store,
+            self.catalog,
+            self.send_queue,
+            self.clock,
+            page_size=s.sweep_batch_limit,
+            safety_margin_ms=s.sweep_safety_margin_ms,
+        )
 
 
 _app: App | None = None

@@ -29,6 +29,10 @@ class Settings(BaseModel):
     token_secret_arn: str | None = Field(default=None, alias="TOKEN_SECRET_ARN")
     token_secret: str | None = Field(default=None, alias="TOKEN_SECRET", repr=False)
     link_lifetime_days: int = Field(default=60, ge=1, alias="LINK_LIFETIME_DAYS")
+    # The sweep: due items read per query (a page per shard), and the time it keeps in hand at the
+    # end of its run (to finish the decisions under way and queue their jobs) before it stops claiming.
+    sweep_batch_limit: int = Field(default=100, ge=1, le=1000, alias="SWEEP_BATCH_LIMIT")
+    sweep_safety_margin_ms: int = Field(default=10_000, ge=1_000, alias="SWEEP_SAFETY_MARGIN_MS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
