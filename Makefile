@@ -8,12 +8,13 @@ DDB_JAR := $(CACHE)/dynamodb-local/package/emulator/DynamoDBLocal.jar
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test dev demo preview clean
+.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test bench dev demo preview clean
 
 help:
 	@echo "make test   install everything and run every check and test"
 	@echo "make dev    run ripen locally"
 	@echo "make preview  render every email to preview/ (HTML, text, .eml, phone screenshots)"
+	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make lint | typecheck | unit | integration | clean"
 
 uv:
@@ -46,8 +47,8 @@ $(DDB_JAR):
 deps: python-deps dynamodb-local chromium
 
 lint: python-deps
-	$(RUN) ruff check functions tests
-	$(RUN) ruff format --check functions tests
+	$(RUN) ruff check functions tests benchmarks
+	$(RUN) ruff format --check functions tests benchmarks
 	$(RUN) ripen lint templates
 	$(RUN) ripen preview templates --out test-artifacts/preview
 
@@ -65,6 +66,10 @@ test: deps lint typecheck
 
 preview: python-deps chromium
 	$(RUN) ripen preview templates --out preview --screenshots
+
+# Benchmarks print each figure with its target; they are not tests and `make test` skips them.
+bench: deps
+	$(RUN) python -m benchmarks.sweep_idle
 
 dev: deps
 	$(RUN) ripen demo --sequence trial-nurture --click pricing

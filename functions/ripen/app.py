@@ -17,13 +17,14 @@ from ripen.core.validator import Catalog, SequenceError, load_catalog
 from ripen.services.links import Links
 from ripen.services.nurture import Nurture
 
-if TYPE_CHECKING:  # the email parts are imported when first used, not by every function at start
+if TYPE_CHECKING:  # these parts are imported when first used, not by every function at start
     from ripen.adapters.mailer import Mailer
     from ripen.adapters.metrics import Metrics
     from ripen.mail.compose import Composer
     from ripen.mail.render import Renderer
     from ripen.services.preferences import Preferences
     from ripen.services.sender import Sender
+    from ripen.services.sweep import Sweep
 
 
 class App:
@@ -154,6 +155,20 @@ class App:
         from ripen.services.preferences import Preferences
 
         return Preferences(self.store, self.nurture, self.clock)
+
+    @cached_property
+    def sweep(self) -> Sweep:
+        from ripen.services.sweep import Sweep
+
+        s = self.settings
+        return Sweep(
+            self.store,
+            self.catalog,
+            self.send_queue,
+            self.clock,
+            page_size=s.sweep_batch_limit,
+            safety_margin_ms=s.sweep_safety_margin_ms,
+        )
 
 
 _app: App | None = None

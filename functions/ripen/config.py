@@ -39,6 +39,10 @@ class Settings(BaseModel):
     # How long the sender holds back after SES says the account cannot send (paused, suspended, ...).
     sending_stopped_seconds: int = Field(default=900, ge=60, le=43200, alias="SENDING_STOPPED_SECONDS")
     metrics_namespace: str = Field(default="ripen", alias="POWERTOOLS_METRICS_NAMESPACE")
+    # The sweep: due items read per query (a page per shard), and the time it keeps in hand at the
+    # end of its run (to finish the decisions under way and queue their jobs) before it stops claiming.
+    sweep_batch_limit: int = Field(default=100, ge=1, le=1000, alias="SWEEP_BATCH_LIMIT")
+    sweep_safety_margin_ms: int = Field(default=10_000, ge=1_000, alias="SWEEP_SAFETY_MARGIN_MS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -86,8 +86,20 @@ class DynamoStore:
     def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]:
         return [_record(item) for item in EnrollmentItem.query(lead_id, consistent_read=True)]
 
-    def due_enrollments(self, shard: str, now: datetime, limit: int) -> list[EnrollmentRecord]:
-        items = EnrollmentItem.due.query(shard, EnrollmentItem.due_at <= now, limit=limit, page_size=limit)
+    def due_enrollments(
+        self, shard: str, now: datetime, limit: int, after: EnrollmentRecord | None = None
+    ) -> list[EnrollmentRecord]:
+        start = None
+        if after is not None and after.enrollment.next_action_at is not None:
+            start = {
+                "due_shard": {"S": shard},
+                "due_at": {"N": EnrollmentItem.due_at.serialize(after.enrollment.next_action_at)},
+                "lead_id": {"S": after.enrollment.lead_id},
+                "sequence": {"S": after.enrollment.sequence},
+            }
+        items = EnrollmentItem.due.query(
+            shard, EnrollmentItem.due_at <= now, limit=limit, page_size=limit, last_evaluated_key=start
+        )
         return [_record(item) for item in items]
 
     def commit(self, change: Change) -> bool:
@@ -192,6 +204,31 @@ class DynamoStore:
             return _message(MessageItem.get(key, consistent_read=True))
         except DoesNotExist:
             return None
+
+    def due_messages(self, shard: str, now: datetime, limit: int, after: Message | None = None) -> list[Message]:
+        start = None
+        if after is not None and after.due_at is not None:
+            start = {
+                "due_shard": {"S": shard},
+                "due_at": {"N": MessageItem.due_at.serialize(after.due_at)},
+                "message_key": {"S": after.claim.key},
+            }
+        items = MessageItem.due.query(
+            shard, MessageItem.due_at <= now, limit=limit, page_size=limit, last_evaluated_key=start
+        )
+        return [_message(item) for item in items]
+
+    def postpone_message(self, message: Message, until: datetime) -> bool:
+        if message.due_at is None:
+            return False
+        still_as_read = (MessageItem.status == message.status.value) & (MessageItem.due_at == message.due_at)
+        try:
+            MessageItem(message.claim.key).update(actions=[MessageItem.due_at.set(until)], condition=still_as_read)
+            return True
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
 
     def history_of(self, lead_id: str) -> list[HistoryEntry]:
         return [_history(item) for item in HistoryItem.query(lead_id)]

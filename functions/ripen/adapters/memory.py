@@ -43,7 +43,9 @@ class InMemoryStore:
         return self.enrollments.get((lead_id, sequence))
 
     def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]:
-        return sorted((r for k, r in self.enrollments.items() if k[0] == lead_id), key=lambda r: r.key)
+        with self._lock:
+            records = [r for k, r in self.enrollments.items() if k[0] == lead_id]
+        return sorted(records, key=lambda r: r.key)
 
     def commit(self, change: Change) -> bool:
         record = change.record
@@ -63,17 +65,46 @@ class InMemoryStore:
                 self.history.setdefault(record.enrollment.lead_id, []).append(change.history)
             return True
 
-    def due_enrollments(self, shard: str, now: datetime, limit: int) -> list[EnrollmentRecord]:
+    def due_enrollments(
+        self, shard: str, now: datetime, limit: int, after: EnrollmentRecord | None = None
+    ) -> list[EnrollmentRecord]:
+        with self._lock:
+            records = list(self.enrollments.values())
         due = [
             r
-            for r in self.enrollments.values()
+            for r in records
             if not r.enrollment.terminal
             and r.enrollment.next_action_at is not None
             and r.enrollment.next_action_at <= now
             and shard_of(r.enrollment.lead_id, self._shard_count) == shard
         ]
-        due.sort(key=lambda r: (r.enrollment.next_action_at, r.key))
+        due.sort(key=_enrollment_position)
+        if after is not None:
+            due = [r for r in due if _enrollment_position(r) > _enrollment_position(after)]
         return due[:limit]
+
+    def due_messages(self, shard: str, now: datetime, limit: int, after: Message | None = None) -> list[Message]:
+        with self._lock:
+            messages = list(self.messages.values())
+        due = [
+            m
+            for m in messages
+            if m.due_at is not None and m.due_at <= now and shard_of(m.claim.lead_id, self._shard_count) == shard
+        ]
+        due.sort(key=_message_position)
+        if after is not None:
+            due = [m for m in due if _message_position(m) > _message_position(after)]
+        return due[:limit]
+
+    def postpone_message(self, message: Message, until: datetime) -> bool:
+        with self._lock:
+            current = self.messages.get(message.claim.key)
+            if current is None or current.due_at is None:
+                return False
+            if (current.status, current.due_at) != (message.status, message.due_at):
+                return False
+            self.messages[message.claim.key] = replace(current, due_at=until)
+            return True
 
     def get_message(self, key: str) -> Message | None:
         return self.messages.get(key)
@@ -153,3 +184,14 @@ class InMemoryStore:
                 error=reason,
             )
             return True
+
+
+def _enrollment_position(record: EnrollmentRecord) -> tuple[datetime, tuple[str, str]]:
+    """Where a record sits in the due index: by due time, then by key (as DynamoDB pages it)."""
+    assert record.enrollment.next_action_at is not None
+    return (record.enrollment.next_action_at, record.key)
+
+
+def _message_position(message: Message) -> tuple[datetime, str]:
+    assert message.due_at is not None
+    return (message.due_at, message.claim.key)

@@ -34,8 +34,22 @@ class Store(Protocol):
         """Apply a change atomically; False when another writer got there first."""
         ...
 
-    def due_enrollments(self, shard: str, now: datetime, limit: int) -> list[EnrollmentRecord]:
-        """Enrollments in `shard` whose next action is due at or before `now`, oldest first."""
+    def due_enrollments(
+        self, shard: str, now: datetime, limit: int, after: EnrollmentRecord | None = None
+    ) -> list[EnrollmentRecord]:
+        """Enrollments in `shard` whose next action is due at or before `now`, oldest first: one page of
+        at most `limit`, starting after `after` (the last record of the previous page). Read from an
+        eventually consistent index: a record may be stale, so write it back only with its revision."""
+        ...
+
+    def due_messages(self, shard: str, now: datetime, limit: int, after: Message | None = None) -> list[Message]:
+        """Messages in `shard` not yet sent whose due time (claim timeout, deferral, lease) has passed,
+        oldest first, paged like `due_enrollments`. Eventually consistent, like it."""
+        ...
+
+    def postpone_message(self, message: Message, until: datetime) -> bool:
+        """Move an unsent message's due time to `until` if it is still as read (same status, same due
+        time); False when another writer changed it first."""
         ...
 
     def get_message(self, key: str) -> Message | None: ...

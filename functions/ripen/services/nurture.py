@@ -6,6 +6,8 @@ so there is one path from a decision to a stored state and a queued send.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -17,7 +19,7 @@ from ripen.clock import Clock
 from ripen.core.engine import advance, migrate, new_enrollment
 from ripen.core.records import Change, EnrollmentRecord, Lead, change_for
 from ripen.core.sequence import Sequence
-from ripen.core.state import Decision, Enrolled, Resubmitted, Status, Trigger
+from ripen.core.state import Decision, Enrolled, Resubmitted, SendEmail, Status, Trigger
 from ripen.core.validator import Catalog
 
 logger = Logger(child=True)
@@ -75,8 +77,7 @@ class Nurture:
                 attributes=dict(lead.attributes),
                 recent_emails=lead.recent_emails,
             )
-            context = record.lead_context(confirmed=lead.confirmed)
-            decision = advance(record.enrollment, Enrolled(), sequence, now, context)
+            record, decision = self._decide(record, Enrolled(), sequence, now, confirmed=lead.confirmed)
             expected = existing.revision if existing else None
             change = self._change(record, decision, sequence, source, now, expected)
             if self.store.commit(change):
@@ -112,13 +113,29 @@ class Nurture:
             return Outcome(False, record, reason=f"already {record.enrollment.status.value}")
         now = self.clock.now()
         sequence, record = self._on_sequence(record)
-        decision = advance(record.enrollment, trigger, sequence, now, record.lead_context())
+        record, decision = self._decide(record, trigger, sequence, now)
         if not decision.changed:
             return Outcome(False, record, decision, reason="nothing to do")
         change = self._change(record, decision, sequence, name, now, record.revision)
         if not self.store.commit(change):
             return Outcome(False, record, decision, reason="conflict")
         return self._done(change, decision)
+
+    def _decide(
+        self, record: EnrollmentRecord, trigger: Trigger, sequence: Sequence, now: datetime, confirmed: bool = False
+    ) -> tuple[EnrollmentRecord, Decision]:
+        """Decide with the engine. The frequency cap counts the emails of all the lead's sequences, so
+        a decision that would send under a cap first learns what the lead's other enrollments sent
+        (one query, only then) and decides again when that adds anything."""
+        decision = advance(record.enrollment, trigger, sequence, now, record.lead_context(confirmed))
+        if sequence.frequency_cap is None or not any(isinstance(a, SendEmail) for a in decision.actions):
+            return record, decision
+        siblings = [r for r in self.store.enrollments_of(record.enrollment.lead_id) if r.key != record.key]
+        recent = merged_recent_emails([record, *siblings])
+        if recent == tuple(sorted(record.recent_emails)):
+            return record, decision
+        record = replace(record, recent_emails=recent)
+        return record, advance(record.enrollment, trigger, sequence, now, record.lead_context(confirmed))
 
     def _on_sequence(self, record: EnrollmentRecord) -> tuple[Sequence, EnrollmentRecord]:
         """The sequence version this enrollment runs on, migrating it when the new version says how."""
@@ -171,3 +188,13 @@ class Nurture:
             },
         )
         return Outcome(True, change.record, decision, [j.message_key for j in jobs])
+
+
+def merged_recent_emails(records: Iterable[EnrollmentRecord]) -> tuple[datetime, ...]:
+    """The lead's recent nurture emails as known by all its enrollments, oldest first. Each record
+    holds copies of emails it learnt from the others, so a moment counts as many times as the
+    record holding it most often says (two emails in one decision share a moment)."""
+    counts: Counter[datetime] = Counter()
+    for record in records:
+        counts |= Counter(record.recent_emails)
+    return tuple(sorted(counts.elements()))[-RECENT_EMAILS_KEPT:]

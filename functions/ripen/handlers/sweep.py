@@ -1,0 +1,41 @@
+"""The sweep function: EventBridge Scheduler invokes it every minute (template.yaml, SweepFunction).
+
+Parse the tick, run the sweep within the invocation's time, publish its figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+logger = Logger()  # service from POWERTOOLS_SERVICE_NAME, shared with the modules' child loggers
+metrics = Metrics(namespace="ripen", service="sweep")
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    from ripen.app import app
+    from ripen.models.schedule import ScheduleTick
+    from ripen.services.sweep import SweepIncompleteError
+
+    try:
+        tick = ScheduleTick.model_validate(event)
+    except ValidationError as exc:
+        # The tick is only a trigger: a schedule with a wrong Input must not stop every timer.
+        logger.warning("schedule input not understood; sweeping anyway", extra={"problems": exc.error_count()})
+        tick = ScheduleTick()
+    sweep = app().sweep
+    if tick.scheduled_time is not None:
+        lag = (sweep.clock.now() - tick.scheduled_time).total_seconds()
+        logger.info("sweep tick", extra={"lag_seconds": round(lag, 3), "attempt": tick.attempt_number})
+    report = sweep.run(remaining_ms=context.get_remaining_time_in_millis)
+    for name, value in report.metrics().items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if report.shards_failed:
+        raise SweepIncompleteError(f"{report.shards_failed} shard(s) could not be read; the next run tries again")
+    return report.as_dict()

@@ -1,0 +1,224 @@
+"""The sweep: every minute, move every enrollment whose timer is due and queue again the send
+jobs that never reached the queue.
+
+Each shard of the sparse due indexes is read in its own thread, a page at a time, oldest first,
+so the cost of a run follows the due work only: idle and finished leads are not in the indexes.
+Every move is the nurture service's conditional write on the enrollment's revision, so two
+sweeps at once (or a sweep racing a click) cannot apply a step twice: the loser's condition
+fails and it moves on. The send jobs of all decisions go to the queue in batches of 10.
+The run stops claiming while it still has time to finish what is under way; the rest stays due
+for the next run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from aws_lambda_powertools import Logger
+
+from ripen.adapters.queue import BatchingSendQueue, SendJob, SendQueue
+from ripen.adapters.store import CLAIM_TIMEOUT, Store
+from ripen.clock import Clock
+from ripen.core.records import EnrollmentRecord, Message, MessageStatus
+from ripen.core.state import TimerDue
+from ripen.core.validator import Catalog
+from ripen.services.nurture import Nurture
+
+logger = Logger(child=True)
+
+MAX_WORKERS = 16  # threads reading shards at once; more shards than this are read in turn
+LONGEST_REQUEUE_GAP = timedelta(hours=4)
+
+Item = TypeVar("Item", EnrollmentRecord, Message)
+
+
+class SweepIncompleteError(RuntimeError):
+    """A shard could not be read; everything else was done, and the next run reads it again."""
+
+
+@dataclass
+class SweepReport:
+    """What one run did. Counts only: nothing here names a lead."""
+
+    due: int = 0  # due enrollments looked at
+    claimed: int = 0  # enrollments moved by their timer (one conditional write each)
+    lost_races: int = 0  # stale index entries, or another writer moved the enrollment first
+    unchanged: int = 0  # due but nothing to do (already finished, say)
+    failed: int = 0  # decisions that raised; they stay due and are tried again next run
+    jobs: int = 0  # send jobs from the moves and the re-queued claims
+    queued: int = 0  # of those, accepted by the send queue
+    not_queued: int = 0  # refused by the queue: sent again once their claim times out
+    lost_jobs_requeued: int = 0  # claims whose job never reached the queue, queued again
+    awaiting_sender: int = 0  # unsent messages in other states: the sender reconciles those
+    left: int = 0  # due items read but left for the next run when the time ran out
+    more_due: bool = False  # the time ran out before every page was read
+    shards_failed: int = 0
+
+    def add(self, other: SweepReport) -> None:
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            setattr(self, f.name, (mine or theirs) if isinstance(mine, bool) else mine + theirs)
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def metrics(self) -> dict[str, int]:
+        """The figures worth a CloudWatch metric (and an alarm on the last ones)."""
+        return {
+            "EnrollmentsClaimed": self.claimed,
+            "SendJobsQueued": self.queued,
+            "LeftForNextRun": self.left,
+            "LostJobsRequeued": self.lost_jobs_requeued,
+            "LostRaces": self.lost_races,
+            "SendJobsNotQueued": self.not_queued,
+            "SweepFailures": self.failed + self.shards_failed,
+        }
+
+
+@dataclass
+class Budget:
+    """The time a run may keep claiming: until less than `margin_ms` of the invocation is left."""
+
+    remaining_ms: Callable[[], int] | None = None
+    margin_ms: int = 10_000
+    _spent: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def spent(self) -> bool:
+        if not self._spent.is_set() and self.remaining_ms is not None and self.remaining_ms() < self.margin_ms:
+            self._spent.set()  # once spent, stays spent: no thread starts new work after another stopped
+        return self._spent.is_set()
+
+
+class Sweep:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        queue: SendQueue,
+        clock: Clock,
+        page_size: int = 100,
+        safety_margin_ms: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.queue = queue
+        self.clock = clock
+        self.page_size = page_size
+        self.safety_margin_ms = safety_margin_ms
+
+    def run(self, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
+        """One run over every shard. `remaining_ms` is the invocation's time left (the Lambda
+        context's `get_remaining_time_in_millis`); without it the run goes until nothing is due."""
+        now = self.clock.now()
+        budget = Budget(remaining_ms, self.safety_margin_ms)
+        jobs = BatchingSendQueue(self.queue)
+        nurture = Nurture(self.store, self.catalog, jobs, self.clock)  # its jobs join the batches
+        shards = self.store.shards
+        workers = max(1, min(len(shards), MAX_WORKERS))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
+            reports = list(pool.map(lambda shard: _ShardRun(self, shard, now, nurture, jobs, budget).run(), shards))
+        jobs.flush()
+        report = SweepReport()
+        for part in reports:
+            report.add(part)
+        report.queued, report.not_queued = jobs.queued, len(jobs.not_queued)
+        logger.info("sweep finished", extra={"sweep": report.as_dict()})
+        return report
+
+
+class _ShardRun:
+    """One shard of one run: lost jobs first (they are the oldest work), then due enrollments."""
+
+    def __init__(
+        self, sweep: Sweep, shard: str, now: datetime, nurture: Nurture, jobs: BatchingSendQueue, budget: Budget
+    ) -> None:
+        self.sweep = sweep
+        self.store = sweep.store
+        self.shard = shard
+        self.now = now
+        self.nurture = nurture
+        self.jobs = jobs
+        self.budget = budget
+        self.report = SweepReport()
+
+    def run(self) -> SweepReport:
+        try:
+            for message in self._due(self.store.due_messages):
+                self.reconcile(message)
+            for record in self._due(self.store.due_enrollments):
+                self.move(record)
+        except Exception:
+            logger.exception("sweep could not read a shard", extra={"shard": self.shard})
+            self.report.shards_failed += 1
+        return self.report
+
+    def _due(self, page: Callable[[str, datetime, int, Item | None], list[Item]]) -> Iterator[Item]:
+        """Due items a page at a time, until none are left or the time is spent (then counted as left)."""
+        after: Item | None = None
+        size = self.sweep.page_size
+        while not self.budget.spent:
+            items = page(self.shard, self.now, size, after)
+            for index, item in enumerate(items):
+                if self.budget.spent:
+                    self.report.left += len(items) - index
+                    self.report.more_due = self.report.more_due or len(items) == size
+                    return
+                yield item
+            if len(items) < size:
+                return
+            after = items[-1]
+        self.report.more_due = True
+
+    def move(self, record: EnrollmentRecord) -> None:
+        """Fire a due timer: the nurture service re-decides with the engine (send window, cap) and
+        writes only if the enrollment is still at the revision the index showed."""
+        self.report.due += 1
+        try:
+            outcome = self.nurture.apply_record(record, TimerDue(), "timer")
+        except Exception as exc:
+            self.report.failed += 1
+            logger.exception(
+                "due enrollment could not be moved",
+                extra={"shard": self.shard, "sequence": record.enrollment.sequence, "error": type(exc).__name__},
+            )
+            return
+        if outcome.applied:
+            self.report.claimed += 1
+            self.report.jobs += len(outcome.queued)
+        elif outcome.reason == "conflict":
+            self.report.lost_races += 1
+        else:
+            self.report.unchanged += 1
+
+    def reconcile(self, message: Message) -> None:
+        try:
+            self._reconcile(message)
+        except Exception as exc:
+            self.report.failed += 1
+            logger.exception(
+                "unsent message could not be reconciled", extra={"shard": self.shard, "error": type(exc).__name__}
+            )
+
+    def _reconcile(self, message: Message) -> None:
+        """An unsent message whose due time passed. A claim still `claimed` lost its job (a crash
+        after the write, a queue outage): push its due time forward, and only the sweep whose
+        conditional write lands queues it again. The wait grows with the claim's age, so a long
+        queue backlog is not flooded with copies; the sender ignores a job whose message it
+        already handled. Other states belong to the sender's own reconciliation."""
+        match message.status:
+            case MessageStatus.CLAIMED:
+                gap = min(max(CLAIM_TIMEOUT, self.now - message.claim.created_at), LONGEST_REQUEUE_GAP)
+                if self.store.postpone_message(message, self.now + gap):
+                    self.jobs.enqueue([SendJob(message_key=message.claim.key)])
+                    self.report.lost_jobs_requeued += 1
+                    self.report.jobs += 1
+                else:
+                    self.report.lost_races += 1
+            case _:
+                self.report.awaiting_sender += 1

@@ -1,0 +1,179 @@
+"""The sweep function as Lambda runs it: the schedule's tick from events/, the context's time left,
+the figures as CloudWatch metrics; and its declaration in template.yaml."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from ripen.adapters.memory import InMemoryStore
+from ripen.adapters.queue import MemorySendQueue
+from ripen.app import App, use
+from ripen.config import Settings
+from ripen.core.leads import lead_id_for
+from ripen.core.records import Consent, Lead
+from ripen.handlers import sweep as sweep_function
+from ripen.local import cfn
+from ripen.local.http import LambdaContext
+from ripen.models.schedule import ScheduleTick
+from ripen.services.nurture import Nurture
+from ripen.services.sweep import SweepIncompleteError
+from tests.conftest import EVENTS, REPO
+from tests.support.sender import MemorySender
+
+TEMPLATE = cfn.load_template(REPO / "template.yaml")
+TABLES = {
+    "LEADS_TABLE": "leads",
+    "ENROLLMENTS_TABLE": "enrollments",
+    "MESSAGES_TABLE": "messages",
+    "HISTORY_TABLE": "history",
+    "STATS_TABLE": "stats",
+}
+
+
+@pytest.fixture
+def stack(catalog, clock) -> Iterator[tuple[InMemoryStore, MemorySendQueue]]:
+    store, queue = InMemoryStore(), MemorySendQueue()
+    settings = Settings.from_env({**TABLES, "SWEEP_SAFETY_MARGIN_MS": "5000"})
+    use(App(settings, store=store, queue=queue, clock=clock, catalog=catalog))
+    yield store, queue
+    use(None)
+
+
+def three_due_readers(stack, catalog, clock) -> None:
+    store, queue = stack
+    nurture = Nurture(store, catalog, queue, clock)
+    for i in range(3):
+        email = f"reader{i}@example.com"
+        consent = Consent(clock.now(), confirmed_at=clock.now())
+        nurture.enroll(Lead(lead_id_for(email), email, clock.now(), timezone="UTC", consent=consent), "ebook-nurture")
+    MemorySender(store, clock).deliver(queue.drain())
+    clock.advance(days=2, minutes=1)
+
+
+def emitted_metrics(output: str) -> dict[str, float]:
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            document = json.loads(line)
+            names = [m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+            return {name: sum(document[name]) if isinstance(document[name], list) else document[name] for name in names}
+    raise AssertionError(f"no metrics in the output:\n{output}")
+
+
+def tick(name: str = "sweep-tick.json"):
+    return json.loads((EVENTS / "schedule" / name).read_text())
+
+
+def test_a_schedule_tick_sweeps_and_publishes_its_figures(stack, catalog, clock, capsys):
+    three_due_readers(stack, catalog, clock)
+    answer = sweep_function.handler(tick(), LambdaContext(function_name="ripen-sweep", timeout_ms=60_000))
+    assert (answer["claimed"], answer["queued"], answer["left"]) == (3, 3, 0)
+    assert len(stack[1].jobs) == 3
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert metrics["EnrollmentsClaimed"] == 3
+    assert metrics["SendJobsQueued"] == 3
+    assert metrics["LeftForNextRun"] == 0
+    assert metrics["LostJobsRequeued"] == 0
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        tick("eventbridge-scheduled-event.json"),
+        {"scheduledTime": "<aws.scheduler.scheduled-time>"},
+        ["not", "a", "tick"],
+    ],
+    ids=["eventbridge-rule", "unsubstituted", "not-an-object"],
+)
+def test_any_tick_is_a_tick(stack, catalog, clock, caplog, event):
+    # A schedule whose Input was edited wrongly must not stop every timer
+    three_due_readers(stack, catalog, clock)
+    answer = sweep_function.handler(event, LambdaContext())
+    assert answer["claimed"] == 3
+    if not isinstance(event, dict) or "scheduledTime" in event:
+        assert "schedule input not understood; sweeping anyway" in caplog.messages
+
+
+def test_an_invocation_with_no_time_left_claims_nothing_and_says_so(stack, catalog, clock, capsys):
+    three_due_readers(stack, catalog, clock)
+    answer = sweep_function.handler(tick(), LambdaContext(timeout_ms=4_000))  # less than the 5 s margin
+    assert (answer["claimed"], answer["more_due"]) == (0, True)
+    assert stack[1].jobs == []
+
+
+def test_a_shard_that_cannot_be_read_fails_the_invocation_after_the_rest_is_done(stack, catalog, clock, capsys):
+    store, queue = stack
+    three_due_readers(stack, catalog, clock)
+    broken = store.shards[0]
+    real = store.due_enrollments
+
+    def flaky(shard, now, limit, after=None):
+        if shard == broken:
+            raise ConnectionError("index unavailable")
+        return real(shard, now, limit, after)
+
+    store.due_enrollments = flaky  # type: ignore[method-assign]
+    due_elsewhere = sum(len(real(s, clock.now(), 10)) for s in store.shards if s != broken)
+    with pytest.raises(SweepIncompleteError):
+        sweep_function.handler(tick(), LambdaContext())
+    assert len(queue.jobs) == due_elsewhere
+    assert emitted_metrics(capsys.readouterr().out)["SweepFailures"] == 1
+
+
+# -- the declaration in template.yaml ---------------------------------------------------------------
+
+
+def sweep_resource() -> dict:
+    return TEMPLATE["Resources"]["SweepFunction"]["Properties"]
+
+
+def test_the_template_runs_the_sweep_every_minute_on_time():
+    function = sweep_resource()
+    assert function["Handler"] == "ripen.handlers.sweep.handler"
+    assert function["CodeUri"] == "functions/"
+    (event,) = function["Events"].values()
+    assert event["Type"] == "ScheduleV2"
+    schedule = event["Properties"]
+    assert schedule["ScheduleExpression"] == "rate(1 minute)"
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}  # the string, not YAML's boolean
+
+
+def test_the_schedule_input_is_a_tick_the_handler_understands():
+    (event,) = sweep_resource()["Events"].values()
+    raw = event["Properties"]["Input"]
+    substituted = (
+        raw.replace("<aws.scheduler.schedule-arn>", "arn:aws:scheduler:us-east-1:123456789012:schedule/default/x")
+        .replace("<aws.scheduler.scheduled-time>", "2026-03-02T09:30:00Z")
+        .replace("<aws.scheduler.execution-id>", "d32c5kddcf5bb8c3")
+        .replace("<aws.scheduler.attempt-number>", "1")
+    )
+    parsed = ScheduleTick.model_validate(json.loads(substituted))
+    assert (parsed.task, parsed.attempt_number, parsed.scheduled_time.isoformat()) == (
+        "sweep",
+        1,
+        "2026-03-02T09:30:00+00:00",
+    )
+    # events/ holds this very Input as the scheduler delivers it
+    assert set(tick()) == set(json.loads(raw))
+    assert tick()["task"] == json.loads(raw)["task"]
+
+
+def test_the_sweep_keeps_its_safety_margin_within_its_timeout():
+    function = sweep_resource()
+    env = cfn.function_environment(TEMPLATE, "SweepFunction", {"SendQueue": "https://sqs.example/q", **TABLES})
+    settings = Settings.from_env({**env, **TABLES})
+    timeout_ms = function["Timeout"] * 1000
+    # it claims for most of the invocation and keeps enough to finish the decisions under way
+    assert 5_000 <= settings.sweep_safety_margin_ms <= timeout_ms / 4
+    assert settings.send_queue_url == "https://sqs.example/q"
+    assert settings.sweep_batch_limit == int(env["SWEEP_BATCH_LIMIT"])
+
+
+def test_the_sweep_may_write_its_tables_and_send_to_the_queue():
+    policies = sweep_resource()["Policies"]
+    tables = {p["DynamoDBCrudPolicy"]["TableName"]["Ref"] for p in policies if "DynamoDBCrudPolicy" in p}
+    assert tables == {"EnrollmentsTable", "MessagesTable", "HistoryTable"}
+    queues = [p["SQSSendMessagePolicy"]["QueueName"] for p in policies if "SQSSendMessagePolicy" in p]
+    assert queues == [{"Fn::GetAtt": ["SendQueue", "QueueName"]}]
