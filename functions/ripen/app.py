@@ -15,6 +15,7 @@ from ripen.config import Settings
 from ripen.core.validator import Catalog, SequenceError, load_catalog
 from ripen.services.links import Links
 from ripen.services.nurture import Nurture
+from ripen.services.signup import Signup
 
 
 class App:
@@ -77,6 +78,18 @@ class App:
     @cached_property
     def nurture(self) -> Nurture:
         return Nurture(self.store, self.catalog, self.send_queue, self.clock)
+
+    @cached_property
+    def signup(self) -> Signup:
+        s = self.settings
+        return Signup(
+            self.store,
+            self.nurture,
+            self.clock,
+            default_sequence=s.default_sequence,
+            unconfirmed_lead_ttl=timedelta(days=s.unconfirmed_lead_days),
+            max_attributes=s.max_attributes,
+        )
 
 
 _app: App | None = None

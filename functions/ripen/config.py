@@ -29,6 +29,17 @@ class Settings(BaseModel):
     token_secret_arn: str | None = Field(default=None, alias="TOKEN_SECRET_ARN")
     token_secret: str | None = Field(default=None, alias="TOKEN_SECRET", repr=False)
     link_lifetime_days: int = Field(default=60, ge=1, alias="LINK_LIFETIME_DAYS")
+    # Lead capture (POST /leads, /confirm).
+    default_sequence: str | None = Field(default=None, alias="DEFAULT_SEQUENCE")
+    allowed_origins: str = Field(default="", alias="ALLOWED_ORIGINS")  # comma-separated; "*" for any site
+    max_body_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576, alias="MAX_BODY_BYTES")
+    max_attributes: int = Field(default=20, ge=0, le=100, alias="MAX_ATTRIBUTES")
+    max_attribute_length: int = Field(default=500, ge=1, le=4_000, alias="MAX_ATTRIBUTE_LENGTH")
+    unconfirmed_lead_days: int = Field(default=30, ge=1, alias="UNCONFIRMED_LEAD_DAYS")
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.allowed_origins.split(",") if o.strip())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -25,6 +25,20 @@ def create_tables(dynamodb: Any, template: dict[str, Any], prefix: str) -> dict[
     return names
 
 
+QUEUE = "AWS::SQS::Queue"
+_QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds")
+
+
+def create_queues(sqs: Any, template: dict[str, Any], prefix: str) -> dict[str, str]:
+    """Create every queue of the template through a boto3 SQS client (e.g. moto's); returns logical id -> URL
+    (what `!Ref` of a queue gives). Attributes that name other resources (the redrive policy) are left out."""
+    urls: dict[str, str] = {}
+    for logical_id, properties in cfn.resources_of_type(template, QUEUE).items():
+        attributes = {name: str(properties[name]) for name in _QUEUE_ATTRIBUTES if name in properties}
+        urls[logical_id] = sqs.create_queue(QueueName=f"{prefix}{logical_id}", Attributes=attributes)["QueueUrl"]
+    return urls
+
+
 def local_environment(
     template_path: Path, refs: dict[str, str], function: str | None = None, parameters: dict[str, str] | None = None
 ) -> dict[str, str]:

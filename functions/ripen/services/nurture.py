@@ -56,16 +56,21 @@ class Nurture:
         except KeyError:
             raise UnknownSequenceError(name) from None
 
-    def enroll(self, lead: Lead, sequence_name: str, source: str = "signup") -> Outcome:
-        """Put a lead into a sequence once. Again while enrolled counts as engagement; again after
-        leaving starts a new run only if the sequence's re-entry policy allows it."""
+    def enroll(self, lead: Lead, sequence_name: str, source: str = "signup", *, reconsent: bool = False) -> Outcome:
+        """Put a lead into a sequence once. Again while enrolled counts as engagement (and refreshes the
+        lead's attributes the engine sees); again after leaving starts a new run only if the sequence's
+        re-entry policy allows it. `reconsent`: a lead who unsubscribed gave fresh consent; they come
+        back only through double opt-in, whatever the sequence says."""
         sequence = self.sequence(sequence_name)
         for _ in range(MAX_ATTEMPTS):
             now = self.clock.now()
             existing = self.store.get_enrollment(lead.lead_id, sequence.name)
             if existing and not existing.enrollment.terminal:
-                return self.apply_record(existing, Resubmitted(), "resubmitted")
-            if existing and not self._may_reenter(existing, sequence, now):
+                refreshed = replace(
+                    existing, timezone=lead.timezone or existing.timezone, attributes=dict(lead.attributes)
+                )
+                return self.apply_record(refreshed, Resubmitted(), "resubmitted")
+            if existing and not self._may_reenter(existing, sequence, now, reconsent):
                 return Outcome(False, existing, reason=f"already {existing.enrollment.status.value}")
             run = existing.enrollment.run + 1 if existing else 1
             record = EnrollmentRecord(
@@ -75,7 +80,7 @@ class Nurture:
                 attributes=dict(lead.attributes),
                 recent_emails=lead.recent_emails,
             )
-            context = record.lead_context(confirmed=lead.confirmed)
+            context = replace(record.lead_context(confirmed=lead.confirmed and not reconsent), reconfirm=reconsent)
             decision = advance(record.enrollment, Enrolled(), sequence, now, context)
             expected = existing.revision if existing else None
             change = self._change(record, decision, sequence, source, now, expected)
@@ -83,10 +88,12 @@ class Nurture:
                 return self._done(change, decision)
         return Outcome(False, reason="contended")
 
-    def _may_reenter(self, existing: EnrollmentRecord, sequence: Sequence, now: datetime) -> bool:
+    def _may_reenter(self, existing: EnrollmentRecord, sequence: Sequence, now: datetime, reconsent: bool) -> bool:
         e = existing.enrollment
-        if e.status in (Status.UNSUBSCRIBED, Status.SUPPRESSED):
-            return False  # only fresh consent brings them back, handled by signup
+        if e.status is Status.UNSUBSCRIBED:
+            return reconsent  # only fresh consent (confirmed by double opt-in) brings them back
+        if e.status is Status.SUPPRESSED:
+            return False  # a hard bounce or a complaint: never again
         if e.status is Status.EXPIRED:
             return True  # never confirmed: a new signup simply starts over
         policy = sequence.reentry
