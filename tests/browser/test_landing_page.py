@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pytest
 
@@ -17,14 +16,12 @@ from ripen.core.leads import lead_id_for
 from ripen.core.state import Status
 from ripen.local.http import LocalHttpApi
 from tests.browser.conftest import ARTIFACTS
-from tests.support.capture import CaptureStack, capture_stack, example_page, installed
+from tests.support.capture import CaptureStack, capture_stack, example_page, installed, next_monday
 
 pytestmark = pytest.mark.browser
 
 ANA = "ana@example.com"
 ANA_ID = lead_id_for(ANA)
-# Monday 16:30 in Berlin, where Ana's browser is: inside trial-nurture's send window (09:00-17:00 her time).
-MONDAY_AFTERNOON_BERLIN = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 THANKS = "https://acme.example/trial/thanks"
 THANK_YOU_PAGE = "<!doctype html><title>Thanks</title><h1>Thanks for starting your trial!</h1>"
 
@@ -41,7 +38,8 @@ def site(dynamodb_endpoint, moto_endpoint) -> Iterator[Site]:
     """The example page at / and the api function beside it, as `ripen serve` runs them."""
     from ripen.handlers.api import handler
 
-    clock = ManualClock(MONDAY_AFTERNOON_BERLIN)
+    # A Monday, 13:00 or 14:00 in Berlin (Ana's browser): inside trial-nurture's send window, 09:00-17:00 hers.
+    clock = ManualClock(next_monday(12))
     server = LocalHttpApi(handler, static={"/": example_page()})
     stack = capture_stack(dynamodb_endpoint, moto_endpoint, clock, PUBLIC_BASE_URL=server.url)
     with installed(stack.app):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,7 +34,7 @@ from ripen.local.http import LocalHttpApi
 from ripen.local.openapi import openapi_description
 from ripen.models.signup import ATTRIBUTE_NAME, is_honeypot_filled
 from tests.conftest import REPO, TEMPLATES
-from tests.support.capture import EVENTS_KEY, installed
+from tests.support.capture import EVENTS_KEY, installed, next_monday
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +63,7 @@ def served(dynamodb_endpoint: str) -> Iterator[tuple[str, App]]:
         TEMPLATES_DIR=str(TEMPLATES),
         TOKEN_SECRET=EVENTS_KEY,
     )
-    app = App(
-        Settings.from_env(env), queue=MemorySendQueue(), clock=ManualClock(datetime(2026, 3, 2, 15, 30, tzinfo=UTC))
-    )
+    app = App(Settings.from_env(env), queue=MemorySendQueue(), clock=ManualClock(next_monday(16)))
     from ripen.handlers.api import handler
 
     with installed(app), LocalHttpApi(handler) as url:

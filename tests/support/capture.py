@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +16,7 @@ from ripen.adapters.queue import MemorySendQueue, SendJob
 from ripen.app import App, use
 from ripen.config import Settings
 from ripen.core.leads import lead_id_for
-from ripen.core.records import Lead, Message
+from ripen.core.records import Lead
 from ripen.local.http import LambdaContext, http_api_event
 from tests.conftest import EVENTS, TEMPLATES
 
@@ -29,6 +30,15 @@ TABLES = {
     "STATS_TABLE": "test-stats",
 }
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def next_monday(hour: int, minute: int = 0) -> datetime:
+    """A Monday at hour:minute UTC, later than today. Tests on DynamoDB Local start their clocks there:
+    DynamoDB Local deletes items whose TTL (`expires_at`) has passed by the real clock, so a test clock
+    in the past would see its unconfirmed leads vanish mid-test."""
+    today = datetime.now(UTC).date()
+    ahead = 7 - today.weekday()  # 1..7 days on
+    return datetime.combine(today + timedelta(days=ahead), time(hour, minute), tzinfo=UTC)
 
 
 def settings(**values: str) -> Settings:
@@ -111,26 +121,9 @@ class Leads:
     def get(self, email: str) -> Lead | None:
         return self.app.store.get_lead(lead_id_for(email))
 
-    def messages(self, email: str, sequence: str) -> list[Message]:
-        lead_id = lead_id_for(email)
-        record = self.app.store.get_enrollment(lead_id, sequence)
-        if record is None:
-            return []
-        keys = [f"{lead_id}#{sequence}#{record.enrollment.run}#{step}" for step in _steps(record.enrollment)]
-        return [m for m in (self.app.store.get_message(k) for k in keys) if m is not None]
-
-
-def _steps(enrollment: Any) -> list[str]:
-    confirmations = ["confirm", *(f"confirm-{n}" for n in range(2, enrollment.confirmations + 1))]
-    return [*confirmations[: enrollment.confirmations], *enrollment.sent]
-
 
 def queued(queue: MemorySendQueue) -> list[str]:
     return [job.message_key for job in queue.jobs]
-
-
-def jobs_of(bodies: list[str]) -> list[SendJob]:
-    return [SendJob.model_validate_json(body) for body in bodies]
 
 
 def example_page() -> Path:

@@ -206,6 +206,7 @@ def test_a_field_sent_twice_keeps_both_values_unless_it_is_a_single_value_field(
         (FORM, "&".join(f"f{i}=1" for i in range(300)), False, 413, "payload_too_large"),
         ({"content-type": "text/plain"}, '{"email": "a@example.com"}', False, 415, "unsupported_media_type"),
         ({}, "email=a%40example.com", False, 415, "unsupported_media_type"),
+        ({"content-type": "multipart/form-data; boundary=x"}, "--x--", False, 415, "unsupported_media_type"),
         (JSON, "x" * 5000, False, 413, "payload_too_large"),
         (JSON, base64.b64encode(b"x" * 4097).decode(), True, 413, "payload_too_large"),
     ],

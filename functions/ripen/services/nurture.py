@@ -41,6 +41,7 @@ class Outcome:
     decision: Decision | None = None
     queued: list[str] = field(default_factory=list)
     reason: str = ""
+    started: bool = False  # enroll() began a new run (rather than counting a resubmission)
 
 
 class Nurture:
@@ -85,7 +86,9 @@ class Nurture:
             expected = existing.revision if existing else None
             change = self._change(record, decision, sequence, source, now, expected)
             if self.store.commit(change):
-                return self._done(change, decision)
+                outcome = self._done(change, decision)
+                outcome.started = True
+                return outcome
         return Outcome(False, reason="contended")
 
     def _may_reenter(self, existing: EnrollmentRecord, sequence: Sequence, now: datetime, reconsent: bool) -> bool:

@@ -69,7 +69,7 @@ class Capture:
     lead_id: str
     sequence: Sequence
     status: CaptureStatus
-    created: bool  # a new lead, or a new run in the sequence
+    created: bool  # this signup started the enrollment (or a new run of it)
     queued: tuple[str, ...] = ()
 
 
@@ -122,7 +122,7 @@ class Signup:
             if current is None:
                 lead = self._new_lead(lead_id, form, sequence, method, now)
                 if self.store.create_lead(lead):
-                    return self._enroll(lead, sequence, new_lead=True, now=now)
+                    return self._enroll(lead, sequence, now)
                 continue  # someone created it a moment ago: update theirs
             if current.status is LeadStatus.SUPPRESSED or (
                 current.status is LeadStatus.UNSUBSCRIBED and not form.consent
@@ -131,7 +131,7 @@ class Signup:
                 return Capture(lead_id, sequence, CaptureStatus.NOT_ENROLLED, created=False)
             lead = self._updated_lead(current, form, sequence, method, now)
             if lead == current or self.store.save_lead(lead, current.revision):
-                return self._enroll(lead, sequence, new_lead=False, now=now)
+                return self._enroll(lead, sequence, now)
         raise BusyError(lead_id)
 
     def _new_lead(
@@ -177,23 +177,19 @@ class Signup:
         # Never before the confirmation links stop working and the enrollment expires.
         return max(self.unconfirmed_lead_ttl, sequence.double_opt_in.expire_after + timedelta(days=1))
 
-    def _enroll(self, lead: Lead, sequence: Sequence, new_lead: bool, now: datetime) -> Capture:
+    def _enroll(self, lead: Lead, sequence: Sequence, now: datetime) -> Capture:
         before = self.store.get_enrollment(lead.lead_id, sequence.name)
         if before and not before.enrollment.terminal and _just_entered(before, now):
             self._log("same signup again", lead.lead_id, sequence)
-            return Capture(lead.lead_id, sequence, _status_of(before, resubmitted=True), created=False)
+            return Capture(lead.lead_id, sequence, _status_of(before, started=False, counted=False), created=False)
         outcome = self.nurture.enroll(lead, sequence.name, reconsent=lead.status is LeadStatus.UNSUBSCRIBED)
-        record = outcome.record
-        if record is None:
+        if outcome.record is None:
             raise BusyError(lead.lead_id)
-        resubmitted = before is not None and not before.enrollment.terminal
-        new_run = outcome.applied and (before is None or before.enrollment.run != record.enrollment.run)
-        status = _status_of(record, resubmitted=resubmitted) if outcome.applied or resubmitted else None
         capture = Capture(
             lead.lead_id,
             sequence,
-            status or CaptureStatus.NOT_ENROLLED,
-            created=new_lead or new_run,
+            _status_of(outcome.record, started=outcome.started, counted=outcome.applied),
+            created=outcome.started,
             queued=tuple(outcome.queued),
         )
         self._log("lead captured", lead.lead_id, sequence, status=capture.status.value, new=capture.created)
@@ -285,12 +281,13 @@ def _just_entered(record: EnrollmentRecord, now: datetime) -> bool:
     return entered is not None and timedelta(0) <= now - entered < SAME_SIGNUP_WITHIN
 
 
-def _status_of(record: EnrollmentRecord, resubmitted: bool) -> CaptureStatus:
-    status = record.enrollment.status
-    if status in (Status.PENDING, Status.NEW):
+def _status_of(record: EnrollmentRecord, started: bool, counted: bool) -> CaptureStatus:
+    """`started`: this signup began the run; `counted`: it was recorded as a resubmission."""
+    e = record.enrollment
+    if e.status in (Status.PENDING, Status.NEW):
         return CaptureStatus.PENDING_CONFIRMATION
-    if resubmitted:
-        return CaptureStatus.ALREADY_ENROLLED
-    if record.enrollment.terminal:
-        return CaptureStatus.NOT_ENROLLED
-    return CaptureStatus.ENROLLED
+    if started:
+        return CaptureStatus.ENROLLED
+    if counted or not e.terminal:
+        return CaptureStatus.ALREADY_ENROLLED  # (a resubmission may even have made them sales-ready)
+    return CaptureStatus.NOT_ENROLLED  # finished, and the sequence's re-entry policy says not yet

@@ -88,6 +88,13 @@ def read_fields(
         return _json_object(data)
     if kind == FORM:
         return _form_fields(data, single)
+    if kind == "multipart/form-data":
+        raise BodyError(
+            415,
+            "unsupported_media_type",
+            "Multipart bodies are not accepted: post the form as application/x-www-form-urlencoded (the default "
+            "for HTML forms; in fetch(), send new URLSearchParams(new FormData(form))) or as JSON.",
+        )
     raise BodyError(
         415,
         "unsupported_media_type",

@@ -117,7 +117,7 @@ SIGNUP_BODY = {
     openapi_extensions={"requestBody": SIGNUP_BODY},
     responses={
         201: {
-            "description": "Accepted: a new lead, or a new run in the sequence.",
+            "description": "Accepted: the lead entered the sequence (or began a new run of it).",
             "content": {JSON: {"model": SignupAccepted}},
         },
         200: {
