@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
     from ripen.mail.render import Renderer
     from ripen.services.preferences import Preferences
     from ripen.services.sender import Sender
+    from ripen.services.signup import Signup
     from ripen.services.sweep import Sweep
 
 
@@ -168,6 +169,20 @@ class App:
             self.clock,
             page_size=s.sweep_batch_limit,
             safety_margin_ms=s.sweep_safety_margin_ms,
+        )
+
+    @cached_property
+    def signup(self) -> Signup:
+        from ripen.services.signup import Signup
+
+        s = self.settings
+        return Signup(
+            self.store,
+            self.nurture,
+            self.clock,
+            default_sequence=s.default_sequence,
+            unconfirmed_lead_ttl=timedelta(days=s.unconfirmed_lead_days),
+            max_attributes=s.max_attributes,
         )
 
 

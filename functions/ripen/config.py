@@ -43,6 +43,17 @@ class Settings(BaseModel):
     # end of its run (to finish the decisions under way and queue their jobs) before it stops claiming.
     sweep_batch_limit: int = Field(default=100, ge=1, le=1000, alias="SWEEP_BATCH_LIMIT")
     sweep_safety_margin_ms: int = Field(default=10_000, ge=1_000, alias="SWEEP_SAFETY_MARGIN_MS")
+    # Lead capture (POST /leads, /confirm).
+    default_sequence: str | None = Field(default=None, alias="DEFAULT_SEQUENCE")
+    allowed_origins: str = Field(default="", alias="ALLOWED_ORIGINS")  # comma-separated; "*" for any site
+    max_body_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576, alias="MAX_BODY_BYTES")
+    max_attributes: int = Field(default=20, ge=0, le=100, alias="MAX_ATTRIBUTES")
+    max_attribute_length: int = Field(default=500, ge=1, le=4_000, alias="MAX_ATTRIBUTE_LENGTH")
+    unconfirmed_lead_days: int = Field(default=30, ge=1, alias="UNCONFIRMED_LEAD_DAYS")
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.allowed_origins.split(",") if o.strip())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

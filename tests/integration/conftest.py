@@ -30,7 +30,9 @@ def dynamodb_endpoint() -> Iterator[str]:
 def dynamo_settings(dynamodb_endpoint: str) -> Settings:
     """Fresh tables for each test, made from the declarations in template.yaml."""
     client = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name="us-east-1")
-    names = resources.create_tables(client, cfn.load_template(TEMPLATE), prefix=f"t{uuid.uuid4().hex[:8]}-")
+    names = resources.create_tables(
+        client, cfn.load_template(TEMPLATE), prefix=f"t{uuid.uuid4().hex[:8]}-", expire_items=False
+    )
     env = resources.local_environment(TEMPLATE, names)
     env.update(DYNAMODB_ENDPOINT=dynamodb_endpoint, AWS_REGION="us-east-1", TEMPLATES_DIR=str(REPO / "templates"))
     return Settings.from_env(env)

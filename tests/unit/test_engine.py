@@ -330,3 +330,14 @@ def test_a_lead_in_another_time_zone_gets_its_own_morning(trial):
     sent_at = w.run_until_sent("welcome")
     local = sent_at.astimezone(ZoneInfo("Asia/Tokyo"))
     assert local.replace(tzinfo=None) == datetime(2026, 3, 3, 9, 0)
+
+
+def test_a_lead_coming_back_after_unsubscribing_confirms_first_even_where_the_sequence_does_not_ask(ebook, clock):
+    # Given a sequence without double opt-in and a lead who had unsubscribed and signed up again
+    w = Walker(ebook, clock, LeadContext(timezone="UTC", reconfirm=True)).start(confirmed=False)
+    # Then the first thing they get is a confirmation, and nothing else until they confirm
+    assert [a for _, a in w.actions] == [SendConfirmation(1)]
+    assert w.state.status is Status.PENDING
+    clock.advance(minutes=5)
+    w.apply(Confirmed())
+    assert w.emails == ["ebook-delivery"]

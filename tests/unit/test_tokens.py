@@ -56,3 +56,11 @@ def test_garbage_is_malformed_or_forged(garbage):
 def test_tokens_carry_no_email_address():
     token = issue(KEY, Purpose.CONFIRM, "ld_abc", NOW + timedelta(days=1))
     assert "@" not in token
+
+
+@pytest.mark.parametrize("pasted", [".\u0080", "é.é", "eyJwIjoi\u2026.abc"])
+def test_a_token_with_characters_a_signature_never_has_is_malformed_not_a_crash(pasted):
+    # (found by schemathesis: hmac.compare_digest refuses non-ASCII text)
+    with pytest.raises(TokenError) as refused:
+        verify(KEY, pasted, Purpose.CONFIRM, NOW)
+    assert refused.value.reason == "malformed"

@@ -173,7 +173,7 @@ class _Move:
 
     def start(self, confirmed: bool) -> None:
         opt_in = self.seq.double_opt_in
-        if opt_in.enabled and not confirmed:
+        if (opt_in.enabled or self.lead.reconfirm) and not confirmed:
             self.set(
                 status=Status.PENDING,
                 wait=Wait.CONFIRMATION,

@@ -18,3 +18,28 @@ def lead_id_for(normalized_email: str) -> str:
 def shard_of(lead_id: str, shards: int) -> str:
     """The due-index partition of a lead: spreads due work evenly over `shards` keys."""
     return f"{int.from_bytes(hashlib.blake2b(lead_id.encode(), digest_size=4).digest(), 'big') % shards:02d}"
+
+
+class InvalidEmailError(ValueError):
+    """Why an address was refused, in words a person filling in a form understands."""
+
+
+MAX_EMAIL_LENGTH = 254
+
+
+def normalize_email(address: str) -> str:
+    """The one form of an address that names a lead: syntax checked, domain in ASCII (IDNA), lowercased.
+
+    No DNS lookups (fast and deterministic). Addresses with non-ASCII characters before the @ are
+    refused: Amazon SES cannot send to them. Every way of finding a lead by address goes through here.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    if len(address) > MAX_EMAIL_LENGTH:
+        raise InvalidEmailError(f"An email address has at most {MAX_EMAIL_LENGTH} characters.")
+    try:
+        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmailError(str(exc)) from None
+    ascii_email = checked.ascii_email or checked.normalized
+    return ascii_email.lower()

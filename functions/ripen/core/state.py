@@ -80,6 +80,7 @@ class LeadContext:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     recent_emails: tuple[datetime, ...] = ()  # nurture emails across all sequences, for the frequency cap
     confirmed: bool = False  # consent already proven (double opt-in done before)
+    reconfirm: bool = False  # ask for double opt-in even where the sequence does not: the lead had unsubscribed
 
 
 # -- triggers ---------------------------------------------------------------------------------------

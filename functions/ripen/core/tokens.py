@@ -76,7 +76,7 @@ def issue(
 
 def verify(key: bytes, token: str, purpose: Purpose, now: datetime) -> TokenClaims:
     """The token's claims, or TokenError. Checks the signature before believing any field."""
-    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 1024:
+    if not isinstance(token, str) or not token.isascii() or token.count(".") != 1 or len(token) > 1024:
         raise TokenError("malformed")
     payload, signature = token.split(".")
     if not hmac.compare_digest(_signature(key, purpose.value, payload), signature):

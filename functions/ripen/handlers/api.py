@@ -1,19 +1,53 @@
-"""The `api` Lambda (HTTP API): pages and endpoints a lead reaches from a form or an email.
+"""The `api` function behind the HTTP API: lead capture and double opt-in (`ripen.web.signup`),
+unsubscribe and preferences (`ripen.web.subscription`).
 
-A thin adapter: Powertools routes each request to a route module (`ripen.web.*`).
+Thin: the resolver routes, the routes call the services. Built on the first request (CORS
+origins come from the settings), never at import.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
 
-from ripen.web import subscription
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-resolver = APIGatewayHttpResolver()
-resolver.include_router(subscription.router)
+logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, shared with the child loggers
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return resolver.resolve(event, context)
+def build_resolver(cors: CORSConfig | None = None) -> APIGatewayHttpResolver:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    from ripen.web import signup, subscription
+
+    resolver = APIGatewayHttpResolver(cors=cors, enable_validation=True)
+    resolver.include_router(signup.router)
+    resolver.include_router(subscription.router)
+    return resolver
+
+
+def cors_for(origins: tuple[str, ...]) -> CORSConfig | None:
+    """CORS for fetch() from landing pages on other sites (ALLOWED_ORIGINS; "*" allows any)."""
+    from aws_lambda_powertools.event_handler import CORSConfig
+
+    if not origins:
+        return None
+    first, *others = origins
+    return CORSConfig(allow_origin=first, extra_origins=others, allow_headers=["Content-Type", "Accept"], max_age=600)
+
+
+@cache
+def resolver() -> APIGatewayHttpResolver:
+    from ripen.app import app
+
+    return build_resolver(cors_for(app().settings.origins))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolver().resolve(event, context)

@@ -11,6 +11,7 @@ import json
 import mimetypes
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,7 +171,13 @@ class LocalHttpApi:
                     self.client_address[0],
                     self.headers.get("host", "localhost"),
                 )
-                result = api.handler(event, LambdaContext())
+                try:
+                    result = api.handler(event, LambdaContext())
+                except Exception:
+                    # What API Gateway answers when the function fails; the traceback goes to stderr.
+                    traceback.print_exc()
+                    self._send(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+                    return
                 self._answer(result)
 
             def _answer(self, result: dict[str, Any]) -> None:
@@ -200,6 +207,12 @@ class LocalHttpApi:
                     self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve  # noqa: N815
+
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (TRACE, QUERY, ...) reaches the handler too, as through API Gateway.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
         return Request
 

@@ -19,7 +19,7 @@ from ripen.clock import Clock
 from ripen.core.engine import advance, migrate, new_enrollment
 from ripen.core.records import Change, EnrollmentRecord, Lead, change_for
 from ripen.core.sequence import Sequence
-from ripen.core.state import Decision, Enrolled, Resubmitted, SendEmail, Status, Trigger
+from ripen.core.state import Decision, Enrolled, LeadContext, Resubmitted, SendEmail, Status, Trigger
 from ripen.core.validator import Catalog
 
 logger = Logger(child=True)
@@ -43,6 +43,7 @@ class Outcome:
     decision: Decision | None = None
     queued: list[str] = field(default_factory=list)
     reason: str = ""
+    started: bool = False  # enroll() began a new run (rather than counting a resubmission)
 
 
 class Nurture:
@@ -58,16 +59,21 @@ class Nurture:
         except KeyError:
             raise UnknownSequenceError(name) from None
 
-    def enroll(self, lead: Lead, sequence_name: str, source: str = "signup") -> Outcome:
-        """Put a lead into a sequence once. Again while enrolled counts as engagement; again after
-        leaving starts a new run only if the sequence's re-entry policy allows it."""
+    def enroll(self, lead: Lead, sequence_name: str, source: str = "signup", *, reconsent: bool = False) -> Outcome:
+        """Put a lead into a sequence once. Again while enrolled counts as engagement (and refreshes the
+        lead's attributes the engine sees); again after leaving starts a new run only if the sequence's
+        re-entry policy allows it. `reconsent`: a lead who unsubscribed gave fresh consent; they come
+        back only through double opt-in, whatever the sequence says."""
         sequence = self.sequence(sequence_name)
         for _ in range(MAX_ATTEMPTS):
             now = self.clock.now()
             existing = self.store.get_enrollment(lead.lead_id, sequence.name)
             if existing and not existing.enrollment.terminal:
-                return self.apply_record(existing, Resubmitted(), "resubmitted")
-            if existing and not self._may_reenter(existing, sequence, now):
+                refreshed = replace(
+                    existing, timezone=lead.timezone or existing.timezone, attributes=dict(lead.attributes)
+                )
+                return self.apply_record(refreshed, Resubmitted(), "resubmitted")
+            if existing and not self._may_reenter(existing, sequence, now, reconsent):
                 return Outcome(False, existing, reason=f"already {existing.enrollment.status.value}")
             run = existing.enrollment.run + 1 if existing else 1
             record = EnrollmentRecord(
@@ -77,17 +83,22 @@ class Nurture:
                 attributes=dict(lead.attributes),
                 recent_emails=lead.recent_emails,
             )
-            record, decision = self._decide(record, Enrolled(), sequence, now, confirmed=lead.confirmed)
+            confirmed = lead.confirmed and not reconsent
+            record, decision = self._decide(record, Enrolled(), sequence, now, confirmed, reconfirm=reconsent)
             expected = existing.revision if existing else None
             change = self._change(record, decision, sequence, source, now, expected)
             if self.store.commit(change):
-                return self._done(change, decision)
+                outcome = self._done(change, decision)
+                outcome.started = True
+                return outcome
         return Outcome(False, reason="contended")
 
-    def _may_reenter(self, existing: EnrollmentRecord, sequence: Sequence, now: datetime) -> bool:
+    def _may_reenter(self, existing: EnrollmentRecord, sequence: Sequence, now: datetime, reconsent: bool) -> bool:
         e = existing.enrollment
-        if e.status in (Status.UNSUBSCRIBED, Status.SUPPRESSED):
-            return False  # only fresh consent brings them back, handled by signup
+        if e.status is Status.UNSUBSCRIBED:
+            return reconsent  # only fresh consent (confirmed by double opt-in) brings them back
+        if e.status is Status.SUPPRESSED:
+            return False  # a hard bounce or a complaint: never again
         if e.status is Status.EXPIRED:
             return True  # never confirmed: a new signup simply starts over
         policy = sequence.reentry
@@ -122,12 +133,18 @@ class Nurture:
         return self._done(change, decision)
 
     def _decide(
-        self, record: EnrollmentRecord, trigger: Trigger, sequence: Sequence, now: datetime, confirmed: bool = False
+        self,
+        record: EnrollmentRecord,
+        trigger: Trigger,
+        sequence: Sequence,
+        now: datetime,
+        confirmed: bool = False,
+        reconfirm: bool = False,
     ) -> tuple[EnrollmentRecord, Decision]:
         """Decide with the engine. The frequency cap counts the emails of all the lead's sequences, so
         a decision that would send under a cap first learns what the lead's other enrollments sent
         (one query, only then) and decides again when that adds anything."""
-        decision = advance(record.enrollment, trigger, sequence, now, record.lead_context(confirmed))
+        decision = advance(record.enrollment, trigger, sequence, now, self._context(record, confirmed, reconfirm))
         if sequence.frequency_cap is None or not any(isinstance(a, SendEmail) for a in decision.actions):
             return record, decision
         siblings = [r for r in self.store.enrollments_of(record.enrollment.lead_id) if r.key != record.key]
@@ -135,7 +152,11 @@ class Nurture:
         if recent == tuple(sorted(record.recent_emails)):
             return record, decision
         record = replace(record, recent_emails=recent)
-        return record, advance(record.enrollment, trigger, sequence, now, record.lead_context(confirmed))
+        return record, advance(record.enrollment, trigger, sequence, now, self._context(record, confirmed, reconfirm))
+
+    @staticmethod
+    def _context(record: EnrollmentRecord, confirmed: bool, reconfirm: bool) -> LeadContext:
+        return replace(record.lead_context(confirmed), reconfirm=reconfirm)
 
     def _on_sequence(self, record: EnrollmentRecord) -> tuple[Sequence, EnrollmentRecord]:
         """The sequence version this enrollment runs on, migrating it when the new version says how."""

@@ -222,10 +222,12 @@ def why_not(
     claim = message.claim
     if lead is None:
         return "the lead no longer exists"
-    if lead.status is LeadStatus.UNSUBSCRIBED:
-        return "the lead unsubscribed"
     if lead.status is LeadStatus.SUPPRESSED:
         return "the lead is suppressed (bounce or complaint)"
+    if lead.status is LeadStatus.UNSUBSCRIBED and claim.kind != "confirmation":
+        # A confirmation may still go: it is how an unsubscribed lead who signed up again with
+        # fresh consent comes back (the enrollment is pending only in that case).
+        return "the lead unsubscribed"
     if sequence is None:
         return f"sequence '{claim.sequence}' is no longer in templates/"
     if record is None:

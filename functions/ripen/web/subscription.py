@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ValidationError
 
 from ripen.app import app
@@ -137,7 +138,39 @@ def _done_unsubscribed(changed: bool) -> Page:
 # -- routes -----------------------------------------------------------------------------------------
 
 
-@router.get("/unsubscribe")
+def _page_answer(description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+TOKEN_ANSWERS: dict[int, OpenAPIResponse] = {
+    400: _page_answer("The link is broken or meant for something else; nothing changed."),
+    410: _page_answer("The link has expired; nothing changed."),
+}
+TOKEN_QUERY = {
+    "name": "token",
+    "in": "query",
+    "required": False,
+    "description": "The signed token from the email's link.",
+    "schema": {"type": "string", "maxLength": 1024},
+}
+
+
+def _form_body(properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "required": False,
+        "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": properties}}},
+    }
+
+
+@router.get(
+    "/unsubscribe",
+    summary="Unsubscribe: the page an unsubscribe link opens",
+    description="Shows a confirm button and the preference choices; opening it never unsubscribes.",
+    tags=["Subscription"],
+    operation_id="unsubscribePage",
+    openapi_extensions={"parameters": [TOKEN_QUERY]},
+    responses={200: _page_answer("The unsubscribe page (or: already unsubscribed)."), **TOKEN_ANSWERS},
+)
 def unsubscribe_page() -> Page:
     claims = _claims(Purpose.UNSUBSCRIBE)
     if isinstance(claims, Response):
@@ -161,7 +194,23 @@ def unsubscribe_page() -> Page:
     )
 
 
-@router.post("/unsubscribe")
+@router.post(
+    "/unsubscribe",
+    summary="Unsubscribe from everything (RFC 8058 one-click, or the page's button)",
+    description="Idempotent; answers 200 without a redirect, as RFC 8058 asks.",
+    tags=["Subscription"],
+    operation_id="unsubscribe",
+    openapi_extensions={
+        "parameters": [TOKEN_QUERY],
+        "requestBody": _form_body(
+            {
+                "List-Unsubscribe": {"type": "string", "enum": ["One-Click"]},
+                "token": {"type": "string", "maxLength": 1024},
+            }
+        ),
+    },
+    responses={200: _page_answer("Unsubscribed (or already unsubscribed)."), **TOKEN_ANSWERS},
+)
 def unsubscribe() -> Page:
     form = _form()
     claims = _claims(Purpose.UNSUBSCRIBE, form)
@@ -174,7 +223,14 @@ def unsubscribe() -> Page:
     return _done_unsubscribed(result.changed)
 
 
-@router.get("/preferences")
+@router.get(
+    "/preferences",
+    summary="Email preferences: pause, leave this sequence, leave everything",
+    tags=["Subscription"],
+    operation_id="preferencesPage",
+    openapi_extensions={"parameters": [TOKEN_QUERY]},
+    responses={200: _page_answer("The preference choices."), **TOKEN_ANSWERS},
+)
 def preferences_page() -> Page:
     claims = _claims(Purpose.PREFERENCES)
     if isinstance(claims, Response):
@@ -202,7 +258,17 @@ def _preferences_form(claims: TokenClaims, status: int, problem: str | None = No
     )
 
 
-@router.post("/preferences")
+@router.post(
+    "/preferences",
+    summary="Save a preference choice",
+    tags=["Subscription"],
+    operation_id="savePreferences",
+    openapi_extensions={
+        "parameters": [TOKEN_QUERY],
+        "requestBody": _form_body({"choice": {"type": "string"}, "token": {"type": "string", "maxLength": 1024}}),
+    },
+    responses={200: _page_answer("The choice is saved."), **TOKEN_ANSWERS},
+)
 def save_preferences() -> Page:
     form = _form()
     claims = _claims(Purpose.PREFERENCES, form)

@@ -1,0 +1,293 @@
+"""Lead capture: a checked signup becomes one lead with a consent record and at most one enrollment per
+sequence; a confirmation link click turns a pending signup into an enrolled one.
+
+Safe to repeat: the lead id comes from the address, the lead is created only if absent and replaced
+only at the revision it was read at, and the nurture service claims every email under a key it can
+claim once. So a double click, a retry or a second landing page never makes a second lead, a second
+enrollment or a second email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger
+
+from ripen.adapters.store import Store
+from ripen.clock import Clock
+from ripen.core.leads import lead_id_for
+from ripen.core.records import Consent, ConsentMethod, EnrollmentRecord, Lead, LeadStatus
+from ripen.core.sequence import Sequence
+from ripen.core.state import Confirmed, Status
+from ripen.models.signup import UTM_FIELDS, SignupForm
+from ripen.services.nurture import Nurture, UnknownSequenceError
+
+logger = Logger(child=True)
+
+MAX_ATTEMPTS = 4
+# A second submission this soon after the first is the same signup (double click, client retry):
+# it changes the lead's details but is not counted as fresh interest.
+SAME_SIGNUP_WITHIN = timedelta(seconds=60)
+
+
+class CaptureStatus(StrEnum):
+    PENDING_CONFIRMATION = "pending_confirmation"  # a confirmation email is on its way (or was, recently)
+    ENROLLED = "enrolled"  # the first email of the sequence is on its way
+    ALREADY_ENROLLED = "already_enrolled"  # in the sequence already: counted as interest, nothing re-sent
+    NOT_ENROLLED = "not_enrolled"  # suppressed, unsubscribed without fresh consent, or re-entry not allowed
+
+
+class ConfirmStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_CONFIRMED = "already_confirmed"
+    GONE = "gone"  # the unconfirmed lead was deleted, or the sequence no longer exists
+    REFUSED = "refused"  # suppressed, or unsubscribed since (a fresh signup is needed)
+
+
+class NoSequenceError(UnknownSequenceError):
+    """No sequence was named and no default is configured, or the one named does not exist."""
+
+    def __init__(self, name: str | None, choices: list[str]) -> None:
+        super().__init__(name or "")
+        self.name = name
+        self.choices = choices
+
+
+class ConsentRequiredError(ValueError):
+    pass
+
+
+class BusyError(RuntimeError):
+    """Other writers kept changing this lead; the caller may retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    lead_id: str
+    sequence: Sequence
+    status: CaptureStatus
+    created: bool  # this signup started the enrollment (or a new run of it)
+    queued: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    status: ConfirmStatus
+    sequence: Sequence | None = None
+    queued: tuple[str, ...] = ()
+
+
+class Signup:
+    def __init__(
+        self,
+        store: Store,
+        nurture: Nurture,
+        clock: Clock,
+        default_sequence: str | None = None,
+        unconfirmed_lead_ttl: timedelta = timedelta(days=30),
+        max_attributes: int = 20,
+    ) -> None:
+        self.store = store
+        self.nurture = nurture
+        self.clock = clock
+        self.default_sequence = default_sequence
+        self.unconfirmed_lead_ttl = unconfirmed_lead_ttl
+        self.max_attributes = max_attributes + len(UTM_FIELDS)
+
+    # -- which sequence ---------------------------------------------------------------------------
+
+    @property
+    def sequences(self) -> list[str]:
+        return self.nurture.catalog.names()
+
+    def sequence_for(self, name: str | None) -> Sequence:
+        chosen = name or self.default_sequence
+        if chosen is None or chosen not in self.sequences:
+            raise NoSequenceError(name, self.sequences)
+        return self.nurture.sequence(chosen)
+
+    # -- capture ----------------------------------------------------------------------------------
+
+    def capture(self, form: SignupForm, method: ConsentMethod = "form") -> Capture:
+        sequence = self.sequence_for(form.sequence)
+        if sequence.consent_required and not form.consent:
+            raise ConsentRequiredError(sequence.name)
+        lead_id = lead_id_for(form.email)
+        for _ in range(MAX_ATTEMPTS):
+            now = self.clock.now()
+            current = self.store.get_lead(lead_id)
+            if current is None:
+                lead = self._new_lead(lead_id, form, sequence, method, now)
+                if self.store.create_lead(lead):
+                    return self._enroll(lead, sequence, now)
+                continue  # someone created it a moment ago: update theirs
+            if current.status is LeadStatus.SUPPRESSED or (
+                current.status is LeadStatus.UNSUBSCRIBED and not form.consent
+            ):
+                self._log("not enrolled", lead_id, sequence, reason=current.status.value)
+                return Capture(lead_id, sequence, CaptureStatus.NOT_ENROLLED, created=False)
+            lead = self._updated_lead(current, form, sequence, method, now)
+            if lead == current or self.store.save_lead(lead, current.revision):
+                return self._enroll(lead, sequence, now)
+        raise BusyError(lead_id)
+
+    def _new_lead(
+        self, lead_id: str, form: SignupForm, sequence: Sequence, method: ConsentMethod, now: datetime
+    ) -> Lead:
+        pending = sequence.double_opt_in.enabled
+        return Lead(
+            lead_id=lead_id,
+            email=form.email,
+            created_at=now,
+            name=form.name,
+            timezone=form.tz,
+            attributes=form.lead_attributes(),
+            consent=self._consent(form, method, now) if form.consent else None,
+            expires_at=now + self._lead_ttl(sequence) if pending else None,
+        )
+
+    def _updated_lead(
+        self, current: Lead, form: SignupForm, sequence: Sequence, method: ConsentMethod, now: datetime
+    ) -> Lead:
+        consent = current.consent
+        if form.consent and (current.status is LeadStatus.UNSUBSCRIBED or not current.confirmed):
+            # The latest statement of consent; a confirmed one is kept as the proof it is.
+            consent = self._consent(form, method, now)
+        expires_at = current.expires_at
+        if expires_at is not None:  # a lead that never confirmed anything
+            pending = sequence.double_opt_in.enabled or current.status is LeadStatus.UNSUBSCRIBED
+            expires_at = max(expires_at, now + self._lead_ttl(sequence)) if pending else None
+        return replace(
+            current,
+            name=form.name or current.name,
+            timezone=form.tz or current.timezone,
+            attributes=merged(current.attributes, form.lead_attributes(), self.max_attributes),
+            consent=consent,
+            expires_at=expires_at,
+        )
+
+    @staticmethod
+    def _consent(form: SignupForm, method: ConsentMethod, now: datetime) -> Consent:
+        return Consent(given_at=now, method=method, source=form.source, wording=form.consent_version)
+
+    def _lead_ttl(self, sequence: Sequence) -> timedelta:
+        # Never before the confirmation links stop working and the enrollment expires.
+        return max(self.unconfirmed_lead_ttl, sequence.double_opt_in.expire_after + timedelta(days=1))
+
+    def _enroll(self, lead: Lead, sequence: Sequence, now: datetime) -> Capture:
+        before = self.store.get_enrollment(lead.lead_id, sequence.name)
+        if before and not before.enrollment.terminal and _just_entered(before, now):
+            self._log("same signup again", lead.lead_id, sequence)
+            return Capture(lead.lead_id, sequence, _status_of(before, started=False, counted=False), created=False)
+        outcome = self.nurture.enroll(lead, sequence.name, reconsent=lead.status is LeadStatus.UNSUBSCRIBED)
+        if outcome.record is None:
+            raise BusyError(lead.lead_id)
+        capture = Capture(
+            lead.lead_id,
+            sequence,
+            _status_of(outcome.record, started=outcome.started, counted=outcome.applied),
+            created=outcome.started,
+            queued=tuple(outcome.queued),
+        )
+        self._log("lead captured", lead.lead_id, sequence, status=capture.status.value, new=capture.created)
+        return capture
+
+    # -- confirm ----------------------------------------------------------------------------------
+
+    def confirm(self, lead_id: str, sequence_name: str) -> Confirmation:
+        """The lead clicked "yes, confirm": record it, then start the sequence (its first email at once)."""
+        try:
+            sequence = self.nurture.sequence(sequence_name)
+        except UnknownSequenceError:
+            return Confirmation(ConfirmStatus.GONE)
+        for _ in range(MAX_ATTEMPTS):
+            now = self.clock.now()
+            lead = self.store.get_lead(lead_id)
+            if lead is None:
+                return Confirmation(ConfirmStatus.GONE, sequence)
+            if lead.status is LeadStatus.SUPPRESSED or (
+                lead.status is LeadStatus.UNSUBSCRIBED and not self._reconsent_pending(lead_id, sequence)
+            ):
+                self._log("confirmation refused", lead_id, sequence, reason=lead.status.value)
+                return Confirmation(ConfirmStatus.REFUSED, sequence)
+            if lead.confirmed and lead.status is LeadStatus.ACTIVE and lead.expires_at is None:
+                break
+            consent = lead.consent or Consent(given_at=now, source="confirmation link")
+            confirmed = replace(
+                lead,
+                consent=consent if consent.confirmed_at else replace(consent, confirmed_at=now),
+                status=LeadStatus.ACTIVE,
+                status_reason=None,
+                expires_at=None,
+            )
+            if self.store.save_lead(confirmed, lead.revision):
+                lead = confirmed
+                break
+        else:
+            raise BusyError(lead_id)
+        outcome = self.nurture.apply(lead_id, sequence.name, Confirmed(), "confirmed")
+        if not outcome.applied and (outcome.record is None or outcome.record.enrollment.status is Status.EXPIRED):
+            # Confirmed after the enrollment gave up waiting (or without one): that is a signup too.
+            outcome = self.nurture.enroll(lead, sequence.name, "confirmed")
+        if outcome.applied:
+            self._log("lead confirmed", lead_id, sequence)
+            return Confirmation(ConfirmStatus.CONFIRMED, sequence, tuple(outcome.queued))
+        return Confirmation(ConfirmStatus.ALREADY_CONFIRMED, sequence)
+
+    def confirmation_state(self, lead_id: str, sequence_name: str) -> ConfirmStatus | None:
+        """What confirming would come to, read only (for the page a link opens); None: it is awaited."""
+        if sequence_name not in self.sequences:
+            return ConfirmStatus.GONE
+        lead = self.store.get_lead(lead_id)
+        if lead is None:
+            return ConfirmStatus.GONE
+        if lead.status is LeadStatus.SUPPRESSED or (
+            lead.status is LeadStatus.UNSUBSCRIBED
+            and not self._reconsent_pending(lead_id, self.sequence_for(sequence_name))
+        ):
+            return ConfirmStatus.REFUSED
+        record = self.store.get_enrollment(lead_id, sequence_name)
+        waiting = record is None or record.enrollment.status in (Status.NEW, Status.PENDING, Status.EXPIRED)
+        if lead.confirmed and lead.status is LeadStatus.ACTIVE and not waiting:
+            return ConfirmStatus.ALREADY_CONFIRMED
+        return None
+
+    def _reconsent_pending(self, lead_id: str, sequence: Sequence) -> bool:
+        """An unsubscribed lead is confirmed only through the double opt-in their fresh signup started."""
+        record = self.store.get_enrollment(lead_id, sequence.name)
+        return record is not None and record.enrollment.status is Status.PENDING
+
+    @staticmethod
+    def _log(what: str, lead_id: str, sequence: Sequence, **extra: object) -> None:
+        # The lead id only: never the address or the name.
+        logger.info(what, extra={"lead_id": lead_id, "sequence": sequence.name, **extra})
+
+
+def merged(old: Mapping[str, str], new: Mapping[str, str], limit: int) -> dict[str, str]:
+    """The lead's attributes after a signup: new values win; at most `limit`, the oldest dropped first."""
+    current = dict(old)
+    result = {**current, **new}
+    if len(result) <= limit:
+        return result
+    kept_old = [k for k in current if k not in new][: max(0, limit - len(new))]
+    return {**{k: current[k] for k in kept_old}, **new}
+
+
+def _just_entered(record: EnrollmentRecord, now: datetime) -> bool:
+    entered = record.enrollment.entered_at
+    return entered is not None and timedelta(0) <= now - entered < SAME_SIGNUP_WITHIN
+
+
+def _status_of(record: EnrollmentRecord, started: bool, counted: bool) -> CaptureStatus:
+    """`started`: this signup began the run; `counted`: it was recorded as a resubmission."""
+    e = record.enrollment
+    if e.status in (Status.PENDING, Status.NEW):
+        return CaptureStatus.PENDING_CONFIRMATION
+    if started:
+        return CaptureStatus.ENROLLED
+    if counted or not e.terminal:
+        return CaptureStatus.ALREADY_ENROLLED  # (a resubmission may even have made them sales-ready)
+    return CaptureStatus.NOT_ENROLLED  # finished, and the sequence's re-entry policy says not yet

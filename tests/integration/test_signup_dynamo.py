@@ -1,0 +1,110 @@
+"""Lead capture on the engines it runs on: DynamoDB (Local) with tables from template.yaml, and SQS (moto)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from ripen.clock import ManualClock
+from ripen.core.leads import lead_id_for
+from tests.support.capture import CaptureStack, capture_stack, event, installed, invoke, next_monday, post_json
+
+pytestmark = pytest.mark.integration
+
+JANE_ID = lead_id_for("jane+test@example.com")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(next_monday(16))  # 10:00 or 11:00 in Chicago (Jane's zone): inside the send window
+
+
+@pytest.fixture
+def stack(dynamodb_endpoint, moto_endpoint, clock) -> Iterator[CaptureStack]:
+    stack = capture_stack(dynamodb_endpoint, moto_endpoint, clock)
+    with installed(stack.app):
+        yield stack
+
+
+def lead_item(stack: CaptureStack) -> dict:
+    return stack.dynamodb.get_item(
+        TableName=stack.tables["LeadsTable"], Key={"lead_id": {"S": JANE_ID}}, ConsistentRead=True
+    )["Item"]
+
+
+def test_a_form_signup_is_stored_with_its_consent_and_expiry_and_its_email_queued_on_sqs_at_once(stack, clock):
+    assert invoke(event("post-leads-form-base64.json")).status == 303
+    item = lead_item(stack)
+    assert item["email"] == {"S": "jane+test@example.com"}
+    consent = item["consent"]["M"]
+    assert {k: v["S"] for k, v in consent.items() if k != "given_at"} == {
+        "method": "form",
+        "source": "landing-a",
+        "wording": "2026-03",
+    }
+    assert "confirmed_at" not in consent
+    # expires_at is the Leads table's TTL attribute (epoch seconds): unconfirmed leads go after 30 days
+    assert int(item["expires_at"]["N"]) == int((clock.now() + timedelta(days=30)).timestamp())
+    jobs = stack.drain_send_queue()
+    assert [j.message_key for j in jobs] == [f"{JANE_ID}#trial-nurture#1#confirm"]
+    message = stack.app.store.get_message(jobs[0].message_key)
+    assert (message.claim.kind, message.claim.email, message.status.value) == ("confirmation", "confirm", "claimed")
+
+
+def test_confirming_keeps_the_lead_for_good_and_queues_the_welcome_on_sqs(stack, clock):
+    invoke(event("post-leads-json.json"))
+    stack.drain_send_queue()
+    clock.advance(minutes=4)
+    assert invoke(event("post-confirm-form-base64.json")).status == 200
+    item = lead_item(stack)
+    assert "expires_at" not in item
+    assert "confirmed_at" in item["consent"]["M"]
+    assert [j.message_key for j in stack.drain_send_queue()] == [f"{JANE_ID}#trial-nurture#1#welcome"]
+
+
+def test_racing_signups_for_one_address_make_one_lead_one_enrollment_and_one_email(stack):
+    start = threading.Barrier(6)
+    answers: list[tuple[int, str | None]] = []
+
+    def sign_up(kind: str) -> None:
+        start.wait()
+        answer = invoke(event(kind))
+        answers.append((answer.status, answer.json["status"] if answer.status < 300 else answer.location))
+
+    kinds = ["post-leads-json.json", "post-leads-form-base64.json"] * 3
+    threads = [threading.Thread(target=sign_up, args=(k,)) for k in kinds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Every one of them is told the same thing (at most one learns it made something new)
+    assert {(status, said) for status, said in answers if status != 303} <= {
+        (201, "pending_confirmation"),
+        (200, "pending_confirmation"),
+    }
+    assert sum(1 for status, _ in answers if status == 201) <= 1
+    assert [said for status, said in answers if status == 303] == ["https://acme.example/trial/thanks"] * 3
+    assert len(stack.items("LeadsTable")) == 1
+    assert len(stack.items("EnrollmentsTable")) == 1
+    assert len(stack.items("MessagesTable")) == 1
+    assert len(stack.drain_send_queue()) == 1
+
+
+def test_refused_signups_leave_every_table_and_the_queue_empty(stack):
+    good = json.loads(event("post-leads-json.json")["body"])
+    for body in [
+        {**good, "consent": False},
+        {**good, "email": "jane@localhost"},
+        {**good, "name": "Jane\r\nBcc: all@example.com"},
+        {**good, "sequence": "nope"},
+        {**good, "website": "https://spam.example"},  # the honeypot: a 201, but nothing stored
+        {**good, "notes": "x" * 20_000},
+    ]:
+        assert post_json(body).status in (201, 413, 422)
+    for table in stack.tables:
+        assert stack.items(table) == [], table
+    assert stack.drain_send_queue() == []
