@@ -166,7 +166,9 @@ class CaptureStack:
         return [item for page in pages for item in page["Items"]]
 
 
-def capture_stack(dynamodb_endpoint: str, moto_endpoint: str, clock: Any, **values: str) -> CaptureStack:
+def capture_stack(
+    dynamodb_endpoint: str, moto_endpoint: str, clock: Any, mailer: Any = None, **values: str
+) -> CaptureStack:
     import uuid
 
     import boto3
@@ -191,5 +193,5 @@ def capture_stack(dynamodb_endpoint: str, moto_endpoint: str, clock: Any, **valu
     )
     configured = Settings.from_env(env)
     assert configured.send_queue_url is not None
-    app = App(configured, queue=SqsSendQueue(configured.send_queue_url, client=sqs), clock=clock)
+    app = App(configured, queue=SqsSendQueue(configured.send_queue_url, client=sqs), clock=clock, mailer=mailer)
     return CaptureStack(app, dynamodb, sqs, tables)
