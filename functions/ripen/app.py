@@ -88,8 +88,13 @@ class App:
         return token_key(self.settings)
 
     @cached_property
+    def link_lifetime(self) -> timedelta:
+        """How long a signed link stays valid (pages re-issue tokens without building whole links)."""
+        return timedelta(days=self.settings.link_lifetime_days)
+
+    @cached_property
     def links(self) -> Links:
-        return Links(self.settings.public_base_url, self.token_key, timedelta(days=self.settings.link_lifetime_days))
+        return Links(self.settings.public_base_url, self.token_key, self.link_lifetime)
 
     @cached_property
     def nurture(self) -> Nurture:

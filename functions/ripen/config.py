@@ -51,10 +51,6 @@ class Settings(BaseModel):
     max_attribute_length: int = Field(default=500, ge=1, le=4_000, alias="MAX_ATTRIBUTE_LENGTH")
     unconfirmed_lead_days: int = Field(default=30, ge=1, alias="UNCONFIRMED_LEAD_DAYS")
 
-    @property
-    def origins(self) -> tuple[str, ...]:
-        return tuple(o.strip() for o in self.allowed_origins.split(",") if o.strip())
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env

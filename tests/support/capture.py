@@ -20,7 +20,7 @@ from ripen.core.records import Lead
 from ripen.local.http import LambdaContext, http_api_event
 from tests.conftest import EVENTS, TEMPLATES
 
-# The test-only key that signed the tokens in events/api/ (see events/api/README.md).
+# The test-only key that signed the tokens in events/apigw/ (see events/apigw/README.md).
 EVENTS_KEY = "ripen-events-fixture-key-not-a-secret"
 TABLES = {
     "LEADS_TABLE": "test-leads",
@@ -54,7 +54,7 @@ def settings(**values: str) -> Settings:
 
 
 def event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / "api" / name).read_text(encoding="utf-8"))
+    return json.loads((EVENTS / "apigw" / name).read_text(encoding="utf-8"))
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """The api function, driven by HTTP API (payload 2.0) events shaped exactly as API Gateway sends them.
 
-The events come from the project's own `events/api/` (see its README), or are built from them.
+The events come from the project's own `events/apigw/` (see its README), or are built from them.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def with_body(raw: dict, body: bytes | str | None, content_type: str | None = "a
     return changed
 
 
-# -- the happy paths, from events/api ----------------------------------------------------------------
+# -- the happy paths, from events/apigw ----------------------------------------------------------------
 
 
 def test_a_json_signup_is_stored_with_its_consent_and_the_confirmation_is_queued(api, leads, queue, clock, logs):

@@ -31,10 +31,11 @@ def build_resolver(cors: CORSConfig | None = None) -> APIGatewayHttpResolver:
     return resolver
 
 
-def cors_for(origins: tuple[str, ...]) -> CORSConfig | None:
-    """CORS for fetch() from landing pages on other sites (ALLOWED_ORIGINS; "*" allows any)."""
+def cors_for(allowed_origins: str) -> CORSConfig | None:
+    """CORS for fetch() from landing pages on other sites (ALLOWED_ORIGINS, comma-separated; "*" allows any)."""
     from aws_lambda_powertools.event_handler import CORSConfig
 
+    origins = [o.strip() for o in allowed_origins.split(",") if o.strip()]
     if not origins:
         return None
     first, *others = origins
@@ -45,7 +46,7 @@ def cors_for(origins: tuple[str, ...]) -> CORSConfig | None:
 def resolver() -> APIGatewayHttpResolver:
     from ripen.app import app
 
-    return build_resolver(cors_for(app().settings.origins))
+    return build_resolver(cors_for(app().settings.allowed_origins))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

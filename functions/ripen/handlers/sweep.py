@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 
 logger = Logger()  # service from POWERTOOLS_SERVICE_NAME, shared with the modules' child loggers
-metrics = Metrics(namespace="ripen", service="sweep")
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: Any, context: Any) -> dict[str, Any]:
     from pydantic import ValidationError
@@ -34,8 +31,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         lag = (sweep.clock.now() - tick.scheduled_time).total_seconds()
         logger.info("sweep tick", extra={"lag_seconds": round(lag, 3), "attempt": tick.attempt_number})
     report = sweep.run(remaining_ms=context.get_remaining_time_in_millis)
-    for name, value in report.metrics().items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics = app().metrics  # the stack's namespace, like every function's figures
+    try:
+        for name, value in report.metrics().items():
+            metrics.count(name, value)
+    finally:
+        metrics.flush()
     if report.shards_failed:
         raise SweepIncompleteError(f"{report.shards_failed} shard(s) could not be read; the next run tries again")
     return report.as_dict()

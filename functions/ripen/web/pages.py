@@ -4,13 +4,17 @@ working without JavaScript. Jinja2 with autoescape, so nothing a visitor sends c
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 
 @cache
 def _environment() -> Environment:
+    # Jinja2 on the first page only: the api's JSON routes never pay for importing it.
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
     return Environment(
         loader=PackageLoader("ripen.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),

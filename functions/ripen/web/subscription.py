@@ -180,7 +180,7 @@ def unsubscribe_page() -> Page:
         return _message(200, "You're unsubscribed", ["You won't get any more emails from us."], tone="success")
     a = app()
     preferences = issue(
-        a.token_key, Purpose.PREFERENCES, claims.lead_id, a.clock.now() + a.links.lifetime, claims.sequence
+        a.token_key, Purpose.PREFERENCES, claims.lead_id, a.clock.now() + a.link_lifetime, claims.sequence
     )
     return _page(
         200,

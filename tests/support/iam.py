@@ -1,0 +1,190 @@
+"""Least privilege, checked on what CloudFormation will really create: template.yaml expanded by the
+SAM translator (the same code `sam deploy` runs), so the policies SAM adds on its own (for event
+sources, for the basic execution role) are judged too, not only the ones the template spells out.
+
+A function passes when every IAM statement its role gets
+- names the resources it acts on (no `*` where an ARN is known; `*` only for actions that have no
+  resource-level permissions),
+- sends email only from the SES identity, through the configuration set, with an `ses:FromAddress`
+  condition,
+- grants nothing the function cannot even name: every resource in its policies is one its code reads
+  the name of (through an environment variable it reads) or one of its own event sources.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+FUNCTION = "AWS::Serverless::Function"
+# The one managed policy accepted: CloudWatch Logs for the function's own logs. Replacing it needs a
+# hand-written role per function; it grants log writes only.
+ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole"}
+# Actions IAM cannot scope to a resource: `*` is the only possible Resource for them.
+NO_RESOURCE_LEVEL = {"cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+SEND_ACTIONS = {"ses:SendEmail", "ses:SendRawEmail"}
+_REFERENCE = re.compile(r"\$\{([A-Za-z0-9:]+)(?:\.[A-Za-z]+)?\}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    function: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.function}: {self.message}"
+
+
+def expand(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """template.yaml as CloudFormation sees it after the SAM transform (offline: no S3, no AWS)."""
+    from samtranslator.translator.transform import transform
+
+    document = copy.deepcopy(template)
+    for resource in document.get("Resources", {}).values():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if key in properties:
+                properties[key] = "s3://ripen-build/artifact.zip"  # what `sam package` puts there
+    region = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = region or "us-east-1"
+    try:
+        return dict(transform(document, parameters, _NoManagedPolicies()))
+    finally:
+        if region is None:
+            del os.environ["AWS_DEFAULT_REGION"]
+
+
+class _NoManagedPolicies:
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def references(value: Any) -> set[str]:
+    """Logical ids and parameters a value points at (`Ref`, `GetAtt`, `${...}` in `Sub`)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else str(target).split(".")[0])
+        if "Fn::Sub" in value:
+            sub = value["Fn::Sub"]
+            text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
+            found |= {name for name in _REFERENCE.findall(text) if name not in variables}
+            for inner in variables.values():
+                found |= references(inner)
+        for key, inner in value.items():
+            if key not in {"Ref", "Fn::GetAtt", "Fn::Sub"}:
+                found |= references(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= references(inner)
+    return {name for name in found if not name.startswith("AWS::")}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for policy in role.get("Properties", {}).get("Policies", []):
+        yield from _as_list(policy["PolicyDocument"]["Statement"])
+
+
+def _role_of(expanded: dict[str, Any], function: str) -> tuple[str, dict[str, Any]] | None:
+    role = expanded["Resources"][function]["Properties"].get("Role")
+    names = references(role)
+    if len(names) != 1:
+        return None
+    [name] = names
+    return name, expanded["Resources"][name]
+
+
+def event_sources(template: dict[str, Any], function: str) -> set[str]:
+    """Resources that trigger the function: SAM events and event source mappings pointing at it."""
+    found: set[str] = set()
+    for event in template["Resources"][function].get("Properties", {}).get("Events", {}).values():
+        found |= references(event.get("Properties", {}))
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Lambda::EventSourceMapping" and references(properties.get("FunctionName")) == {
+            function
+        }:
+            found |= references(properties.get("EventSourceArn"))
+    return found
+
+
+def problems(
+    template: dict[str, Any],
+    parameters: dict[str, str],
+    named: dict[str, set[str]],
+    ses_identity: str = "SesIdentity",
+) -> list[Problem]:
+    """Every least-privilege problem of every function. `named[function]`: the logical ids and
+    parameters the function's code can name (the values of the environment variables it reads)."""
+    expanded = expand(template, parameters)
+    configuration_sets = {
+        name for name, r in template["Resources"].items() if r.get("Type") == "AWS::SES::ConfigurationSet"
+    }
+    found: list[Problem] = []
+    for function, resource in template["Resources"].items():
+        if resource.get("Type") != FUNCTION:
+            continue
+        role = _role_of(expanded, function)
+        if role is None:
+            found.append(Problem(function, "has a role of its own: keep Policies so this test can judge them"))
+            continue
+        _role_name, role_resource = role
+        for arn in role_resource["Properties"].get("ManagedPolicyArns", []):
+            if not any(json.dumps(arn).endswith(f'/{name}"') for name in ALLOWED_MANAGED):
+                found.append(Problem(function, f"gets the managed policy {json.dumps(arn)} (grants on '*')"))
+        allowed = named.get(function, set()) | event_sources(template, function) | {ses_identity}
+        for statement in _statements(role_resource):
+            found += _statement_problems(function, statement, allowed, ses_identity, configuration_sets)
+    return found
+
+
+def _statement_problems(
+    function: str, statement: dict[str, Any], allowed: set[str], identity: str, configuration_sets: set[str]
+) -> list[Problem]:
+    found: list[Problem] = []
+    actions = set(_as_list(statement.get("Action", [])))
+    resources = _as_list(statement.get("Resource", []))
+    if statement.get("Effect") != "Allow" or "NotAction" in statement or "NotResource" in statement:
+        return [Problem(function, f"unexpected statement {json.dumps(statement)}")]
+    for resource in resources:
+        if _unscoped(resource) and not actions <= NO_RESOURCE_LEVEL:
+            found.append(Problem(function, f"{sorted(actions)} on {json.dumps(resource)}: name the resource"))
+    used = references(resources)
+    for name in sorted(used - allowed):
+        found.append(Problem(function, f"{sorted(actions)} on {name}, which its code never names"))
+    if actions & SEND_ACTIONS:
+        expected = {identity} | configuration_sets
+        if used != expected or len(resources) != len(expected):
+            found.append(Problem(function, f"sends email on {sorted(used)}: only {sorted(expected)}"))
+        condition = statement.get("Condition", {})
+        from_address = [
+            values for test in condition.values() for key, values in test.items() if key == "ses:FromAddress"
+        ]
+        if not from_address or identity not in references(from_address):
+            found.append(Problem(function, f"sends email without an ses:FromAddress condition on {identity}"))
+    return found
+
+
+def _unscoped(resource: Any) -> bool:
+    """`*`, or an ARN whose wildcard stands where a name from the template should be."""
+    if isinstance(resource, str):
+        return "*" in resource
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        sub = resource["Fn::Sub"]
+        text = sub[0] if isinstance(sub, list) else sub
+        named_at = min((m.start() for m in re.finditer(r"\$\{(?!AWS::)", text)), default=None)
+        star = text.find("*")
+        return star != -1 and (named_at is None or star < named_at)
+    return False

@@ -1,0 +1,269 @@
+"""Deploying: every function builds the same way, gets every setting its code reads, is watched by
+alarms; the template validates; samconfig.toml and the GitHub workflows deploy what the README says."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ripen.config import Settings
+from ripen.local import cfn
+from tests.conftest import REPO
+from tests.support.reach import reach
+
+TEMPLATE = cfn.load_template(REPO / "template.yaml")
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = cfn.resources_of_type(TEMPLATE, "AWS::Serverless::Function")
+GLOBALS = TEMPLATE["Globals"]["Function"]
+ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
+# Read by the code but never set in template.yaml: Lambda sets the region; the others are local only.
+NOT_FROM_THE_TEMPLATE = {"AWS_REGION", "DYNAMODB_ENDPOINT", "TOKEN_SECRET"}
+POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
+STAGES = ("dev", "staging", "prod")
+
+
+def environment(function: str) -> dict:
+    variables = dict(GLOBALS["Environment"]["Variables"])
+    variables.update(FUNCTIONS[function].get("Environment", {}).get("Variables", {}))
+    return variables
+
+
+def uv() -> list[str]:
+    found = shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+# -- build ------------------------------------------------------------------------------------------
+
+
+def test_every_function_is_built_by_the_makefile_for_python313_on_arm64():
+    assert (GLOBALS["Runtime"], GLOBALS["Architectures"]) == ("python3.13", ["arm64"])
+    for function in FUNCTIONS:
+        resource = RESOURCES[function]
+        assert resource.get("Metadata") == {"BuildMethod": "makefile"}, function
+        assert FUNCTIONS[function]["CodeUri"] == "functions/", function
+        assert "Runtime" not in FUNCTIONS[function], function
+        assert "Architectures" not in FUNCTIONS[function], function
+        # functions/Makefile has a target for it (dry run)
+        done = subprocess.run(
+            ["make", "-n", "-C", str(REPO / "functions"), f"build-{function}", "ARTIFACTS_DIR=/nowhere"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_the_shipped_requirements_are_uv_lock_without_dev_dependencies_and_without_botocore():
+    exported = subprocess.run(
+        [
+            *uv(),
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-hashes",
+            "--no-emit-project",
+            "--no-header",
+            "--no-annotate",
+            "--prune",
+            "botocore",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    shipped = (REPO / "functions" / "requirements.txt").read_text()
+    lines = [line for line in shipped.splitlines() if not line.startswith("#")]
+    assert lines == exported.splitlines(), "functions/requirements.txt is stale: run `make requirements`"
+    names = {re.split(r"[=;<> ]", line)[0] for line in lines}
+    assert {"aws-lambda-powertools", "pynamodb", "jinja2"} <= names
+    assert names.isdisjoint({"boto3", "botocore", "pytest", "moto", "mypy", "ruff", "aws-sam-cli", "cfn-lint"})
+
+
+def dev_only_paths() -> list[str]:
+    makefile = (REPO / "functions" / "Makefile").read_text()
+    [line] = [line for line in makefile.splitlines() if line.startswith("DEV_ONLY :=")]
+    return line.split(":=")[1].split()
+
+
+def test_no_handler_can_reach_a_module_the_build_leaves_out():
+    left_out = dev_only_paths()
+    assert "local" in left_out
+    for function, properties in FUNCTIONS.items():
+        modules = reach(REPO / "functions", properties["Handler"].rpartition(".")[0]).modules
+        for module in modules:
+            path = module.removeprefix("ripen.").replace(".", "/")
+            assert not any(path == p.removesuffix(".py") or path.startswith(p + "/") for p in left_out), (
+                f"{function} can import {module}, which functions/Makefile does not ship"
+            )
+
+
+# -- settings ---------------------------------------------------------------------------------------
+
+
+def test_every_function_gets_every_setting_its_code_can_read_and_nothing_unknown():
+    for function, properties in FUNCTIONS.items():
+        reads = reach(REPO / "functions", properties["Handler"].rpartition(".")[0]).variables
+        variables = set(environment(function))
+        missing = reads - NOT_FROM_THE_TEMPLATE - variables
+        assert not missing, f"{function} reads {sorted(missing)}, which template.yaml does not set for it"
+        unknown = variables - ALIASES - POWERTOOLS
+        assert not unknown, f"{function} is given {sorted(unknown)}, which no code reads"
+
+
+def test_every_function_logs_with_powertools_at_the_chosen_level_and_counts_in_the_stack_namespace():
+    variables = GLOBALS["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "ripen"
+    assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "AWS::StackName"}
+
+
+# -- operations -------------------------------------------------------------------------------------
+
+
+def alarms() -> dict[str, dict]:
+    return cfn.resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm")
+
+
+def test_every_function_has_an_errors_and_a_throttles_alarm():
+    for function in FUNCTIONS:
+        dimension = {"Name": "FunctionName", "Value": {"Ref": function}}
+        watched = {
+            a["MetricName"]
+            for a in alarms().values()
+            if a.get("Namespace") == "AWS/Lambda" and dimension in a["Dimensions"]
+        }
+        assert {"Errors", "Throttles"} <= watched, f"{function} lacks alarms: {watched}"
+
+
+def test_every_alarm_notifies_the_alarm_topic_which_mails_the_alarm_email_when_given():
+    for name, alarm in alarms().items():
+        assert alarm.get("AlarmActions") == [{"Ref": "AlarmTopic"}], name
+    subscription = RESOURCES["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+
+
+def test_ses_reputation_alarms_fire_before_the_review_thresholds_on_the_configuration_set():
+    thresholds = {a["MetricName"]: a["Threshold"] for a in alarms().values() if a["Namespace"] == "AWS/SES"}
+    assert thresholds == {"Reputation.BounceRate": 0.04, "Reputation.ComplaintRate": 0.0008}
+    for alarm in alarms().values():
+        if alarm["Namespace"] == "AWS/SES":
+            assert alarm["Dimensions"] == [
+                {"Name": "ses:configuration-set", "Value": {"Ref": "NurtureConfigurationSet"}}
+            ]
+    assert "SendingStopped" in {a["MetricName"] for a in alarms().values()}  # SES paused sending
+    assert any(a["Namespace"] == "AWS/SQS" for a in alarms().values())  # dead letters
+
+
+def test_the_dashboard_shows_every_function_and_every_alarm():
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    for function in FUNCTIONS:
+        assert f'"${{{function}}}"' in body, function
+    for alarm in alarms():
+        assert f"${{{alarm}.Arn}}" in body, alarm
+
+
+def test_every_http_api_is_throttled():
+    defaults = TEMPLATE["Globals"].get("HttpApi", {}).get("DefaultRouteSettings", {})
+    apis = cfn.resources_of_type(TEMPLATE, "AWS::Serverless::HttpApi")
+    for settings in [defaults] + [api.get("DefaultRouteSettings", defaults) for api in apis.values()]:
+        assert settings.get("ThrottlingRateLimit")
+        assert settings.get("ThrottlingBurstLimit")
+
+
+def test_tables_keep_backups_are_encrypted_and_are_protected_from_deletion_in_prod():
+    for name, table in cfn.resources_of_type(TEMPLATE, "AWS::DynamoDB::Table").items():
+        assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+        assert table["SSESpecification"] == {"SSEEnabled": True}, name
+        assert table["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}, name
+
+
+def test_the_template_passes_sam_validate_with_lint(tmp_path):
+    sam = Path(sys.executable).parent / "sam"
+    done = subprocess.run(
+        [str(sam), "validate", "--lint", "--template", str(REPO / "template.yaml")],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "SAM_CLI_TELEMETRY": "0"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- samconfig.toml ---------------------------------------------------------------------------------
+
+
+def overrides(text: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in shlex.split(text))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_samconfig_deploys_each_stage_to_its_own_stack_with_every_required_parameter(stage):
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    deploy = config[stage]["deploy"]["parameters"]
+    assert deploy["stack_name"] == f"ripen-{stage}"
+    assert deploy["resolve_s3"] is True
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["confirm_changeset"] is (stage == "prod")
+    given = overrides(deploy["parameter_overrides"])
+    parameters = TEMPLATE["Parameters"]
+    assert set(given) <= set(parameters), f"unknown parameters {set(given) - set(parameters)}"
+    required = {name for name, p in parameters.items() if "Default" not in p}
+    assert required <= set(given), f"{stage} lacks {required - set(given)}"
+    assert given["Stage"] == stage
+    for name, value in given.items():
+        assert value in parameters[name].get("AllowedValues", [value]), name
+    assert config["default"]["deploy"]["parameters"] == config["dev"]["deploy"]["parameters"]
+
+
+# -- workflows --------------------------------------------------------------------------------------
+
+
+def workflow(name: str) -> dict:
+    loaded = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
+    loaded["on"] = loaded.pop(True, loaded.get("on"))  # YAML 1.1 reads the key `on` as true
+    return dict(loaded)
+
+
+def runs(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job["steps"])
+
+
+def test_ci_runs_every_check_and_builds():
+    ci = workflow("ci.yml")
+    assert {"pull_request", "push", "workflow_call"} <= set(ci["on"])
+    commands = runs(ci["jobs"]["test"])
+    assert "make test" in commands
+    assert "make build" in commands
+
+
+def test_deploy_assumes_a_role_through_oidc_and_deploys_staging_from_main_and_prod_from_tags_with_approval():
+    deploy = workflow("deploy.yml")
+    assert deploy["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}
+    jobs = deploy["jobs"]
+    assert jobs["ci"]["uses"] == "./.github/workflows/ci.yml"
+    expected = {"staging": ("staging", "refs/heads/main"), "prod": ("production", "refs/tags/v")}
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    for name, (environment_name, ref) in expected.items():
+        job = jobs[name]
+        assert job["needs"] == "ci"
+        assert job["environment"] == environment_name
+        assert ref in job["if"]
+        assert job["permissions"]["id-token"] == "write"
+        [credentials] = [
+            s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")
+        ]
+        assert "role-to-assume" in credentials["with"]
+        assert "aws-access-key-id" not in credentials["with"]
+        assert f"sam deploy --config-env {name} " in runs(job)
+        assert name in config
