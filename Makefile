@@ -8,11 +8,12 @@ DDB_JAR := $(CACHE)/dynamodb-local/package/emulator/DynamoDBLocal.jar
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test dev demo clean
+.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test dev demo preview clean
 
 help:
 	@echo "make test   install everything and run every check and test"
 	@echo "make dev    run ripen locally"
+	@echo "make preview  render every email to preview/ (HTML, text, .eml, phone screenshots)"
 	@echo "make lint | typecheck | unit | integration | clean"
 
 uv:
@@ -48,6 +49,7 @@ lint: python-deps
 	$(RUN) ruff check functions tests
 	$(RUN) ruff format --check functions tests
 	$(RUN) ripen lint templates
+	$(RUN) ripen preview templates --out test-artifacts/preview
 
 typecheck: python-deps
 	$(RUN) mypy
@@ -60,6 +62,9 @@ integration: deps
 
 test: deps lint typecheck
 	$(RUN) pytest -q
+
+preview: python-deps chromium
+	$(RUN) ripen preview templates --out preview --screenshots
 
 dev: deps
 	$(RUN) ripen demo --sequence trial-nurture --click pricing

@@ -7,14 +7,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from ripen.adapters.queue import SendQueue, SqsSendQueue
+from ripen.adapters.queue import JobRedelivery, MemorySendQueue, SendQueue, SqsSendQueue
 from ripen.adapters.store import Store
 from ripen.clock import Clock, SystemClock
 from ripen.config import Settings
 from ripen.core.validator import Catalog, SequenceError, load_catalog
 from ripen.services.links import Links
 from ripen.services.nurture import Nurture
+
+if TYPE_CHECKING:  # the email parts are imported when first used, not by every function at start
+    from ripen.adapters.mailer import Mailer
+    from ripen.adapters.metrics import Metrics
+    from ripen.mail.compose import Composer
+    from ripen.mail.render import Renderer
+    from ripen.services.preferences import Preferences
+    from ripen.services.sender import Sender
 
 
 class App:
@@ -26,6 +35,8 @@ class App:
         queue: SendQueue | None = None,
         clock: Clock | None = None,
         catalog: Catalog | None = None,
+        mailer: Mailer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
         if store is not None:
@@ -36,6 +47,10 @@ class App:
             self.__dict__["clock"] = clock
         if catalog is not None:
             self.__dict__["catalog"] = catalog
+        if mailer is not None:
+            self.__dict__["mailer"] = mailer
+        if metrics is not None:
+            self.__dict__["metrics"] = metrics
 
     @cached_property
     def settings(self) -> Settings:
@@ -77,6 +92,68 @@ class App:
     @cached_property
     def nurture(self) -> Nurture:
         return Nurture(self.store, self.catalog, self.send_queue, self.clock)
+
+    # -- email: rendering, sending, preferences ---------------------------------------------------
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        from ripen.mail.render import Renderer
+
+        s = self.settings
+        return Renderer(s.templates_dir, own_url=s.public_base_url, utm_source=s.utm_source)
+
+    @cached_property
+    def composer(self) -> Composer:
+        from ripen.mail.compose import Composer
+        from ripen.mail.render import SenderDetails
+
+        s = self.settings
+        if not (s.sender_company and s.sender_postal_address):
+            raise RuntimeError("SENDER_COMPANY and SENDER_POSTAL_ADDRESS must be set: every email shows them")
+        sender = SenderDetails(s.sender_company, s.sender_postal_address, s.sender_website or "")
+        return Composer(
+            self.renderer,
+            self.links,
+            sender,
+            configuration_set=s.ses_configuration_set,
+            unsubscribe_mailto=s.unsubscribe_mailto,
+        )
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        from ripen.adapters.mailer import SesMailer
+
+        return SesMailer(self.settings.region)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        from ripen.adapters.metrics import PowertoolsMetrics
+
+        return PowertoolsMetrics(self.settings.metrics_namespace)
+
+    @cached_property
+    def redelivery(self) -> JobRedelivery:
+        queue = self.send_queue
+        if isinstance(queue, (SqsSendQueue, MemorySendQueue)):
+            return queue
+        if not self.settings.send_queue_url:
+            raise RuntimeError("SEND_QUEUE_URL is not set")
+        return SqsSendQueue(self.settings.send_queue_url)
+
+    @cached_property
+    def sender(self) -> Sender:
+        from ripen.services.sender import Sender
+
+        stop_for = timedelta(seconds=self.settings.sending_stopped_seconds)
+        return Sender(
+            self.store, self.catalog, self.composer, self.mailer, self.clock, self.metrics, self.redelivery, stop_for
+        )
+
+    @cached_property
+    def preferences(self) -> Preferences:
+        from ripen.services.preferences import Preferences
+
+        return Preferences(self.store, self.nurture, self.clock)
 
 
 _app: App | None = None

@@ -29,6 +29,16 @@ class Settings(BaseModel):
     token_secret_arn: str | None = Field(default=None, alias="TOKEN_SECRET_ARN")
     token_secret: str | None = Field(default=None, alias="TOKEN_SECRET", repr=False)
     link_lifetime_days: int = Field(default=60, ge=1, alias="LINK_LIFETIME_DAYS")
+    # -- email: sending, footer, compliance --------------------------------------------------------
+    ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
+    sender_company: str | None = Field(default=None, alias="SENDER_COMPANY")
+    sender_postal_address: str | None = Field(default=None, alias="SENDER_POSTAL_ADDRESS")
+    sender_website: str | None = Field(default=None, alias="SENDER_WEBSITE")
+    unsubscribe_mailto: str | None = Field(default=None, alias="UNSUBSCRIBE_MAILTO")
+    utm_source: str = Field(default="ripen", alias="UTM_SOURCE")
+    # How long the sender holds back after SES says the account cannot send (paused, suspended, ...).
+    sending_stopped_seconds: int = Field(default=900, ge=60, le=43200, alias="SENDING_STOPPED_SECONDS")
+    metrics_namespace: str = Field(default="ripen", alias="POWERTOOLS_METRICS_NAMESPACE")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

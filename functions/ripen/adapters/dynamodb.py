@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from ripen.adapters import tables
-from ripen.adapters.store import CLAIM_TIMEOUT, StoreUnavailableError
+from ripen.adapters.store import CLAIM_TIMEOUT, RECENT_EMAILS_KEPT, StoreUnavailableError
 from ripen.adapters.tables import EnrollmentItem, HistoryItem, LeadItem, MessageItem
 from ripen.config import Settings
 from ripen.core.leads import shard_of
@@ -180,6 +181,7 @@ class DynamoStore:
             step=entry.step,
             lines=list(entry.lines),
             actions=list(entry.actions),
+            message_key=entry.message_key,
             expires_at=entry.at + self._history_ttl,
         )
 
@@ -193,6 +195,114 @@ class DynamoStore:
 
     def history_of(self, lead_id: str) -> list[HistoryEntry]:
         return [_history(item) for item in HistoryItem.query(lead_id)]
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def lease_message(self, key: str, now: datetime, lease_until: datetime) -> Message | None:
+        item = MessageItem(key)
+        free = (MessageItem.status == MessageStatus.CLAIMED.value) | (
+            (MessageItem.status == MessageStatus.SENDING.value) & (MessageItem.lease_until <= now)
+        )
+        actions: list[Action] = [
+            MessageItem.status.set(MessageStatus.SENDING.value),
+            MessageItem.lease_until.set(lease_until),
+            MessageItem.due_at.set(lease_until),
+            MessageItem.attempts.add(1),
+        ]
+        try:
+            item.update(actions=actions, condition=free)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return None  # gone, finished, or another sender holds a live lease
+            raise
+        return _message(item)
+
+    @staticmethod
+    def _leased(message: Message) -> Any:
+        return (MessageItem.status == MessageStatus.SENDING.value) & (MessageItem.attempts == message.attempts)
+
+    def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
+        claim = message.claim
+
+        def message_update() -> list[Action]:
+            return [
+                MessageItem.status.set(MessageStatus.SENT.value),
+                MessageItem.ses_message_id.set(ses_message_id),
+                MessageItem.sent_at.set(sent_at),
+                MessageItem.lease_until.remove(),
+                MessageItem.due_shard.remove(),
+                MessageItem.due_at.remove(),
+                MessageItem.error.remove(),
+            ]
+
+        for attempt in range(_RETRIES + 2):
+            lead = self.get_lead(claim.lead_id) if claim.kind == "nurture" else None
+            try:
+                with TransactWrite(connection=self._connection) as tx:
+                    tx.update(MessageItem(claim.key), actions=message_update(), condition=self._leased(message))
+                    if lead is not None:
+                        recent: Any = [t.timestamp() for t in (*lead.recent_emails, sent_at)[-RECENT_EMAILS_KEPT:]]
+                        # revision-checked and bumped, so a writer holding an older copy re-reads
+                        tx.update(
+                            LeadItem(lead.lead_id, revision=lead.revision), actions=[LeadItem.recent_emails.set(recent)]
+                        )
+                return True
+            except TransactWriteError as exc:
+                reasons = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False  # the lease is no longer ours
+                if set(reasons) & {"ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"}:
+                    time.sleep(0.02 * (attempt + 1))  # the lead moved meanwhile: re-read it and try again
+                    continue
+                raise StoreUnavailableError(str(exc)) from exc
+        # The lead keeps changing: never lose the fact that the email went out.
+        try:
+            MessageItem(claim.key).update(actions=message_update(), condition=self._leased(message))
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def record_unsent(
+        self, message: Message, status: MessageStatus, reason: str, history: HistoryEntry | None = None
+    ) -> bool:
+        if status not in (MessageStatus.FAILED, MessageStatus.SKIPPED):
+            raise ValueError(f"a message not sent ends failed or skipped, not {status}")
+        actions: list[Action] = [
+            MessageItem.status.set(status.value),
+            MessageItem.error.set(reason[:1000]),
+            MessageItem.lease_until.remove(),
+            MessageItem.due_shard.remove(),
+            MessageItem.due_at.remove(),
+        ]
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(MessageItem(message.claim.key), actions=actions, condition=self._leased(message))
+                if history is not None:
+                    tx.save(self._history_item(history), condition=HistoryItem.entry.does_not_exist())
+        except TransactWriteError as exc:
+            reasons = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            raise StoreUnavailableError(str(exc)) from exc
+        return True
+
+    def release_message(self, message: Message, retry_at: datetime, reason: str | None = None) -> bool:
+        actions: list[Action] = [
+            MessageItem.status.set(MessageStatus.CLAIMED.value),
+            MessageItem.lease_until.remove(),
+            MessageItem.due_shard.set(shard_of(message.claim.lead_id, self._shard_count)),
+            MessageItem.due_at.set(retry_at),
+            MessageItem.error.set(reason) if reason else MessageItem.error.remove(),
+        ]
+        try:
+            MessageItem(message.claim.key).update(actions=actions, condition=self._leased(message))
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
 
 # -- item <-> record -------------------------------------------------------------------------------
@@ -331,4 +441,5 @@ def _history(item: HistoryItem) -> HistoryEntry:
         step=item.step,
         lines=tuple(str(x) for x in item.lines or ()),
         actions=tuple(str(x) for x in item.actions or ()),
+        message_key=item.message_key,
     )

@@ -6,9 +6,9 @@ import threading
 from dataclasses import replace
 from datetime import datetime
 
-from ripen.adapters.store import CLAIM_TIMEOUT
+from ripen.adapters.store import CLAIM_TIMEOUT, RECENT_EMAILS_KEPT
 from ripen.core.leads import shard_of
-from ripen.core.records import Change, EnrollmentRecord, HistoryEntry, Lead, Message
+from ripen.core.records import Change, EnrollmentRecord, HistoryEntry, Lead, Message, MessageStatus
 
 
 class InMemoryStore:
@@ -80,3 +80,76 @@ class InMemoryStore:
 
     def history_of(self, lead_id: str) -> list[HistoryEntry]:
         return sorted(self.history.get(lead_id, []), key=lambda h: h.entry)
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def lease_message(self, key: str, now: datetime, lease_until: datetime) -> Message | None:
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None:
+                return None
+            expired = message.status is MessageStatus.SENDING and (
+                message.lease_until is None or message.lease_until <= now
+            )
+            if message.status is not MessageStatus.CLAIMED and not expired:
+                return None
+            leased = replace(
+                message,
+                status=MessageStatus.SENDING,
+                attempts=message.attempts + 1,
+                lease_until=lease_until,
+                due_at=lease_until,
+            )
+            self.messages[key] = leased
+            return leased
+
+    def _holds_lease(self, message: Message) -> bool:
+        current = self.messages.get(message.claim.key)
+        return current is not None and current.status is MessageStatus.SENDING and current.attempts == message.attempts
+
+    def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
+        with self._lock:
+            if not self._holds_lease(message):
+                return False
+            self.messages[message.claim.key] = replace(
+                self.messages[message.claim.key],
+                status=MessageStatus.SENT,
+                ses_message_id=ses_message_id,
+                sent_at=sent_at,
+                lease_until=None,
+                due_at=None,
+                error=None,
+            )
+            lead = self.leads.get(message.claim.lead_id)
+            if lead is not None and message.claim.kind == "nurture":
+                recent = (*lead.recent_emails, sent_at)[-RECENT_EMAILS_KEPT:]
+                self.leads[lead.lead_id] = replace(lead, recent_emails=recent, revision=lead.revision + 1)
+            return True
+
+    def record_unsent(
+        self, message: Message, status: MessageStatus, reason: str, history: HistoryEntry | None = None
+    ) -> bool:
+        if status not in (MessageStatus.FAILED, MessageStatus.SKIPPED):
+            raise ValueError(f"a message not sent ends failed or skipped, not {status}")
+        with self._lock:
+            if not self._holds_lease(message):
+                return False
+            self.messages[message.claim.key] = replace(
+                self.messages[message.claim.key], status=status, error=reason, lease_until=None, due_at=None
+            )
+            if history is not None:
+                self.history.setdefault(history.lead_id, []).append(history)
+            return True
+
+    def release_message(self, message: Message, retry_at: datetime, reason: str | None = None) -> bool:
+        with self._lock:
+            if not self._holds_lease(message):
+                return False
+            self.messages[message.claim.key] = replace(
+                self.messages[message.claim.key],
+                status=MessageStatus.CLAIMED,
+                lease_until=None,
+                due_at=retry_at,
+                error=reason,
+            )
+            return True

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SQS_BATCH = 10
+MAX_VISIBILITY = timedelta(hours=12)  # SQS's limit for a message's visibility timeout
 
 
 class SendJob(BaseModel):
@@ -23,9 +25,16 @@ class SendQueue(Protocol):
         ...
 
 
+class JobRedelivery(Protocol):
+    def defer(self, receipt_handle: str, delay: timedelta) -> None:
+        """Hide a received job for `delay` before it is delivered again (instead of the queue's default)."""
+        ...
+
+
 class MemorySendQueue:
     def __init__(self) -> None:
         self.jobs: list[SendJob] = []
+        self.deferred: list[tuple[str, timedelta]] = []
 
     def enqueue(self, jobs: Sequence[SendJob]) -> list[SendJob]:
         self.jobs.extend(jobs)
@@ -34,6 +43,9 @@ class MemorySendQueue:
     def drain(self) -> list[SendJob]:
         jobs, self.jobs = self.jobs, []
         return jobs
+
+    def defer(self, receipt_handle: str, delay: timedelta) -> None:
+        self.deferred.append((receipt_handle, min(delay, MAX_VISIBILITY)))
 
 
 class SqsSendQueue:
@@ -56,6 +68,12 @@ class SqsSendQueue:
             response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             failed.extend(batch[int(f["Id"])] for f in response.get("Failed", []))
         return failed
+
+    def defer(self, receipt_handle: str, delay: timedelta) -> None:
+        seconds = int(min(delay, MAX_VISIBILITY).total_seconds())
+        self.client.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, seconds)
+        )
 
 
 def _chunks(items: Sequence[SendJob], size: int) -> Iterable[Sequence[SendJob]]:

@@ -164,6 +164,7 @@ class HistoryItem(Model):
     step = UnicodeAttribute(null=True)
     lines = ListAttribute(of=UnicodeAttribute, default=list)
     actions = ListAttribute(of=UnicodeAttribute, default=list)
+    message_key = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 

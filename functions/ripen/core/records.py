@@ -123,10 +123,12 @@ class HistoryEntry:
     step: str | None
     lines: tuple[str, ...]
     actions: tuple[str, ...] = ()
+    message_key: str | None = None  # set on entries about one message (e.g. why it was not sent)
 
     @property
     def entry(self) -> str:
-        return f"{self.at.isoformat()}#{self.sequence}#{self.revision:08d}"
+        base = f"{self.at.isoformat()}#{self.sequence}#{self.revision:08d}"
+        return f"{base}#{self.message_key}" if self.message_key else base
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,28 @@
+"""The sender Lambda: a batch of send jobs from SQS, one email each.
+
+Partial batch failure: only the records that must come back (throttled, SES unreachable,
+sending stopped) are reported; they return after the delay the sender chose for them. A
+malformed record is logged and dropped. Metrics are flushed once per invocation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from ripen.app import app
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: SQSRecord) -> None:
+    app().sender.deliver(record.body, record.receipt_handle, record.message_id)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        return dict(process_partial_response(event, record_handler, processor, context))
+    finally:
+        app().metrics.flush()

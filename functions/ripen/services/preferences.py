@@ -1,0 +1,119 @@
+"""What a lead can change about the emails they get: unsubscribe from everything, leave one
+sequence, pause for a while, resume.
+
+Every change is idempotent by state: unsubscribing an unsubscribed lead, pausing a paused one or
+leaving a sequence already left changes nothing and says so. An unsubscribe is always honoured,
+whatever else holds, and marks the lead itself (`LeadStatus.UNSUBSCRIBED`), so the sender skips
+every email already queued for them, in any sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools import Logger
+
+from ripen.adapters.store import Store
+from ripen.clock import Clock
+from ripen.core.records import EnrollmentRecord, LeadStatus
+from ripen.core.state import Paused, Resumed, Status, Stopped, Trigger
+from ripen.services.nurture import Nurture, SequenceVersionMissingError, UnknownSequenceError
+
+logger = Logger(child=True)
+
+PAUSE_CHOICES = (14, 30, 90)  # days a lead can pause for
+MAX_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a lead stands, for the preferences page."""
+
+    found: bool
+    unsubscribed: bool = False
+    suppressed: bool = False
+    paused_until: datetime | None = None
+    in_sequence: bool = False  # still receiving the sequence the link came from
+    active: list[str] = field(default_factory=list)  # sequences still sending
+
+
+@dataclass(frozen=True)
+class Result:
+    changed: bool
+    what: str  # in words, for the page: what is true now
+
+
+class Preferences:
+    def __init__(self, store: Store, nurture: Nurture, clock: Clock) -> None:
+        self.store = store
+        self.nurture = nurture
+        self.clock = clock
+
+    def standing(self, lead_id: str, sequence: str | None) -> Standing:
+        lead = self.store.get_lead(lead_id)
+        records = self.store.enrollments_of(lead_id)
+        if lead is None and not records:
+            return Standing(found=False)
+        paused = [r.enrollment.next_action_at for r in records if r.enrollment.status is Status.PAUSED]
+        live = [r for r in records if not r.enrollment.terminal]
+        return Standing(
+            found=True,
+            unsubscribed=bool(lead and lead.status is LeadStatus.UNSUBSCRIBED),
+            suppressed=bool(lead and lead.status is LeadStatus.SUPPRESSED),
+            paused_until=max((p for p in paused if p), default=None),
+            in_sequence=any(r.enrollment.sequence == sequence for r in live),
+            active=[r.enrollment.sequence for r in live],
+        )
+
+    def unsubscribe(self, lead_id: str, how: str) -> Result:
+        """Stop every email to this lead, now and later (until they sign up again with fresh consent)."""
+        changed = False
+        for _ in range(MAX_ATTEMPTS):
+            lead = self.store.get_lead(lead_id)
+            if lead is None or lead.status is not LeadStatus.ACTIVE:
+                break
+            marked = replace(lead, status=LeadStatus.UNSUBSCRIBED, status_reason=how)
+            if self.store.save_lead(marked, lead.revision):
+                changed = True
+                break
+        else:
+            raise RuntimeError("the lead kept changing while unsubscribing; try again")
+        stopped = self._apply(self.store.enrollments_of(lead_id), Stopped("unsubscribed"), how)
+        changed = changed or stopped
+        logger.info("unsubscribed", extra={"lead_id": lead_id, "how": how, "changed": changed})
+        return Result(changed, "unsubscribed from all emails")
+
+    def leave(self, lead_id: str, sequence: str) -> Result:
+        record = self.store.get_enrollment(lead_id, sequence)
+        changed = bool(record) and self._apply(
+            [record] if record else [], Stopped("unsubscribed"), "left this sequence"
+        )
+        return Result(changed, "left this sequence")
+
+    def pause(self, lead_id: str, days: int) -> Result:
+        if days not in PAUSE_CHOICES:
+            raise ValueError(f"pause for one of {PAUSE_CHOICES} days")
+        until = self.clock.now() + timedelta(days=days)
+        records = self.store.enrollments_of(lead_id)
+        changed = self._apply(records, Paused(until), f"paused for {days} days")
+        return Result(changed, f"paused until {until:%B %d, %Y}")
+
+    def resume(self, lead_id: str) -> Result:
+        changed = self._apply(self.store.enrollments_of(lead_id), Resumed(), "resumed")
+        return Result(changed, "emails resumed")
+
+    def _apply(self, records: list[EnrollmentRecord], trigger: Trigger, name: str) -> bool:
+        changed = False
+        for record in records:
+            if record.enrollment.terminal:
+                continue
+            e = record.enrollment
+            try:
+                outcome = self.nurture.apply(e.lead_id, e.sequence, trigger, name)
+            except (UnknownSequenceError, SequenceVersionMissingError):
+                # The sequence is gone from templates/: nothing can be sent for it anyway.
+                logger.warning("enrollment on a missing sequence left as is", extra={"sequence": e.sequence})
+                continue
+            changed = changed or outcome.applied
+        return changed

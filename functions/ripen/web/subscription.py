@@ -1,0 +1,237 @@
+"""Unsubscribe and preferences pages (routes of the `api` function).
+
+- `POST /unsubscribe?token=...`: RFC 8058 one-click. Mailbox providers POST the body
+  `List-Unsubscribe=One-Click` to the List-Unsubscribe URL; the lead is unsubscribed at once and
+  gets 200 (no redirect). The button on the unsubscribe page posts here too. Idempotent.
+- `GET /unsubscribe?token=...`: a page with a confirm button and gentler choices. A GET never
+  changes anything: link scanners and previews fetch every link in an email.
+- `GET /preferences?token=...` and `POST /preferences?token=...` (`choice=pause-14|pause-30|pause-90|
+  leave-sequence|leave-all|resume`).
+
+Tokens are signed, expiring and bound to their purpose (`ripen.core.tokens`). A forged, cut-off,
+expired or wrong-purpose token gets a friendly page and changes nothing; a token used again
+changes nothing either, since the lead is already where it asked to be.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel, ValidationError
+
+from ripen.app import app
+from ripen.core.tokens import Purpose, TokenClaims, TokenError, issue, verify
+from ripen.web.pages import html_response_headers, render_page
+
+router = Router()  # type: ignore[no-untyped-call]
+Page = Response[str]
+
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+PAUSE_LABELS = {14: "2 weeks", 30: "1 month", 90: "3 months"}
+Choice = Literal["pause-14", "pause-30", "pause-90", "leave-sequence", "leave-all", "resume"]
+
+
+class PreferencesForm(BaseModel):
+    choice: Choice
+
+
+# -- pages ------------------------------------------------------------------------------------------
+
+
+def _page(status: int, template: str, **context: Any) -> Page:
+    body = render_page(template, **context)
+    return Response(
+        status_code=status, content_type="text/html; charset=utf-8", body=body, headers=html_response_headers()
+    )
+
+
+def _message(
+    status: int, title: str, paragraphs: list[str], tone: str = "", link: dict[str, str] | None = None
+) -> Page:
+    return _page(status, "message.html", title=title, heading=title, paragraphs=paragraphs, tone=tone, link=link)
+
+
+_TOKEN_PAGES = {
+    "expired": (
+        410,
+        "This link has expired",
+        "Links in our emails work for a limited time. Use the link in a more recent email from us, "
+        "or reply to any of our emails and we'll take care of it.",
+    ),
+    "wrong-purpose": (
+        400,
+        "This link is meant for something else",
+        "Use the link in the email exactly as it is, or reply to the email and we'll take care of it.",
+    ),
+}
+_BROKEN = (
+    400,
+    "This link doesn't work",
+    "It may have been cut off or changed when it was copied. Use the link in the email exactly as it is, "
+    "or reply to the email and we'll take care of it.",
+)
+
+
+def _token_problem(reason: str) -> Page:
+    status, title, text = _TOKEN_PAGES.get(reason, _BROKEN)
+    return _message(status, title, [text, "Nothing has been changed."], tone="error")
+
+
+def _sender() -> str:
+    return app().settings.sender_company or "our"
+
+
+def _sequence_title(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return app().catalog.current(name).display_title
+    except (KeyError, ValueError):
+        return None
+
+
+# -- request parsing --------------------------------------------------------------------------------
+
+
+def _form() -> dict[str, str]:
+    event = router.current_event
+    content_type = (event.headers.get("content-type") or "").lower()
+    body = event.decoded_body or ""
+    if "application/x-www-form-urlencoded" not in content_type:
+        return {"List-Unsubscribe": "One-Click"} if "One-Click" in body else {}
+    return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _claims(purpose: Purpose, form: dict[str, str] | None = None) -> TokenClaims | Page:
+    event = router.current_event
+    token = event.get_query_string_value("token") or (form or {}).get("token") or ""
+    try:
+        return verify(app().token_key, token, purpose, app().clock.now())
+    except TokenError as exc:
+        return _token_problem(exc.reason)
+
+
+def _token() -> str:
+    return router.current_event.get_query_string_value("token") or ""
+
+
+def _step_of(claims: TokenClaims) -> str | None:
+    return claims.message.rsplit("#", 1)[-1] if claims.message else None
+
+
+def _done_unsubscribed(changed: bool) -> Page:
+    website = app().settings.sender_website
+    paragraphs = (
+        ["You won't get any more emails from us. If one was already on its way, it has been stopped."]
+        if changed
+        else ["You were already unsubscribed, so nothing has changed. You won't get any more emails from us."]
+    )
+    paragraphs.append("Changed your mind? Sign up again on our website whenever you like.")
+    link = {"url": website, "text": "Visit our website"} if website else None
+    return _message(200, "You're unsubscribed", paragraphs, tone="success", link=link)
+
+
+# -- routes -----------------------------------------------------------------------------------------
+
+
+@router.get("/unsubscribe")
+def unsubscribe_page() -> Page:
+    claims = _claims(Purpose.UNSUBSCRIBE)
+    if isinstance(claims, Response):
+        return claims
+    standing = app().preferences.standing(claims.lead_id, claims.sequence)
+    if standing.unsubscribed or standing.suppressed or not standing.found:
+        return _message(200, "You're unsubscribed", ["You won't get any more emails from us."], tone="success")
+    a = app()
+    preferences = issue(
+        a.token_key, Purpose.PREFERENCES, claims.lead_id, a.clock.now() + a.links.lifetime, claims.sequence
+    )
+    return _page(
+        200,
+        "unsubscribe.html",
+        title="Unsubscribe",
+        token=_token(),
+        preferences_token=preferences,
+        sender=_sender(),
+        sequence_title=_sequence_title(claims.sequence) if standing.in_sequence else None,
+        pause_choices=list(PAUSE_LABELS.items()),
+    )
+
+
+@router.post("/unsubscribe")
+def unsubscribe() -> Page:
+    form = _form()
+    claims = _claims(Purpose.UNSUBSCRIBE, form)
+    if isinstance(claims, Response):
+        return claims
+    one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
+    step = _step_of(claims)
+    how = f"{'one-click unsubscribe' if one_click else 'unsubscribe page'}{f' ({step})' if step else ''}"
+    result = app().preferences.unsubscribe(claims.lead_id, how)
+    return _done_unsubscribed(result.changed)
+
+
+@router.get("/preferences")
+def preferences_page() -> Page:
+    claims = _claims(Purpose.PREFERENCES)
+    if isinstance(claims, Response):
+        return claims
+    return _preferences_form(claims, 200)
+
+
+def _preferences_form(claims: TokenClaims, status: int, problem: str | None = None) -> Page:
+    standing = app().preferences.standing(claims.lead_id, claims.sequence)
+    if not standing.found or standing.unsubscribed or standing.suppressed:
+        return _message(200, "You're unsubscribed", ["You won't get any more emails from us."], tone="success")
+    notice = problem
+    if notice is None and standing.paused_until:
+        notice = f"Your emails are paused until {standing.paused_until:%B %d, %Y}."
+    return _page(
+        status,
+        "preferences.html",
+        title="Email preferences",
+        token=_token(),
+        notice=notice,
+        paused=standing.paused_until is not None,
+        sender=_sender(),
+        sequence_title=_sequence_title(claims.sequence) if standing.in_sequence else None,
+        pause_choices=list(PAUSE_LABELS.items()),
+    )
+
+
+@router.post("/preferences")
+def save_preferences() -> Page:
+    form = _form()
+    claims = _claims(Purpose.PREFERENCES, form)
+    if isinstance(claims, Response):
+        return claims
+    try:
+        choice = PreferencesForm.model_validate(form).choice
+    except ValidationError:
+        return _preferences_form(claims, 400, problem="Please choose one of the options below.")
+    service = app().preferences
+    if choice == "leave-all":
+        return _done_unsubscribed(service.unsubscribe(claims.lead_id, "preferences page").changed)
+    if choice == "leave-sequence":
+        if not claims.sequence:
+            return _preferences_form(claims, 400, problem="Please choose one of the options below.")
+        result = service.leave(claims.lead_id, claims.sequence)
+        title = _sequence_title(claims.sequence) or "this series"
+        text = (
+            f"You won't get any more emails about “{title}”." if result.changed else f"You had already left “{title}”."
+        )
+        return _message(200, "Done", [text, "Other emails you signed up for continue as before."], tone="success")
+    if choice == "resume":
+        result = service.resume(claims.lead_id)
+        text = "Your emails will start again." if result.changed else "Your emails were not paused, so nothing changed."
+        return _message(200, "Done", [text], tone="success")
+    days = int(choice.removeprefix("pause-"))
+    result = service.pause(claims.lead_id, days)
+    if result.changed:
+        text = f"Your emails are {result.what}. After that they continue where they left off."
+    else:
+        text = "Your emails were already paused (or there is nothing to pause), so nothing changed."
+    return _message(200, "Paused", [text], tone="success")

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ripen.adapters.memory import InMemoryStore
+from ripen.app import use
+from tests.support.mailstack import Stack, make_stack
+
+
+@pytest.fixture
+def stack(clock, catalog) -> Iterator[Stack]:
+    """ripen with the in-memory store and queue, an outbox instead of SES, and the manual clock;
+    installed as the app handlers use."""
+    built = make_stack(InMemoryStore(), clock, catalog)
+    use(built.app)
+    yield built
+    use(None)

@@ -1,0 +1,104 @@
+"""The SES v2 adapter against botocore's Stubber: the request SES gets and every error class."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from ripen.adapters.mailer import (
+    MailerUnavailableError,
+    OutgoingEmail,
+    RejectedError,
+    SendingStoppedError,
+    SesMailer,
+    ThrottledError,
+)
+
+OUTGOING = OutgoingEmail(
+    from_="Maya from Acme <maya@acme.example>",
+    to="ana@example.com",
+    subject="Your trial is ready",
+    html="<p>Hi Ana</p>",
+    text="Hi Ana\n",
+    reply_to="Acme Success <success@acme.example>",
+    headers={
+        "List-Unsubscribe": "<https://go.acme.example/unsubscribe?token=" + "a" * 200 + ".sig>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    },
+    tags={"lead": "ld_abc", "message": "ld_abc.trial-nurture.1.welcome"},
+    configuration_set="ripen-nurture",
+)
+
+
+@pytest.fixture
+def ses():
+    client = boto3.client("sesv2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        yield client, stubber
+
+
+def test_the_request_carries_the_raw_message_configuration_set_and_tags(ses):
+    client, stubber = ses
+    expected = {
+        "FromEmailAddress": "Maya from Acme <maya@acme.example>",
+        "Destination": {"ToAddresses": ["ana@example.com"]},
+        "ReplyToAddresses": ["Acme Success <success@acme.example>"],
+        "Content": {"Raw": {"Data": ANY}},
+        "EmailTags": [
+            {"Name": "lead", "Value": "ld_abc"},
+            {"Name": "message", "Value": "ld_abc.trial-nurture.1.welcome"},
+        ],
+        "ConfigurationSetName": "ripen-nurture",
+    }
+    stubber.add_response("send_email", {"MessageId": "0100018f-ses-id"}, expected)
+    sent = SesMailer(client=client).send(OUTGOING)
+    assert sent.message_id == "0100018f-ses-id"
+    stubber.assert_no_pending_responses()
+
+
+def test_long_list_unsubscribe_urls_travel_unfolded_and_unencoded():
+    raw = OUTGOING.mime()
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert parsed["List-Unsubscribe"] == OUTGOING.headers["List-Unsubscribe"]
+    line = next(x for x in raw.decode().splitlines() if x.startswith("List-Unsubscribe:"))
+    assert line == "List-Unsubscribe: " + OUTGOING.headers["List-Unsubscribe"]
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_a_header_value_with_a_line_break_is_refused_before_anything_reaches_ses(ses):
+    client, _ = ses  # no response queued: a call to SES would fail the test
+    bad = OutgoingEmail("a@acme.example", "b@example.com", "Hi\r\nBcc: victim@example.com", "<p>x</p>", "x")
+    with pytest.raises(ValueError, match=r"linefeed|carriage"):
+        bad.mime()
+    with pytest.raises(RejectedError) as caught:
+        SesMailer(client=client).send(bad)
+    assert caught.value.code == "InvalidMessage"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "raised"),
+    [
+        ("TooManyRequestsException", 429, ThrottledError),
+        ("LimitExceededException", 400, ThrottledError),
+        ("SendingPausedException", 400, SendingStoppedError),
+        ("AccountSuspendedException", 400, SendingStoppedError),
+        ("MailFromDomainNotVerifiedException", 400, SendingStoppedError),
+        ("NotFoundException", 404, SendingStoppedError),
+        ("MessageRejected", 400, RejectedError),
+        ("BadRequestException", 400, RejectedError),
+        ("InternalFailure", 500, MailerUnavailableError),
+    ],
+)
+def test_each_ses_error_becomes_the_error_the_sender_acts_on(ses, code, status, raised):
+    client, stubber = ses
+    message = "Email address is not verified. The following identities failed the check: ana@example.com"
+    stubber.add_client_error("send_email", code, message, http_status_code=status)
+    with pytest.raises(raised) as caught:
+        SesMailer(client=client).send(OUTGOING)
+    assert caught.value.code == code
+    assert "ana@example.com" not in str(caught.value)  # never an address in a reason, log or metric

@@ -1,0 +1,93 @@
+"""template.yaml declares what the email functions need: valid CloudFormation, every setting they
+read, the queue wiring and the alarm on the metric the sender raises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from ripen.adapters import metrics
+from ripen.config import Settings
+from ripen.local import cfn
+from ripen.services import sender
+from tests.conftest import REPO
+
+TEMPLATE = cfn.load_template(REPO / "template.yaml")
+RESOURCES = TEMPLATE["Resources"]
+SETTINGS = {field.alias for field in Settings.model_fields.values() if field.alias} - {"AWS_REGION"}
+
+
+def environment(function: str) -> dict:
+    variables = dict(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    variables.update(RESOURCES[function]["Properties"].get("Environment", {}).get("Variables", {}))
+    return variables
+
+
+def test_the_template_passes_cfn_lint():
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    done = subprocess.run([str(cfn_lint), str(REPO / "template.yaml")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_email_functions_get_every_setting_they_read_and_nothing_unknown():
+    needed = {
+        "SenderFunction": {
+            "TEMPLATES_DIR", "TOKEN_SECRET_ARN", "PUBLIC_BASE_URL", "SENDER_COMPANY", "SENDER_POSTAL_ADDRESS",
+            "SENDER_WEBSITE", "SES_CONFIGURATION_SET", "UNSUBSCRIBE_MAILTO", "UTM_SOURCE", "SEND_QUEUE_URL",
+            "SENDING_STOPPED_SECONDS", "POWERTOOLS_METRICS_NAMESPACE", "LINK_LIFETIME_DAYS",
+        },
+        "ApiFunction": {
+            "TEMPLATES_DIR", "TOKEN_SECRET_ARN", "SENDER_COMPANY", "SENDER_WEBSITE", "SEND_QUEUE_URL",
+            "LINK_LIFETIME_DAYS",
+        },
+    }  # fmt: skip
+    for function, names in needed.items():
+        variables = set(environment(function))
+        assert names <= variables, f"{function} lacks {names - variables}"
+        assert variables <= SETTINGS | {"DYNAMODB_ENDPOINT"}, f"{function} sets unknown {variables - SETTINGS}"
+        assert RESOURCES[function]["Properties"]["CodeUri"] == "functions/"
+
+
+def test_the_sender_consumes_the_send_queue_with_partial_failures_and_a_dead_letter_queue():
+    function = RESOURCES["SenderFunction"]["Properties"]
+    assert function["Handler"] == "ripen.handlers.sender.handler"
+    event = function["Events"]["SendJobs"]["Properties"]
+    assert event["Queue"] == {"Fn::GetAtt": ["SendQueue", "Arn"]}
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "MaximumConcurrency" in event["ScalingConfig"]
+    queue = RESOURCES["SendQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SendDeadLetterQueue", "Arn"]}
+    # a lease outlives any sender invocation; a job outlives any invocation before it is redelivered
+    assert sender.LEASE.total_seconds() > function["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+
+
+def test_sending_is_limited_to_the_identity_and_configuration_set():
+    statements = [p["Statement"] for p in RESOURCES["SenderFunction"]["Properties"]["Policies"] if "Statement" in p]
+    [ses] = [s for statement in statements for s in statement if "ses:SendEmail" in s["Action"]]
+    assert set(ses["Action"]) == {"ses:SendEmail", "ses:SendRawEmail"}
+    resources = [r["Fn::Sub"] for r in ses["Resource"]]
+    assert any(":identity/${SesIdentity}" in r for r in resources)
+    assert any(":configuration-set/${NurtureConfigurationSet}" in r for r in resources)
+    reputation = RESOURCES["NurtureConfigurationSet"]["Properties"]["ReputationOptions"]
+    assert reputation == {"ReputationMetricsEnabled": True}
+
+
+def test_the_alarm_watches_the_metric_the_sender_raises_when_ses_stops_sending():
+    alarm = RESOURCES["SendingStoppedAlarm"]["Properties"]
+    assert alarm["MetricName"] == sender.STOPPED
+    assert alarm["Namespace"] == environment("SenderFunction")["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": metrics.SERVICE}]
+
+
+def test_the_api_routes_unsubscribe_and_preferences_to_the_api_function():
+    function = RESOURCES["ApiFunction"]["Properties"]
+    assert function["Handler"] == "ripen.handlers.api.handler"
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in function["Events"].values()}
+    assert {
+        ("GET", "/unsubscribe"),
+        ("POST", "/unsubscribe"),
+        ("GET", "/preferences"),
+        ("POST", "/preferences"),
+    } <= routes
