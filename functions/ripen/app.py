@@ -144,6 +144,12 @@ class App:
 
         return PowertoolsMetrics(self.settings.metrics_namespace)
 
+    def flush_metrics(self) -> None:
+        """Publish what this invocation counted; nothing to do when nothing was ever counted."""
+        metrics = self.__dict__.get("metrics")
+        if metrics is not None:
+            metrics.flush()
+
     @cached_property
     def redelivery(self) -> JobRedelivery:
         queue = self.send_queue

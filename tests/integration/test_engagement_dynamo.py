@@ -209,6 +209,47 @@ def test_a_send_event_records_what_a_crashed_sender_did_not(dynamo_settings, clo
     assert stack.outbox.emails == []
 
 
+def test_a_send_event_during_a_live_lease_keeps_the_next_sender_from_sending_again(dynamo_settings, clock, catalog):
+    stack = dynamo_stack(dynamo_settings, clock, catalog)
+    stack.signup("ana@example.com")
+    [job] = stack.queue.drain()
+    now = clock.now()
+    leased = stack.store.lease_message(job.message_key, now, now + timedelta(minutes=5))
+    ses_id = "0100018f5c2d7a3b-slow-sender-000000"
+    stack.ses(sqs_batch(event_about(leased, "send", ses_message_id=ses_id, sent_at=now, at=now)))
+    assert stack.message(job.message_key).observed_ses_message_id == ses_id
+    assert step_counts(stack, "welcome") == {"sent": 1}
+    clock.advance(minutes=6)  # that sender never finished; the job comes back
+    assert stack.app.sender.send(job) is Outcome.NOTHING
+    message = stack.message(job.message_key)
+    assert (message.status, message.ses_message_id) == (MessageStatus.SENT, ses_id)
+    assert stack.outbox.emails == []
+
+
+def test_a_hand_off_left_unpublished_waits_in_the_outbox_until_the_reconciler_publishes_it(
+    dynamo_settings, clock, catalog
+):
+    stack = dynamo_stack(dynamo_settings, clock, catalog)
+    ana = stack.signup("ana@example.com")
+    case_study = stack.sent(ana, "case-study")
+    stack.bus.refuse(1)  # PutEvents fails right after the commit
+    clicks = [
+        event_about(case_study, "click", at=case_study.sent_at + timedelta(minutes=m), linkTags={"link": [link]})
+        for m, link in ((3, "pricing"), (5, "demo"), (8, "pricing"))
+    ]
+    stack.ses(sqs_batch(*clicks))
+    assert stack.bus.events == []
+    key = message_key(ana.lead_id, "trial-nurture", 1, "handoff")
+    assert stack.store.handoffs_due(clock.now(), 10) == []  # within its grace period
+    [pending] = stack.store.handoffs_due(clock.now() + timedelta(minutes=1), 10)
+    assert (pending.claim.key, pending.claim.details["stage"]) == (key, "decision")
+    clock.advance(minutes=1)
+    assert stack.app.handoffs.publish_pending_handoffs() == 1
+    assert [e.detail["handoff_id"] for e in stack.bus.events] == [key]
+    assert stack.store.handoffs_due(clock.now() + timedelta(days=1), 10) == []
+    assert stack.message(key).status is MessageStatus.SENT
+
+
 # -- what it costs ------------------------------------------------------------------------------------------
 
 

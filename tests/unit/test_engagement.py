@@ -420,3 +420,13 @@ def test_one_click_unsubscribes_count_against_the_email_whose_link_was_used(stac
     stack.app.preferences.unsubscribe(ana.lead_id, "one-click unsubscribe", message_key=case_study.claim.key)
     bucket = Bucket.of("trial-nurture", 1, "case-study", case_study.sent_at)
     assert stack.stats.counts == {bucket: {"unsubscribed": 1}}
+
+
+def test_a_machine_open_in_a_sequence_that_scores_them_zero_leaves_the_enrollment_alone(stack):
+    ben = stack.signup("ben@example.com", sequence="ebook-nurture")
+    stack.send_queued()
+    delivery = stack.message(message_key(ben.lead_id, "ebook-nurture", 1, "ebook-delivery"))
+    before = stack.store.get_enrollment(ben.lead_id, "ebook-nurture")
+    handler(event_about(delivery, "open-machine", at=delivery.sent_at + timedelta(minutes=2)), None)
+    assert stack.store.get_enrollment(ben.lead_id, "ebook-nurture") == before  # not even a history line
+    assert stack.message(delivery.claim.key).activity.machine_opens == 1

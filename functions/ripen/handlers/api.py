@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
+from ripen.app import app
 from ripen.web import subscription
 
 resolver = APIGatewayHttpResolver()
@@ -16,4 +17,7 @@ resolver.include_router(subscription.router)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return resolver.resolve(event, context)
+    try:
+        return resolver.resolve(event, context)
+    finally:
+        app().flush_metrics()  # e.g. a hand-off a resubmission made
