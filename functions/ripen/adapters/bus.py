@@ -45,11 +45,11 @@ class EventBridgeBus:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3  # lazy: only a function that hands off pays for the client
-            from botocore.config import Config
+            from botocore.config import Config  # lazy: only a function that hands off pays for it
+            from botocore.session import get_session
 
             config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10)
-            self._client = boto3.client("events", region_name=self.region, config=config)
+            self._client = get_session().create_client("events", region_name=self.region, config=config)
         return self._client
 
     def put(self, events: Sequence[BusEvent]) -> list[BusEvent]:

@@ -88,7 +88,7 @@ class MemoryStats:
 
 
 class DynamoStats:
-    """The Stats table through the low-level client (counter names vary: one per link name)."""
+    """The Stats table through the low-level DynamoDB client (counter names vary: one per link name)."""
 
     def __init__(self, table: str, region: str, endpoint: str | None = None, client: Any = None) -> None:
         self.table = table
@@ -99,9 +99,9 @@ class DynamoStats:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
+            from pynamodb.connection import Connection  # its botocore client: no boto3 needed
 
-            self._client = boto3.client("dynamodb", region_name=self.region, endpoint_url=self.endpoint)
+            self._client = Connection(region=self.region, host=self.endpoint).client
         return self._client
 
     def add(self, counts: Mapping[Bucket, Mapping[str, int]]) -> None:
