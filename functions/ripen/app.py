@@ -18,10 +18,14 @@ from ripen.services.links import Links
 from ripen.services.nurture import Nurture
 
 if TYPE_CHECKING:  # these parts are imported when first used, not by every function at start
+    from ripen.adapters.bus import EventBus
     from ripen.adapters.mailer import Mailer
     from ripen.adapters.metrics import Metrics
+    from ripen.adapters.stats import Stats
     from ripen.mail.compose import Composer
     from ripen.mail.render import Renderer
+    from ripen.services.engagement import Engagement
+    from ripen.services.handoffs import HandOffs
     from ripen.services.preferences import Preferences
     from ripen.services.sender import Sender
     from ripen.services.signup import Signup
@@ -39,6 +43,8 @@ class App:
         catalog: Catalog | None = None,
         mailer: Mailer | None = None,
         metrics: Metrics | None = None,
+        bus: EventBus | None = None,
+        stats: Stats | None = None,
     ) -> None:
         self._settings = settings
         if store is not None:
@@ -53,6 +59,10 @@ class App:
             self.__dict__["mailer"] = mailer
         if metrics is not None:
             self.__dict__["metrics"] = metrics
+        if bus is not None:
+            self.__dict__["sales_bus"] = bus
+        if stats is not None:
+            self.__dict__["stats"] = stats
 
     @cached_property
     def settings(self) -> Settings:
@@ -98,7 +108,10 @@ class App:
 
     @cached_property
     def nurture(self) -> Nurture:
-        return Nurture(self.store, self.catalog, self.send_queue, self.clock)
+        # Hand-offs go on the sales bus right after the commit when there is one (else they wait
+        # in the outbox for HandOffs.publish_pending_handoffs).
+        publishes = bool(self.settings.sales_bus_name) or "sales_bus" in self.__dict__
+        return Nurture(self.store, self.catalog, self.send_queue, self.clock, self.handoffs if publishes else None)
 
     # -- email: rendering, sending, preferences ---------------------------------------------------
 
@@ -138,6 +151,12 @@ class App:
 
         return PowertoolsMetrics(self.settings.metrics_namespace)
 
+    def flush_metrics(self) -> None:
+        """Publish what this invocation counted; nothing to do when nothing was ever counted."""
+        metrics = self.__dict__.get("metrics")
+        if metrics is not None:
+            metrics.flush()
+
     @cached_property
     def redelivery(self) -> JobRedelivery:
         queue = self.send_queue
@@ -160,7 +179,42 @@ class App:
     def preferences(self) -> Preferences:
         from ripen.services.preferences import Preferences
 
-        return Preferences(self.store, self.nurture, self.clock)
+        return Preferences(self.store, self.nurture, self.clock, self.stats)
+
+    # -- engagement: SES events, stats, the hand-off to sales -----------------------------------
+
+    @cached_property
+    def stats(self) -> Stats:
+        from ripen.adapters.stats import DynamoStats
+
+        s = self.settings
+        return DynamoStats(s.stats_table, s.region, s.dynamodb_endpoint)
+
+    @cached_property
+    def sales_bus(self) -> EventBus:
+        from ripen.adapters.bus import EventBridgeBus
+
+        if not self.settings.sales_bus_name:
+            raise RuntimeError("SALES_BUS_NAME is not set")
+        return EventBridgeBus(self.settings.sales_bus_name, self.settings.region)
+
+    @cached_property
+    def handoffs(self) -> HandOffs:
+        from ripen.services.handoffs import HandOffs
+
+        return HandOffs(self.store, self.sales_bus, self.clock, self.metrics)
+
+    @cached_property
+    def engagement(self) -> Engagement:
+        from ripen.core.engagement import Rules, SoftBounceRule
+        from ripen.services.engagement import Engagement
+
+        s = self.settings
+        rules = Rules(
+            open_after=timedelta(seconds=s.machine_open_seconds), click_after=timedelta(seconds=s.scanner_click_seconds)
+        )
+        soft = SoftBounceRule(s.soft_bounce_limit, timedelta(days=s.soft_bounce_window_days))
+        return Engagement(self.store, self.nurture, self.stats, self.metrics, self.clock, rules, soft)
 
     @cached_property
     def sweep(self) -> Sweep:
@@ -174,6 +228,7 @@ class App:
             self.clock,
             page_size=s.sweep_batch_limit,
             safety_margin_ms=s.sweep_safety_margin_ms,
+            handoffs=self.handoffs if s.sales_bus_name or "sales_bus" in self.__dict__ else None,
         )
 
     @cached_property

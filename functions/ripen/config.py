@@ -50,6 +50,12 @@ class Settings(BaseModel):
     max_attributes: int = Field(default=20, ge=0, le=100, alias="MAX_ATTRIBUTES")
     max_attribute_length: int = Field(default=500, ge=1, le=4_000, alias="MAX_ATTRIBUTE_LENGTH")
     unconfirmed_lead_days: int = Field(default=30, ge=1, alias="UNCONFIRMED_LEAD_DAYS")
+    # -- engagement: SES events, suppression, the hand-off to sales ---------------------------------
+    sales_bus_name: str | None = Field(default=None, alias="SALES_BUS_NAME")
+    soft_bounce_limit: int = Field(default=3, ge=1, le=50, alias="SOFT_BOUNCE_LIMIT")
+    soft_bounce_window_days: int = Field(default=30, ge=1, le=3650, alias="SOFT_BOUNCE_WINDOW_DAYS")
+    machine_open_seconds: int = Field(default=10, ge=0, le=3600, alias="MACHINE_OPEN_SECONDS")
+    scanner_click_seconds: int = Field(default=15, ge=0, le=3600, alias="SCANNER_CLICK_SECONDS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

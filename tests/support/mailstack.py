@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ripen.adapters.bus import MemoryEventBus
 from ripen.adapters.mailer import Mailer, OutboxMailer
 from ripen.adapters.metrics import MemoryMetrics
 from ripen.adapters.queue import MemorySendQueue
+from ripen.adapters.stats import MemoryStats, Stats
 from ripen.adapters.store import Store
 from ripen.app import App
 from ripen.clock import ManualClock
 from ripen.config import Settings
 from ripen.core.leads import lead_id_for
-from ripen.core.records import Consent, Lead, Message
+from ripen.core.records import Consent, Lead, Message, MessageStatus, message_key
+from ripen.core.state import TimerDue
 from ripen.core.validator import Catalog
+from ripen.models.ses import received_events
 from ripen.services.sender import Outcome
 from tests.conftest import TEMPLATES
 
@@ -46,6 +50,8 @@ class Stack:
     mailer: Any
     metrics: MemoryMetrics
     clock: ManualClock
+    bus: MemoryEventBus = field(default_factory=MemoryEventBus)
+    stats: Any = None
 
     @property
     def outbox(self) -> OutboxMailer:
@@ -81,6 +87,33 @@ class Stack:
         assert message is not None
         return message
 
+    def sent(self, lead: Lead, step: str, sequence: str = "trial-nurture", run: int = 1) -> Message:
+        """The email of `step`, sent: drives the lead's timers (as the sweep will) and the sender
+        until it has gone out."""
+        key = message_key(lead.lead_id, sequence, run, step)
+        for _ in range(60):
+            self.send_queued()
+            message = self.store.get_message(key)
+            if message is not None and message.status is MessageStatus.SENT:
+                return message
+            self.timer(lead, sequence)
+        raise AssertionError(f"{step} was never sent")
+
+    def timer(self, lead: Lead, sequence: str = "trial-nurture") -> bool:
+        """Move the clock to the enrollment's next timer and fire it; False when none is pending."""
+        record = self.store.get_enrollment(lead.lead_id, sequence)
+        if record is None or record.enrollment.terminal or record.enrollment.next_action_at is None:
+            return False
+        if record.enrollment.next_action_at > self.clock.now():
+            self.clock.set(record.enrollment.next_action_at)
+        self.app.nurture.apply_record(record, TimerDue(), "timer")
+        return True
+
+    def ses(self, event: dict[str, Any]) -> set[str | None]:
+        """SES events reach the engagement function (whatever the wiring); returns the failed item ids."""
+        _, received = received_events(event)
+        return self.app.engagement.process(received)
+
 
 def make_stack(
     store: Store,
@@ -88,9 +121,21 @@ def make_stack(
     catalog: Catalog,
     mailer: Mailer | None = None,
     env: dict[str, str] | None = None,
+    stats: Stats | None = None,
 ) -> Stack:
-    queue, metrics = MemorySendQueue(), MemoryMetrics()
+    queue, metrics, bus = MemorySendQueue(), MemoryMetrics(), MemoryEventBus()
     mailer = mailer or OutboxMailer()
+    stats = stats if stats is not None else MemoryStats()
     settings = Settings.from_env({**ENV, **(env or {})})
-    app = App(settings, store=store, queue=queue, clock=clock, catalog=catalog, mailer=mailer, metrics=metrics)
-    return Stack(app, store, queue, mailer, metrics, clock)
+    app = App(
+        settings,
+        store=store,
+        queue=queue,
+        clock=clock,
+        catalog=catalog,
+        mailer=mailer,
+        metrics=metrics,
+        bus=bus,
+        stats=stats,
+    )
+    return Stack(app, store, queue, mailer, metrics, clock, bus, stats)

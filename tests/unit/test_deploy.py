@@ -176,7 +176,8 @@ def test_the_dashboard_shows_every_function_and_every_alarm():
 def test_every_http_api_is_throttled():
     defaults = TEMPLATE["Globals"].get("HttpApi", {}).get("DefaultRouteSettings", {})
     apis = cfn.resources_of_type(TEMPLATE, "AWS::Serverless::HttpApi")
-    for settings in [defaults] + [api.get("DefaultRouteSettings", defaults) for api in apis.values()]:
+    assert apis, "the template declares its HTTP API"
+    for settings in [api.get("DefaultRouteSettings", defaults) for api in apis.values()]:
         assert settings.get("ThrottlingRateLimit")
         assert settings.get("ThrottlingBurstLimit")
 

@@ -54,8 +54,12 @@ def test_the_sender_consumes_the_send_queue_with_partial_failures_and_a_dead_let
     function = RESOURCES["SenderFunction"]["Properties"]
     assert function["Handler"] == "ripen.handlers.sender.handler"
     # an event source mapping of its own (not a SAM SQS event, which grants polling every queue)
-    [mapping] = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert mapping["FunctionName"] == {"Ref": "SenderFunction"}
+    [mapping] = [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["FunctionName"] == {"Ref": "SenderFunction"}
+    ]
     event = {**mapping, "Queue": mapping["EventSourceArn"]}
     assert event["Queue"] == {"Fn::GetAtt": ["SendQueue", "Arn"]}
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from ripen.adapters import tables
-from ripen.adapters.store import CLAIM_TIMEOUT, RECENT_EMAILS_KEPT, StoreUnavailableError
+from ripen.adapters.store import CLAIM_TIMEOUT, HANDOFF_SHARD, RECENT_EMAILS_KEPT, StoreUnavailableError
 from ripen.adapters.tables import EnrollmentItem, HistoryItem, LeadItem, MessageItem
 from ripen.config import Settings
 from ripen.core.leads import shard_of
 from ripen.core.records import (
+    HANDOFF_GRACE,
+    Activity,
     Change,
     Consent,
     ConsentMethod,
     EnrollmentRecord,
+    EventMark,
     HistoryEntry,
     Lead,
     LeadStatus,
     Message,
     MessageClaim,
+    MessageKind,
     MessageStatus,
+    activity_update,
 )
 from ripen.core.state import Enrollment, Status, Wait
 
@@ -63,8 +70,20 @@ class DynamoStore:
     def create_lead(self, lead: Lead) -> bool:
         return self._put(_lead_item(lead, revision=None))
 
-    def save_lead(self, lead: Lead, expected_revision: int) -> bool:
-        return self._put(_lead_item(lead, revision=expected_revision))
+    def save_lead(self, lead: Lead, expected_revision: int, marks: Sequence[EventMark] = ()) -> bool:
+        if not marks:
+            return self._put(_lead_item(lead, revision=expected_revision))
+        actions, condition = _mark_update(marks)
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.save(_lead_item(lead, revision=expected_revision))  # VersionAttribute: still that revision
+                tx.update(MessageItem(marks[0].message_key), actions=actions, condition=condition)
+        except TransactWriteError as exc:
+            codes = {reason.code for reason in exc.cancellation_reasons or [] if reason}
+            if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
+                return False
+            raise StoreUnavailableError(str(exc)) from exc
+        return True
 
     def _put(self, item: LeadItem) -> bool:
         try:
@@ -113,6 +132,9 @@ class DynamoStore:
                         tx.save(self._message_item(claim), condition=MessageItem.message_key.does_not_exist())
                     if change.history:
                         tx.save(self._history_item(change.history), condition=HistoryItem.entry.does_not_exist())
+                    if change.marks:
+                        actions, condition = _mark_update(change.marks)
+                        tx.update(MessageItem(change.marks[0].message_key), actions=actions, condition=condition)
                 return True
             except TransactWriteError as exc:
                 codes = {reason.code for reason in exc.cancellation_reasons or [] if reason}
@@ -164,7 +186,8 @@ class DynamoStore:
         return item
 
     def _message_item(self, claim: MessageClaim) -> MessageItem:
-        due = claim.created_at + CLAIM_TIMEOUT
+        handoff = claim.kind == "handoff"
+        due = claim.created_at + (HANDOFF_GRACE if handoff else CLAIM_TIMEOUT)
         return MessageItem(
             claim.key,
             lead_id=claim.lead_id,
@@ -176,9 +199,10 @@ class DynamoStore:
             kind=claim.kind,
             created_at=claim.created_at,
             status=MessageStatus.CLAIMED.value,
-            due_shard=shard_of(claim.lead_id, self._shard_count),
+            due_shard=HANDOFF_SHARD if handoff else shard_of(claim.lead_id, self._shard_count),
             due_at=due,
             expires_at=claim.created_at + self._history_ttl,
+            details=json.dumps(dict(claim.details), sort_keys=True) if claim.details else None,
         )
 
     def _history_item(self, entry: HistoryEntry) -> HistoryItem:
@@ -259,7 +283,11 @@ class DynamoStore:
         return (MessageItem.status == MessageStatus.SENDING.value) & (MessageItem.attempts == message.attempts)
 
     def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
-        claim = message.claim
+        return self._record_sent(message.claim, ses_message_id, sent_at, self._leased(message))
+
+    def _record_sent(self, claim: MessageClaim, ses_message_id: str, sent_at: datetime, condition: Any) -> bool:
+        """Status sent with the SES id, out of the due index, and (for a nurture email) the send
+        time on the lead, in one transaction; False when `condition` on the message fails."""
 
         def message_update() -> list[Action]:
             return [
@@ -276,9 +304,10 @@ class DynamoStore:
             lead = self.get_lead(claim.lead_id) if claim.kind == "nurture" else None
             try:
                 with TransactWrite(connection=self._connection) as tx:
-                    tx.update(MessageItem(claim.key), actions=message_update(), condition=self._leased(message))
+                    tx.update(MessageItem(claim.key), actions=message_update(), condition=condition)
                     if lead is not None:
-                        recent: Any = [t.timestamp() for t in (*lead.recent_emails, sent_at)[-RECENT_EMAILS_KEPT:]]
+                        times = sorted((*lead.recent_emails, sent_at))[-RECENT_EMAILS_KEPT:]
+                        recent: Any = [t.timestamp() for t in times]
                         # revision-checked and bumped, so a writer holding an older copy re-reads
                         tx.update(
                             LeadItem(lead.lead_id, revision=lead.revision), actions=[LeadItem.recent_emails.set(recent)]
@@ -294,7 +323,7 @@ class DynamoStore:
                 raise StoreUnavailableError(str(exc)) from exc
         # The lead keeps changing: never lose the fact that the email went out.
         try:
-            MessageItem(claim.key).update(actions=message_update(), condition=self._leased(message))
+            MessageItem(claim.key).update(actions=message_update(), condition=condition)
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
@@ -341,6 +370,102 @@ class DynamoStore:
             raise
         return True
 
+    # -- engagement -----------------------------------------------------------------------------------
+
+    def mark_message(self, key: str, marks: Sequence[EventMark]) -> Message | None:
+        if any(m.message_key != key for m in marks):
+            raise ValueError("every mark must name the message written")
+        actions, condition = _mark_update(marks)
+        item = MessageItem(key)
+        try:
+            item.update(actions=actions, condition=condition)  # returns the item as it became
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _message(item)
+
+    def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
+        for item in MessageItem.by_ses_id.query(ses_message_id, limit=1):
+            return _message(item)
+        return None
+
+    def observe_ses_id(self, key: str, ses_message_id: str) -> bool:
+        condition = MessageItem.message_key.exists() & MessageItem.ses_message_id.does_not_exist()
+        try:
+            MessageItem(key).update(
+                actions=[MessageItem.observed_ses_message_id.set(ses_message_id)], condition=condition
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def reconcile_sent(self, key: str, ses_message_id: str, sent_at: datetime, now: datetime) -> bool:
+        message = self.get_message(key)
+        if message is None:
+            return False
+        unrecorded = (
+            MessageItem.ses_message_id.does_not_exist()
+            & (MessageItem.attempts >= 1)
+            & ((MessageItem.status != MessageStatus.SENDING.value) | (MessageItem.lease_until <= now))
+        )
+        return self._record_sent(message.claim, ses_message_id, sent_at, unrecorded)
+
+    # -- hand-offs ------------------------------------------------------------------------------------
+
+    def handoffs_due(self, now: datetime, limit: int) -> list[Message]:
+        items = MessageItem.due.query(HANDOFF_SHARD, MessageItem.due_at <= now, limit=limit, page_size=limit)
+        return [_message(item) for item in items]
+
+    def record_handoff(self, key: str, at: datetime, error: str | None = None) -> bool:
+        waiting = (MessageItem.kind == "handoff") & (MessageItem.status == MessageStatus.CLAIMED.value)
+        actions: list[Action] = [
+            MessageItem.status.set((MessageStatus.FAILED if error else MessageStatus.SENT).value),
+            MessageItem.sent_at.set(at),
+            MessageItem.due_shard.remove(),
+            MessageItem.due_at.remove(),
+        ]
+        if error:
+            actions.append(MessageItem.error.set(error[:1000]))
+        try:
+            MessageItem(key).update(actions=actions, condition=waiting)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def _mark_update(marks: Sequence[EventMark]) -> tuple[list[Action], Condition]:
+    """The update and condition that write `marks` on their message (see `Store.mark_message`)."""
+    if not marks or len({(m.message_key, m.ses_message_id) for m in marks}) != 1:
+        raise ValueError("the marks of one write name one message, by one SES id")
+    ses_id = marks[0].ses_message_id
+    update = activity_update(list(marks))
+    actions: list[Action] = [MessageItem.seen.add(set(update.keys))]
+    for name, at in update.first.items():
+        attribute = getattr(MessageItem, name)
+        actions.append(attribute.set(attribute | at))  # if_not_exists: the first one stays
+    for name, value in update.latest.items():
+        actions.append(getattr(MessageItem, name).set(value))
+    for name, n in update.add.items():
+        actions.append(getattr(MessageItem, name).add(n))
+    if update.failure is not None:
+        actions += [
+            MessageItem.status.set(MessageStatus.FAILED.value),
+            MessageItem.error.set(update.failure[:1000]),
+            MessageItem.due_shard.remove(),
+            MessageItem.due_at.remove(),
+        ]
+    condition: Condition = MessageItem.message_key.exists() & (
+        (MessageItem.ses_message_id == ses_id) | (MessageItem.observed_ses_message_id == ses_id)
+    )
+    for key in sorted(update.keys):
+        condition = condition & ~MessageItem.seen.contains(key)
+    return actions, condition
+
 
 # -- item <-> record -------------------------------------------------------------------------------
 
@@ -372,6 +497,7 @@ def _lead_item(lead: Lead, revision: int | None) -> LeadItem:
         consent=consent,
         recent_emails=[t.timestamp() for t in lead.recent_emails],
         soft_bounces=lead.soft_bounces,
+        soft_bounced_at=lead.soft_bounced_at,
         created_at=lead.created_at,
         expires_at=lead.expires_at,
     )
@@ -405,6 +531,7 @@ def _lead(item: LeadItem) -> Lead:
         soft_bounces=int(item.soft_bounces or 0),
         revision=int(item.revision or 0),
         expires_at=item.expires_at,
+        soft_bounced_at=item.soft_bounced_at,
     )
 
 
@@ -452,8 +579,23 @@ def _message(item: MessageItem) -> Message:
         run=int(item.run),
         step=item.step,
         email=item.email,
-        kind=item.kind,  # type: ignore[arg-type]
+        kind=cast(MessageKind, item.kind),
         created_at=item.created_at,
+        details=json.loads(item.details) if item.details else {},
+    )
+    activity = Activity(
+        seen=frozenset(item.seen or ()),
+        delivered_at=item.delivered_at,
+        opened_at=item.opened_at,
+        clicked_at=item.clicked_at,
+        last_click_at=item.last_click_at,
+        last_click_link=item.last_click_link,
+        opens=int(item.opens or 0),
+        machine_opens=int(item.machine_opens or 0),
+        clicks=int(item.clicks or 0),
+        scanner_clicks=int(item.scanner_clicks or 0),
+        bounce=item.bounce,
+        complained_at=item.complained_at,
     )
     return Message(
         claim=claim,
@@ -464,6 +606,8 @@ def _message(item: MessageItem) -> Message:
         ses_message_id=item.ses_message_id,
         sent_at=item.sent_at,
         error=item.error,
+        observed_ses_message_id=item.observed_ses_message_id,
+        activity=activity,
     )
 
 

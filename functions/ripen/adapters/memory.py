@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from ripen.adapters.store import CLAIM_TIMEOUT, RECENT_EMAILS_KEPT
 from ripen.core.leads import shard_of
-from ripen.core.records import Change, EnrollmentRecord, HistoryEntry, Lead, Message, MessageStatus
+from ripen.core.records import (
+    HANDOFF_GRACE,
+    Change,
+    EnrollmentRecord,
+    EventMark,
+    HistoryEntry,
+    Lead,
+    Message,
+    MessageStatus,
+    activity_update,
+    apply_activity,
+)
 
 
 class InMemoryStore:
@@ -31,12 +43,16 @@ class InMemoryStore:
             self.leads[lead.lead_id] = replace(lead, revision=1)
             return True
 
-    def save_lead(self, lead: Lead, expected_revision: int) -> bool:
+    def save_lead(self, lead: Lead, expected_revision: int, marks: Sequence[EventMark] = ()) -> bool:
         with self._lock:
             current = self.leads.get(lead.lead_id)
             if current is None or current.revision != expected_revision:
                 return False
+            if marks and not self._markable(marks):
+                return False
             self.leads[lead.lead_id] = replace(lead, revision=expected_revision + 1)
+            if marks:
+                self._mark(marks)
             return True
 
     def get_enrollment(self, lead_id: str, sequence: str) -> EnrollmentRecord | None:
@@ -58,9 +74,14 @@ class InMemoryStore:
                 return False
             if any(m.key in self.messages for m in change.messages):
                 return False
+            if change.marks and not self._markable(change.marks):
+                return False
             self.enrollments[record.key] = record
             for claim in change.messages:
-                self.messages[claim.key] = Message(claim=claim, due_at=claim.created_at + CLAIM_TIMEOUT)
+                grace = HANDOFF_GRACE if claim.kind == "handoff" else CLAIM_TIMEOUT
+                self.messages[claim.key] = Message(claim=claim, due_at=claim.created_at + grace)
+            if change.marks:
+                self._mark(change.marks)
             if change.history:
                 self.history.setdefault(record.enrollment.lead_id, []).append(change.history)
             return True
@@ -89,7 +110,10 @@ class InMemoryStore:
         due = [
             m
             for m in messages
-            if m.due_at is not None and m.due_at <= now and shard_of(m.claim.lead_id, self._shard_count) == shard
+            if m.due_at is not None
+            and m.due_at <= now
+            and m.claim.kind != "handoff"  # hand-offs have a partition of their own, as in DynamoDB
+            and shard_of(m.claim.lead_id, self._shard_count) == shard
         ]
         due.sort(key=_message_position)
         if after is not None:
@@ -183,6 +207,95 @@ class InMemoryStore:
                 due_at=retry_at,
                 error=reason,
             )
+            return True
+
+    # -- engagement ---------------------------------------------------------------------------------
+
+    def _markable(self, marks: Sequence[EventMark]) -> bool:
+        keys = {m.message_key for m in marks}
+        if len(keys) != 1:
+            raise ValueError("marks of one write name one message")
+        message = self.messages.get(marks[0].message_key)
+        if message is None or not all(message.named_by(m.ses_message_id) for m in marks):
+            return False
+        return not any(m.key in message.activity.seen for m in marks)
+
+    def _mark(self, marks: Sequence[EventMark]) -> Message:
+        key = marks[0].message_key
+        message = self.messages[key]
+        update = activity_update(list(marks))
+        changed = replace(message, activity=apply_activity(message.activity, update))
+        if update.failure is not None:
+            changed = replace(changed, status=MessageStatus.FAILED, error=update.failure, due_at=None)
+        self.messages[key] = changed
+        return changed
+
+    def mark_message(self, key: str, marks: Sequence[EventMark]) -> Message | None:
+        if any(m.message_key != key for m in marks):
+            raise ValueError("every mark must name the message written")
+        with self._lock:
+            if not self._markable(marks):
+                return None
+            return self._mark(marks)
+
+    def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
+        return next((m for m in self.messages.values() if m.ses_message_id == ses_message_id), None)
+
+    def observe_ses_id(self, key: str, ses_message_id: str) -> bool:
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None or message.ses_message_id is not None:
+                return False
+            self.messages[key] = replace(message, observed_ses_message_id=ses_message_id)
+            return True
+
+    def reconcile_sent(self, key: str, ses_message_id: str, sent_at: datetime, now: datetime) -> bool:
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None or message.ses_message_id is not None or message.attempts < 1:
+                return False
+            if (
+                message.status is MessageStatus.SENDING
+                and message.lease_until is not None
+                and message.lease_until > now
+            ):
+                return False
+            self.messages[key] = replace(
+                message,
+                status=MessageStatus.SENT,
+                ses_message_id=ses_message_id,
+                sent_at=sent_at,
+                lease_until=None,
+                due_at=None,
+                error=None,
+            )
+            lead = self.leads.get(message.claim.lead_id)
+            if lead is not None and message.claim.kind == "nurture":
+                recent = tuple(sorted((*lead.recent_emails, sent_at)))[-RECENT_EMAILS_KEPT:]
+                self.leads[lead.lead_id] = replace(lead, recent_emails=recent, revision=lead.revision + 1)
+            return True
+
+    # -- hand-offs ------------------------------------------------------------------------------------
+
+    def handoffs_due(self, now: datetime, limit: int) -> list[Message]:
+        due = [
+            m
+            for m in self.messages.values()
+            if m.claim.kind == "handoff"
+            and m.status is MessageStatus.CLAIMED
+            and m.due_at is not None
+            and m.due_at <= now
+        ]
+        due.sort(key=lambda m: (m.due_at, m.claim.key))
+        return due[:limit]
+
+    def record_handoff(self, key: str, at: datetime, error: str | None = None) -> bool:
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None or message.claim.kind != "handoff" or message.status is not MessageStatus.CLAIMED:
+                return False
+            status = MessageStatus.FAILED if error else MessageStatus.SENT
+            self.messages[key] = replace(message, status=status, sent_at=at, due_at=None, error=error)
             return True
 
 

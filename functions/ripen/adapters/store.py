@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from ripen.core.records import Change, EnrollmentRecord, HistoryEntry, Lead, Message, MessageStatus
+from ripen.core.records import Change, EnrollmentRecord, EventMark, HistoryEntry, Lead, Message, MessageStatus
 
 # A claimed message not sent by then is looked at again by the sweep (lost job, crashed sender).
 CLAIM_TIMEOUT = timedelta(minutes=15)
 # Send times kept on the lead for the frequency cap (the same number Nurture keeps on enrollments).
 RECENT_EMAILS_KEPT = 10
+# Hand-offs wait in their own partition of the Messages `due` index, apart from the numbered
+# shards the sweep reads for unsent emails.
+HANDOFF_SHARD = "handoff"
 
 
 class Store(Protocol):
@@ -22,8 +26,10 @@ class Store(Protocol):
         """Store a new lead; False when one with this id already exists."""
         ...
 
-    def save_lead(self, lead: Lead, expected_revision: int) -> bool:
-        """Replace a lead if it is still at `expected_revision` (the stored lead gets revision + 1)."""
+    def save_lead(self, lead: Lead, expected_revision: int, marks: Sequence[EventMark] = ()) -> bool:
+        """Replace a lead if it is still at `expected_revision` (the stored lead gets revision + 1).
+        With `marks` (all on one message), in the same transaction as `mark_message` would write
+        them, and only if it would: False when either condition fails."""
         ...
 
     def get_enrollment(self, lead_id: str, sequence: str) -> EnrollmentRecord | None: ...
@@ -31,7 +37,8 @@ class Store(Protocol):
     def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]: ...
 
     def commit(self, change: Change) -> bool:
-        """Apply a change atomically; False when another writer got there first."""
+        """Apply a change atomically; False when another writer got there first (or, with
+        `change.marks`, when the marks' message is not theirs or already has one of them)."""
         ...
 
     def due_enrollments(
@@ -79,6 +86,42 @@ class Store(Protocol):
 
     def release_message(self, message: Message, retry_at: datetime, reason: str | None = None) -> bool:
         """Give the lease back for a retry: `claimed` again, due at `retry_at`. False when the lease was lost."""
+        ...
+
+    # -- engagement: SES events written on the message they name ------------------------------------
+
+    def mark_message(self, key: str, marks: Sequence[EventMark]) -> Message | None:
+        """Write engagement events on their message in one conditional write: only if the message
+        is named by the marks' SES message id (`Message.named_by`) and has none of their keys yet.
+        Returns the message as it became; None when the condition failed (or there is no message)."""
+        ...
+
+    def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
+        """The message SES knows by this id (the `by_ses_id` index; eventually consistent)."""
+        ...
+
+    def observe_ses_id(self, key: str, ses_message_id: str) -> bool:
+        """Note on a message its sender has not recorded yet that SES accepted it under this id:
+        events can name it, and no sender sends it again. False when it has a recorded id by now."""
+        ...
+
+    def reconcile_sent(self, key: str, ses_message_id: str, sent_at: datetime, now: datetime) -> bool:
+        """Record as sent a message SES accepted (an SES event names it) that its sender never
+        recorded: it crashed after SES accepted it, or gave the lease back after an ambiguous error.
+        Like `record_sent`: status sent, the SES id and time, out of the due index, the send time
+        on the lead. Only for a message tried at least once, with no recorded SES id, and not held
+        by a live lease at `now`; False otherwise."""
+        ...
+
+    # -- hand-offs to sales: an outbox in the Messages table ------------------------------------
+
+    def handoffs_due(self, now: datetime, limit: int) -> list[Message]:
+        """Hand-offs not yet published whose grace period is over, oldest first."""
+        ...
+
+    def record_handoff(self, key: str, at: datetime, error: str | None = None) -> bool:
+        """A hand-off was published (`sent`), or cannot be (`failed` with `error`): out of the due
+        index. False when it was not waiting any more."""
         ...
 
 

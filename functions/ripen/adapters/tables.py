@@ -14,6 +14,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
@@ -56,6 +57,7 @@ class LeadItem(Model):
     consent = ConsentAttribute(null=True)
     recent_emails = ListAttribute(of=NumberAttribute, default=list)
     soft_bounces = NumberAttribute(default=0)
+    soft_bounced_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     revision = VersionAttribute()
     expires_at = TTLAttribute(null=True)
@@ -146,6 +148,21 @@ class MessageItem(Model):
     due_shard = UnicodeAttribute(null=True)
     due_at = EpochAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    details = UnicodeAttribute(null=True)  # a hand-off's facts, as JSON
+    observed_ses_message_id = UnicodeAttribute(null=True)
+    # Engagement (SES events): the keys of the events applied, and what they reported.
+    seen = UnicodeSetAttribute(null=True)
+    delivered_at = UTCDateTimeAttribute(null=True)
+    opened_at = UTCDateTimeAttribute(null=True)
+    clicked_at = UTCDateTimeAttribute(null=True)
+    last_click_at = UTCDateTimeAttribute(null=True)
+    last_click_link = UnicodeAttribute(null=True)
+    opens = NumberAttribute(null=True)
+    machine_opens = NumberAttribute(null=True)
+    clicks = NumberAttribute(null=True)
+    scanner_clicks = NumberAttribute(null=True)
+    bounce = UnicodeAttribute(null=True)
+    complained_at = UTCDateTimeAttribute(null=True)
     by_ses_id = MessageSesIndex()
     due = MessageDueIndex()
 

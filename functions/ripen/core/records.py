@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from ripen.core.sequence import Sequence
 from ripen.core.state import Action, Decision, Enrollment, HandOff, LeadContext, SendConfirmation, SendEmail
@@ -47,6 +47,7 @@ class Lead:
     soft_bounces: int = 0
     revision: int = 0
     expires_at: datetime | None = None  # unconfirmed leads are deleted after this
+    soft_bounced_at: datetime | None = None  # the latest soft bounce (soft_bounces counts a run of them)
 
     @property
     def confirmed(self) -> bool:
@@ -77,12 +78,27 @@ def message_key(lead_id: str, sequence: str, run: int, step: str) -> str:
     return f"{lead_id}#{sequence}#{run}#{step}"
 
 
+def handoff_key(lead_id: str, sequence: str, run: int) -> str:
+    """The one hand-off to sales a run of an enrollment can make (an outbox item in the Messages table)."""
+    return message_key(lead_id, sequence, run, HANDOFF_STEP)
+
+
+HANDOFF_STEP = "handoff"
+# A hand-off not published by then (the function died between the commit and PutEvents) is
+# published by `HandOffs.publish_pending_handoffs`, which the sweep calls.
+HANDOFF_GRACE = timedelta(minutes=1)
+HANDOFF_ENGAGEMENT_KEPT = 10  # engagement facts carried in the hand-off event
+
+
 class MessageStatus(StrEnum):
-    CLAIMED = "claimed"  # decided, queued, not yet handed to SES
+    CLAIMED = "claimed"  # decided, queued, not yet handed to SES (a hand-off: not yet published)
     SENDING = "sending"  # a sender holds the lease and is talking to SES
-    SENT = "sent"  # SES accepted it; ses_message_id is set
+    SENT = "sent"  # SES accepted it; ses_message_id is set (a hand-off: published)
     FAILED = "failed"  # rejected or could not render; never retried blindly
     SKIPPED = "skipped"  # no longer allowed (unsubscribed, suppressed, left the sequence)
+
+
+MessageKind = Literal["nurture", "confirmation", "handoff"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +109,112 @@ class MessageClaim:
     version: int
     run: int
     step: str
-    email: str
-    kind: Literal["nurture", "confirmation"]
+    email: str  # the email template; "" for a hand-off
+    kind: MessageKind
     created_at: datetime
+    details: Mapping[str, Any] = field(default_factory=dict)  # a hand-off: score, stage, engagement
+
+
+EventKind = Literal[
+    "send", "delivery", "delay", "open", "click", "bounce", "complaint", "reject", "rendering_failure", "subscription"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EventMark:
+    """One SES event as it is written on its message, in the same write as whatever it changes:
+    `key` makes it count once (a message keeps the keys of the events applied to it), and the
+    write only happens if the message carries `ses_message_id` (the event is really about it)."""
+
+    message_key: str
+    ses_message_id: str
+    key: str
+    kind: EventKind
+    at: datetime
+    machine: bool = False  # a privacy-proxy open or a security-scanner click
+    link: str | None = None  # a click: the link's name
+    detail: str | None = None  # a bounce: "Permanent/General"; a reject or rendering failure: the reason
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What SES reported about one sent message, and the keys of the events already applied."""
+
+    seen: frozenset[str] = frozenset()
+    delivered_at: datetime | None = None
+    opened_at: datetime | None = None  # the first open by a person
+    clicked_at: datetime | None = None  # the first click by a person
+    last_click_at: datetime | None = None  # any click, person or scanner (to spot scanner bursts)
+    last_click_link: str | None = None
+    opens: int = 0
+    machine_opens: int = 0
+    clicks: int = 0
+    scanner_clicks: int = 0
+    bounce: str | None = None
+    complained_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityUpdate:
+    """What a set of marks does to a message's activity, as one write: keys added, times set once
+    (the earliest wins), values set (the latest wins), counters added, and a failure to record."""
+
+    keys: frozenset[str]
+    first: Mapping[str, datetime]
+    latest: Mapping[str, Any]
+    add: Mapping[str, int]
+    failure: str | None = None
+
+
+def activity_update(marks: tuple[EventMark, ...] | list[EventMark]) -> ActivityUpdate:
+    first: dict[str, datetime] = {}
+    latest: dict[str, Any] = {}
+    add: dict[str, int] = {}
+    failure: str | None = None
+
+    def once(name: str, at: datetime) -> None:
+        first[name] = min(first.get(name, at), at)
+
+    def count(name: str) -> None:
+        add[name] = add.get(name, 0) + 1
+
+    last_click: EventMark | None = None
+    for mark in marks:
+        match mark.kind:
+            case "delivery":
+                once("delivered_at", mark.at)
+            case "open":
+                count("machine_opens" if mark.machine else "opens")
+                if not mark.machine:
+                    once("opened_at", mark.at)
+            case "click":
+                count("scanner_clicks" if mark.machine else "clicks")
+                if not mark.machine:
+                    once("clicked_at", mark.at)
+                if last_click is None or mark.at >= last_click.at:
+                    last_click = mark
+            case "bounce":
+                latest["bounce"] = mark.detail or "bounce"
+            case "complaint":
+                once("complained_at", mark.at)
+            case "reject" | "rendering_failure":
+                failure = mark.detail or mark.kind
+    if last_click is not None:
+        latest["last_click_at"] = last_click.at
+        latest["last_click_link"] = last_click.link or ""
+    return ActivityUpdate(frozenset(m.key for m in marks), first, latest, add, failure)
+
+
+def apply_activity(activity: Activity, update: ActivityUpdate) -> Activity:
+    """`update` applied to `activity` (what the store does in its one write)."""
+    changes: dict[str, Any] = {"seen": activity.seen | update.keys}
+    for name, at in update.first.items():
+        if getattr(activity, name) is None:
+            changes[name] = at
+    changes.update(update.latest)
+    for name, n in update.add.items():
+        changes[name] = getattr(activity, name) + n
+    return replace(activity, **changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +227,14 @@ class Message:
     ses_message_id: str | None = None
     sent_at: datetime | None = None
     error: str | None = None
+    # SES named this message in an event before its sender recorded the send (a sender that
+    # crashed, or one still finishing): the message went out and must never be sent again.
+    observed_ses_message_id: str | None = None
+    activity: Activity = field(default_factory=Activity)
+
+    def named_by(self, ses_message_id: str) -> bool:
+        """Whether SES's id for an event names this message."""
+        return ses_message_id in (self.ses_message_id, self.observed_ses_message_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +261,14 @@ class HistoryEntry:
 @dataclass(frozen=True, slots=True)
 class Change:
     """An atomic write: the enrollment as it becomes (only if still at `expected_revision`; None
-    means it must not exist yet), the messages it claims, and its history entry."""
+    means it must not exist yet), the messages it claims, its history entry, and the engagement
+    events that caused it (written on their message, each only once)."""
 
     record: EnrollmentRecord
     expected_revision: int | None
     messages: tuple[MessageClaim, ...] = ()
     history: HistoryEntry | None = None
+    marks: tuple[EventMark, ...] = ()
 
 
 def describe(action: Action) -> str:
@@ -164,14 +293,15 @@ def change_for(
     """The write that records `decision`: new state, one claim per email to send, one history entry."""
     new = decision.enrollment
     claims = []
-    kind: Literal["nurture", "confirmation"]
+    kind: MessageKind
     for action in decision.actions:
+        if isinstance(action, HandOff):
+            claims.append(handoff_claim(new, action, now))
+            continue
         if isinstance(action, SendEmail):
             email, kind = action.email, "nurture"
-        elif isinstance(action, SendConfirmation):
-            email, kind = sequence.double_opt_in.email, "confirmation"
         else:
-            continue
+            email, kind = sequence.double_opt_in.email, "confirmation"
         claims.append(
             MessageClaim(
                 key=message_key(new.lead_id, new.sequence, new.run, action.step),
@@ -198,3 +328,31 @@ def change_for(
         actions=tuple(describe(a) for a in decision.actions),
     )
     return Change(replace(record, enrollment=new, revision=revision), expected_revision, tuple(claims), history)
+
+
+def handoff_claim(enrollment: Enrollment, action: HandOff, now: datetime) -> MessageClaim:
+    """The outbox item of a hand-off to sales: claimed in the same write that makes the enrollment
+    sales-ready, so it exists exactly once per run, whatever happens to the function afterwards."""
+    facts = sorted(((at, key) for key, at in enrollment.engaged.items() if not key.endswith(":any")), reverse=True)[
+        :HANDOFF_ENGAGEMENT_KEPT
+    ]
+    engagement = [
+        {"event": key.split(":", 1)[0], "target": key.split(":", 1)[1], "at": at.isoformat()} for at, key in facts
+    ]
+    return MessageClaim(
+        key=handoff_key(enrollment.lead_id, enrollment.sequence, enrollment.run),
+        lead_id=enrollment.lead_id,
+        sequence=enrollment.sequence,
+        version=enrollment.version,
+        run=enrollment.run,
+        step=HANDOFF_STEP,
+        email="",
+        kind="handoff",
+        created_at=now,
+        details={
+            "score": round(action.score, 2),
+            "stage": action.stage,
+            "sales_ready_at": now.isoformat(),
+            "engagement": engagement,
+        },
+    )

@@ -51,4 +51,9 @@ def resolver() -> APIGatewayHttpResolver:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolver().resolve(event, context)
+    from ripen.app import app
+
+    try:
+        return resolver().resolve(event, context)
+    finally:
+        app().flush_metrics()  # e.g. a hand-off a resubmission made

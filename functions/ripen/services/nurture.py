@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -17,7 +19,7 @@ from ripen.adapters.queue import SendJob, SendQueue
 from ripen.adapters.store import Store
 from ripen.clock import Clock
 from ripen.core.engine import advance, migrate, new_enrollment
-from ripen.core.records import Change, EnrollmentRecord, Lead, change_for
+from ripen.core.records import Change, EnrollmentRecord, EventMark, Lead, MessageClaim, change_for
 from ripen.core.sequence import Sequence
 from ripen.core.state import Decision, Enrolled, LeadContext, Resubmitted, SendEmail, Status, Trigger
 from ripen.core.validator import Catalog
@@ -44,14 +46,29 @@ class Outcome:
     queued: list[str] = field(default_factory=list)
     reason: str = ""
     started: bool = False  # enroll() began a new run (rather than counting a resubmission)
+    handoffs: list[str] = field(default_factory=list)  # hand-offs to sales this decision made
+
+
+class HandOffPublisher(Protocol):
+    def publish(self, claims: Seq[MessageClaim]) -> int:
+        """Publish hand-offs just committed; never raises (the outbox keeps what fails)."""
+        ...
 
 
 class Nurture:
-    def __init__(self, store: Store, catalog: Catalog, queue: SendQueue, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        queue: SendQueue,
+        clock: Clock,
+        handoffs: HandOffPublisher | None = None,
+    ) -> None:
         self.store = store
         self.catalog = catalog
         self.queue = queue
         self.clock = clock
+        self.handoffs = handoffs  # None: hand-offs wait in the outbox for publish_pending_handoffs
 
     def sequence(self, name: str) -> Sequence:
         try:
@@ -118,8 +135,12 @@ class Nurture:
     def apply_everywhere(self, lead_id: str, trigger: Trigger, name: str) -> list[Outcome]:
         return [self.apply(lead_id, r.enrollment.sequence, trigger, name) for r in self.store.enrollments_of(lead_id)]
 
-    def apply_record(self, record: EnrollmentRecord, trigger: Trigger, name: str) -> Outcome:
-        """Decide from a record already in hand (e.g. from the due index) with one conditional write."""
+    def apply_record(
+        self, record: EnrollmentRecord, trigger: Trigger, name: str, marks: Seq[EventMark] = ()
+    ) -> Outcome:
+        """Decide from a record already in hand (e.g. from the due index) with one conditional write.
+        `marks`: the engagement events behind the trigger, written on their message in the same
+        transaction (so each changes the enrollment once); nothing is written when nothing changes."""
         if record.enrollment.terminal:
             return Outcome(False, record, reason=f"already {record.enrollment.status.value}")
         now = self.clock.now()
@@ -128,6 +149,8 @@ class Nurture:
         if not decision.changed:
             return Outcome(False, record, decision, reason="nothing to do")
         change = self._change(record, decision, sequence, name, now, record.revision)
+        if marks:
+            change = replace(change, marks=tuple(marks))
         if not self.store.commit(change):
             return Outcome(False, record, decision, reason="conflict")
         return self._done(change, decision)
@@ -190,7 +213,10 @@ class Nurture:
         return change
 
     def _done(self, change: Change, decision: Decision) -> Outcome:
-        jobs = [SendJob(message_key=m.key) for m in change.messages]
+        jobs = [SendJob(message_key=m.key) for m in change.messages if m.kind != "handoff"]
+        handoffs = [m for m in change.messages if m.kind == "handoff"]
+        if handoffs and self.handoffs is not None:
+            self.handoffs.publish(handoffs)
         if jobs:
             failed = self.queue.enqueue(jobs)
             if failed:
@@ -208,7 +234,7 @@ class Nurture:
                 "actions": len(decision.actions),
             },
         )
-        return Outcome(True, change.record, decision, [j.message_key for j in jobs])
+        return Outcome(True, change.record, decision, [j.message_key for j in jobs], handoffs=[m.key for m in handoffs])
 
 
 def merged_recent_emails(records: Iterable[EnrollmentRecord]) -> tuple[datetime, ...]:

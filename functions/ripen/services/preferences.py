@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
+from ripen.adapters.stats import Stats
 from ripen.adapters.store import Store
 from ripen.clock import Clock
+from ripen.core.engagement import UNSUBSCRIBED, Bucket
 from ripen.core.records import EnrollmentRecord, LeadStatus
 from ripen.core.state import Paused, Resumed, Status, Stopped, Trigger
 from ripen.services.nurture import Nurture, SequenceVersionMissingError, UnknownSequenceError
@@ -45,10 +47,11 @@ class Result:
 
 
 class Preferences:
-    def __init__(self, store: Store, nurture: Nurture, clock: Clock) -> None:
+    def __init__(self, store: Store, nurture: Nurture, clock: Clock, stats: Stats | None = None) -> None:
         self.store = store
         self.nurture = nurture
         self.clock = clock
+        self.stats = stats  # counts unsubscribes against the email whose link was used
 
     def standing(self, lead_id: str, sequence: str | None) -> Standing:
         lead = self.store.get_lead(lead_id)
@@ -66,8 +69,9 @@ class Preferences:
             active=[r.enrollment.sequence for r in live],
         )
 
-    def unsubscribe(self, lead_id: str, how: str) -> Result:
-        """Stop every email to this lead, now and later (until they sign up again with fresh consent)."""
+    def unsubscribe(self, lead_id: str, how: str, message_key: str | None = None) -> Result:
+        """Stop every email to this lead, now and later (until they sign up again with fresh consent).
+        `message_key`: the email whose link was used; its step's `unsubscribed` counter goes up."""
         changed = False
         for _ in range(MAX_ATTEMPTS):
             lead = self.store.get_lead(lead_id)
@@ -82,7 +86,20 @@ class Preferences:
         stopped = self._apply(self.store.enrollments_of(lead_id), Stopped("unsubscribed"), how)
         changed = changed or stopped
         logger.info("unsubscribed", extra={"lead_id": lead_id, "how": how, "changed": changed})
+        if changed and message_key:
+            self._count_unsubscribe(message_key)
         return Result(changed, "unsubscribed from all emails")
+
+    def _count_unsubscribe(self, message_key: str) -> None:
+        message = self.store.get_message(message_key) if self.stats is not None else None
+        if self.stats is None or message is None or message.claim.kind == "handoff":
+            return
+        claim = message.claim
+        bucket = Bucket.of(claim.sequence, claim.version, claim.step, message.sent_at or claim.created_at)
+        try:
+            self.stats.add({bucket: {UNSUBSCRIBED: 1}})
+        except Exception:  # a counter is not worth failing an unsubscribe for
+            logger.exception("unsubscribe not counted", extra={"message_key": message_key})
 
     def leave(self, lead_id: str, sequence: str) -> Result:
         record = self.store.get_enrollment(lead_id, sequence)

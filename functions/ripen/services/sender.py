@@ -135,10 +135,18 @@ class Sender:
         message = self.store.get_message(job.message_key)
         if message is None or message.status in (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.SKIPPED):
             return Outcome.NOTHING
+        if message.claim.kind == "handoff":
+            return Outcome.NOTHING  # an outbox item for the sales bus, not an email
         leased = self.store.lease_message(job.message_key, now, now + LEASE)
         if leased is None:
             return Outcome.NOTHING  # finished meanwhile, or another sender is on it
         claim = leased.claim
+        if leased.observed_ses_message_id:
+            # An earlier attempt reached SES (an SES event named it) but was never recorded: the
+            # email went out, so record that instead of sending it a second time.
+            if self.store.record_sent(leased, leased.observed_ses_message_id, now):
+                logger.info("recorded a send SES reported", extra={"message_key": claim.key})
+            return Outcome.NOTHING
         lead = self.store.get_lead(claim.lead_id)
         record = self.store.get_enrollment(claim.lead_id, claim.sequence)
         sequence = self._sequence(claim.sequence, claim.version)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -55,6 +55,7 @@ class SweepReport:
     not_queued: int = 0  # refused by the queue: sent again once their claim times out
     lost_jobs_requeued: int = 0  # claims whose job never reached the queue, queued again
     awaiting_sender: int = 0  # unsent messages in other states: the sender reconciles those
+    handoffs_published: int = 0  # Lead Sales Ready events left in the outbox, published now
     left: int = 0  # due items read but left for the next run when the time ran out
     more_due: bool = False  # the time ran out before every page was read
     shards_failed: int = 0
@@ -76,6 +77,7 @@ class SweepReport:
             "LostJobsRequeued": self.lost_jobs_requeued,
             "LostRaces": self.lost_races,
             "SendJobsNotQueued": self.not_queued,
+            "HandOffsRepublished": self.handoffs_published,
             "SweepFailures": self.failed + self.shards_failed,
         }
 
@@ -95,6 +97,10 @@ class Budget:
         return self._spent.is_set()
 
 
+class PendingHandOffs(Protocol):
+    def publish_pending_handoffs(self, now: datetime | None = None, limit: int = 100) -> int: ...
+
+
 class Sweep:
     def __init__(
         self,
@@ -104,7 +110,9 @@ class Sweep:
         clock: Clock,
         page_size: int = 100,
         safety_margin_ms: int = 10_000,
+        handoffs: PendingHandOffs | None = None,
     ) -> None:
+        self.handoffs = handoffs
         self.store = store
         self.catalog = catalog
         self.queue = queue
@@ -128,6 +136,9 @@ class Sweep:
         for part in reports:
             report.add(part)
         report.queued, report.not_queued = jobs.queued, len(jobs.not_queued)
+        if self.handoffs is not None and not budget.spent:
+            # Hand-offs whose function died between the commit and the publish (or the bus refused).
+            report.handoffs_published = self.handoffs.publish_pending_handoffs(now)
         logger.info("sweep finished", extra={"sweep": report.as_dict()})
         return report
 

@@ -219,7 +219,7 @@ def unsubscribe() -> Page:
     one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
     step = _step_of(claims)
     how = f"{'one-click unsubscribe' if one_click else 'unsubscribe page'}{f' ({step})' if step else ''}"
-    result = app().preferences.unsubscribe(claims.lead_id, how)
+    result = app().preferences.unsubscribe(claims.lead_id, how, message_key=claims.message)
     return _done_unsubscribed(result.changed)
 
 

@@ -1,0 +1,98 @@
+"""The hand-off to sales: a `Lead Sales Ready` event on the sales bus, exactly once per run.
+
+The engine decides a hand-off (`HandOff`) when a lead's score reaches the sequence's
+`sales_ready` threshold; the transaction that makes the enrollment sales-ready also writes an
+outbox item (a message of kind `handoff`, key `<lead>#<sequence>#<run>#handoff`), so there is one
+per run whatever happens next. Right after the commit the event is put on the bus and the item
+is marked published. If the function dies in between, the item stays in the `handoff` partition
+of the Messages `due` index and `publish_pending_handoffs` (called by the sweep every minute)
+publishes it after a one-minute grace. Delivery is therefore at least once: consumers dedupe on
+`detail.handoff_id`, which is stable.
+
+The event (source `ripen`, detail-type `Lead Sales Ready`):
+
+    {"handoff_id": "ld_...#trial-nurture#1#handoff", "lead_id": "ld_...", "email": "ana@example.com",
+     "name": "Ana Lopez", "attributes": {"company": "Fernhill"}, "score": 52.4, "stage": "decision",
+     "sequence": "trial-nurture", "version": 1, "run": 1, "sales_ready_at": "2026-03-05T14:02:11+00:00",
+     "engagement": [{"event": "click", "target": "pricing", "at": "..."}, ...]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from ripen.adapters.bus import BusEvent, EventBus
+from ripen.adapters.metrics import Metrics
+from ripen.adapters.store import Store
+from ripen.clock import Clock
+from ripen.core.records import Lead, MessageClaim
+
+logger = Logger(child=True)
+
+SOURCE = "ripen"
+DETAIL_TYPE = "Lead Sales Ready"
+PUBLISHED = "HandOffsPublished"
+PUBLISH_FAILED = "HandOffPublishFailed"
+
+
+def sales_ready_event(claim: MessageClaim, lead: Lead) -> BusEvent:
+    details = dict(claim.details)
+    detail: dict[str, Any] = {
+        "handoff_id": claim.key,
+        "lead_id": lead.lead_id,
+        "email": lead.email,
+        "name": lead.name,
+        "attributes": dict(lead.attributes),
+        "score": details.get("score"),
+        "stage": details.get("stage"),
+        "sequence": claim.sequence,
+        "version": claim.version,
+        "run": claim.run,
+        "sales_ready_at": details.get("sales_ready_at"),
+        "engagement": list(details.get("engagement", [])),
+    }
+    return BusEvent(SOURCE, DETAIL_TYPE, detail)
+
+
+class HandOffs:
+    def __init__(self, store: Store, bus: EventBus, clock: Clock, metrics: Metrics) -> None:
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.metrics = metrics
+
+    def publish(self, claims: Sequence[MessageClaim]) -> int:
+        """Publish hand-offs just committed; never raises (what fails waits for the reconciler)."""
+        published = 0
+        for claim in claims:
+            try:
+                published += self._publish(claim)
+            except Exception:  # the outbox keeps it: publish_pending_handoffs tries again
+                self.metrics.count(PUBLISH_FAILED)
+                logger.exception("hand-off not published; it will be retried", extra={"handoff_id": claim.key})
+        return published
+
+    def publish_pending_handoffs(self, now: datetime | None = None, limit: int = 100) -> int:
+        """Publish every hand-off still waiting after its grace period (the function that made it
+        died before publishing, or the bus refused it). For the sweep; returns how many went out."""
+        due = self.store.handoffs_due(now or self.clock.now(), limit)
+        return self.publish([m.claim for m in due])
+
+    def _publish(self, claim: MessageClaim) -> bool:
+        lead = self.store.get_lead(claim.lead_id)
+        if lead is None:
+            self.store.record_handoff(claim.key, self.clock.now(), error="the lead no longer exists")
+            logger.warning("hand-off dropped: the lead is gone", extra={"handoff_id": claim.key})
+            return False
+        if self.bus.put([sales_ready_event(claim, lead)]):
+            self.metrics.count(PUBLISH_FAILED)
+            logger.warning("the sales bus refused the hand-off; it will be retried", extra={"handoff_id": claim.key})
+            return False
+        self.store.record_handoff(claim.key, self.clock.now())
+        self.metrics.count(PUBLISHED)
+        logger.info("lead handed off to sales", extra={"handoff_id": claim.key, "sequence": claim.sequence})
+        return True
