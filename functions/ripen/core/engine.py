@@ -6,8 +6,9 @@ stores the new enrollment with a conditional write and carries out the actions.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from ripen.core.durations import format_duration
@@ -106,6 +107,21 @@ def migrate(enrollment: Enrollment, target: Sequence) -> Enrollment | None:
     return replace(enrollment, version=target.version, cursor=cursor, sent=sent)
 
 
+_FIELDS = tuple(f.name for f in fields(Enrollment))
+_FIELD_INDEX = {name: index for index, name in enumerate(_FIELDS)}
+_values_of = attrgetter(*_FIELDS)
+
+
+def changed(enrollment: Enrollment, changes: dict[str, Any]) -> Enrollment:
+    """`dataclasses.replace(enrollment, **changes)` without its per-call introspection: the same
+    result at about half the cost. Decisions change the enrollment a few times each, and
+    `ripen simulate` makes millions of them."""
+    values = list(_values_of(enrollment))
+    for name, value in changes.items():
+        values[_FIELD_INDEX[name]] = value
+    return Enrollment(*values)
+
+
 class _Move:
     """One decision in the making: a mutable working copy of the enrollment and the actions so far."""
 
@@ -122,7 +138,7 @@ class _Move:
         return Decision(self.e, tuple(self.actions), tuple(self.log), changed=self.e != before or bool(self.actions))
 
     def set(self, **changes: Any) -> None:
-        self.e = replace(self.e, **changes)
+        self.e = changed(self.e, changes)
 
     def note(self, text: str) -> None:
         self.log.append(text)
