@@ -135,7 +135,8 @@ class _Move:
         self.log: list[str] = []
 
     def decision(self, before: Enrollment) -> Decision:
-        return Decision(self.e, tuple(self.actions), tuple(self.log), changed=self.e != before or bool(self.actions))
+        moved = bool(self.actions) or (self.e is not before and self.e != before)
+        return Decision(self.e, tuple(self.actions), tuple(self.log), changed=moved)
 
     def set(self, **changes: Any) -> None:
         self.e = changed(self.e, changes)

@@ -329,6 +329,11 @@ class LeadReplay:
     def differs(self) -> bool:
         return self.recorded != self.replayed
 
+    @property
+    def path_differs(self) -> bool:
+        """Other emails, not only the same ones at other moments."""
+        return [step for step, _ in self.recorded] != [step for step, _ in self.replayed]
+
 
 @dataclass
 class ReplayResult:

@@ -154,6 +154,7 @@ class EngineRunner:
         self.confirmed = confirmed
         self.recent: tuple[datetime, ...] = ()
         self._enrollment = new_enrollment(lead_id, sequence, signed_up_at)
+        self._context = LeadContext(timezone, {}, self.recent, False)
 
     @property
     def enrollment(self) -> Enrollment:
@@ -163,14 +164,18 @@ class EngineRunner:
         e = self._enrollment
         if e.terminal:
             return None
-        confirmed = self.confirmed if isinstance(trigger, Enrolled) else False
-        decision = advance(e, trigger, self.sequence, at, LeadContext(self.timezone, {}, self.recent, confirmed))
+        context = self._context
+        if self.confirmed and isinstance(trigger, Enrolled):
+            context = LeadContext(self.timezone, {}, self.recent, True)
+        decision = advance(e, trigger, self.sequence, at, context)
         if not decision.changed:
             return None
         self._enrollment = decision.enrollment
-        sends = sum(1 for a in decision.actions if isinstance(a, SendEmail))
-        if sends:
-            self.recent = (*self.recent, *([at] * sends))[-RECENT_EMAILS_KEPT:]
+        if decision.actions:
+            sends = sum(1 for a in decision.actions if type(a) is SendEmail)
+            if sends:
+                self.recent = (*self.recent, *([at] * sends))[-RECENT_EMAILS_KEPT:]
+                self._context = LeadContext(self.timezone, {}, self.recent, False)
         return decision
 
 
@@ -249,6 +254,8 @@ class LeadLoop:
                     self._plan(planned)
 
     def _decide(self, trace: LeadTrace, trigger: Trigger, at: datetime, name: str) -> None:
+        if self.runner.enrollment.terminal:
+            return  # a finished enrollment never moves again: nothing to decide
         trace.decisions += 1
         before = trace.labels[-1][1] if trace.labels else None
         decision = self.runner.decide(trigger, at, name)
@@ -256,6 +263,13 @@ class LeadLoop:
             return
         if self.keep_log and decision.log:
             trace.journal.append((at, Decided(name, decision.log)))
+        if decision.actions:
+            self._act(trace, decision, at)
+        label = label_of(decision.enrollment)
+        if label != before:
+            trace.labels.append((at, label))
+
+    def _act(self, trace: LeadTrace, decision: Decision, at: datetime) -> None:
         stage = decision.enrollment.stage
         for action in decision.actions:
             if isinstance(action, SendEmail):
@@ -275,6 +289,3 @@ class LeadLoop:
                 trace.journal.append((at, email))
             for event in received.events:
                 self._plan(event)
-        label = label_of(decision.enrollment)
-        if label != before:
-            trace.labels.append((at, label))

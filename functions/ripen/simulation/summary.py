@@ -145,8 +145,13 @@ def write_replay(result: ReplayResult, out: TextIO, show: int = 10) -> None:
     print(f"\n{'outcome':<{width}} {'was':>9} {'would be':>9}", file=out)
     for status in sorted(was | would, key=lambda s: (-(was[s] + would[s]), s)):
         print(f"{status.replace('_', '-'):<{width}} {was[status]:>9,} {would[status]:>9,}", file=out)
-    changed = result.changed
-    print(f"\nLeads whose emails would change: {len(changed):,} of {leads:,}", file=out)
+    changed = sorted(result.changed, key=lambda lead: not lead.path_differs)  # other emails first, then timing
+    rerouted = sum(1 for lead in changed if lead.path_differs)
+    print(
+        f"\nLeads whose emails would change: {len(changed):,} of {leads:,} "
+        f"({rerouted:,} would get other emails, {len(changed) - rerouted:,} the same ones at other moments)",
+        file=out,
+    )
     lost = result.lost()
     moved = sum(lead.moved_clicks for lead in result.leads)
     if lost or moved:
