@@ -8,13 +8,13 @@ DDB_JAR := $(CACHE)/dynamodb-local/package/emulator/DynamoDBLocal.jar
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test bench dev demo preview clean
+.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test bench bench-simulate dev demo preview clean
 
 help:
 	@echo "make test   install everything and run every check and test"
 	@echo "make dev    run ripen locally"
 	@echo "make preview  render every email to preview/ (HTML, text, .eml, phone screenshots)"
-	@echo "make bench  benchmarks (not part of make test)"
+	@echo "make bench  benchmarks (not part of make test); make bench-simulate: the simulation one only"
 	@echo "make lint | typecheck | unit | integration | clean"
 
 uv:
@@ -68,11 +68,14 @@ preview: python-deps chromium
 	$(RUN) ripen preview templates --out preview --screenshots
 
 # Benchmarks print each figure with its target; they are not tests and `make test` skips them.
-bench: deps
-	$(RUN) python -m benchmarks.sweep_idle
+bench: deps  # runs both, fails if either missed its target
+	$(RUN) python -m benchmarks.sweep_idle; sweep=$$?; $(RUN) python -m benchmarks.simulate && exit $$sweep
+
+bench-simulate: python-deps
+	$(RUN) python -m benchmarks.simulate
 
 dev: deps
 	$(RUN) ripen demo --sequence trial-nurture --click pricing
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis $(CACHE)
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis $(CACHE) simulation-report.html

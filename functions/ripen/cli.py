@@ -99,8 +99,8 @@ def simulate(args: argparse.Namespace) -> int:
         if isinstance(found, str):
             print(found, file=sys.stderr)
             return 2
-        result = replay(export, found, email_links(templates, found))
-        write_replay(result, sys.stdout, show=args.show)
+        replayed = replay(export, found, email_links(templates, found))
+        write_replay(replayed, sys.stdout, show=args.show)
         return 1 if export.problems else 0
     found = _sequence(catalog, args.sequence or "trial-nurture", args.version)
     if isinstance(found, str):
@@ -143,7 +143,8 @@ def simulate(args: argparse.Namespace) -> int:
 def preview_lead(args: argparse.Namespace) -> int:
     from ripen.core.validator import load_catalog
     from ripen.mail.samples import load_lead
-    from ripen.simulation.lead_preview import preview_lead as play, sample_lead, write_preview
+    from ripen.simulation.lead_preview import preview_lead as play
+    from ripen.simulation.lead_preview import sample_lead, write_preview
     from ripen.simulation.script import ScriptError
 
     templates = Path(args.templates)

@@ -136,7 +136,8 @@ def test_preview_lead_shows_the_emails_dates_and_decisions_in_the_leads_zone(cap
 def test_a_lead_who_never_confirms_gets_a_reminder_and_then_nothing(capsys):
     assert main(["preview-lead", "--script", "never confirms", "--timezone", "America/New_York"]) == 0
     out = capsys.readouterr().out
-    assert "Emails (2):" in out and "confirm-2" in out
+    assert "Emails (2):" in out
+    assert "confirm-2" in out
     assert "expired (never confirmed)" in out
 
 
@@ -148,13 +149,15 @@ def test_a_bad_script_is_refused_with_the_fix(capsys):
 def test_demo_is_preview_lead_with_clicks(capsys):
     assert main(["demo", "--sequence", "trial-nurture", "--click", "pricing"]) == 0
     out = capsys.readouterr().out
-    assert "behaviour: clicks pricing" in out and "pricing-followup" in out
+    assert "behaviour: clicks pricing" in out
+    assert "pricing-followup" in out
 
 
 def test_the_sample_lead_signs_up_at_local_time_in_its_zone():
     lead = sample_lead("Europe/Berlin", None)
     assert lead.created_at == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
-    assert lead.timezone == "Europe/Berlin" and not lead.confirmed
+    assert lead.timezone == "Europe/Berlin"
+    assert not lead.confirmed
 
 
 def test_unsubscribing_stops_the_emails(catalog, trial, links):
@@ -163,7 +166,9 @@ def test_unsubscribing_stops_the_emails(catalog, trial, links):
     trace = LeadTrace(lead.lead_id, lead.created_at, lead.timezone)
     runner = NurtureRunner(catalog, trial, lead)
     LeadLoop(trial, runner, ScriptedBehaviour(script, links)).play(trace, lead.created_at + timedelta(days=30))
-    assert trace.final is not None and trace.final.status is Status.UNSUBSCRIBED
+    assert trace.final is not None
+    assert trace.final.status is Status.UNSUBSCRIBED
     assert [e.step for e in trace.emails] == ["confirm", "welcome", "first-dashboard", "case-study"]
     unsubscribe = next(e for e in trace.events if e.kind == "unsubscribe")
-    assert unsubscribe.step == "case-study" and unsubscribe.at == lead.created_at + timedelta(days=4)
+    assert unsubscribe.step == "case-study"
+    assert unsubscribe.at == lead.created_at + timedelta(days=4)

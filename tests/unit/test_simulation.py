@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from dataclasses import replace
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
@@ -73,7 +74,9 @@ def test_the_funnel_adds_up(catalog, example_model, sequence_name, use_example):
         assert funnel.sent == funnel.delivered + funnel.hard_bounced + funnel.soft_bounced
         assert funnel.delivered >= funnel.opened >= funnel.clicked
     # And there was something to count in each kind
-    assert t.opt_outs["unsubscribed"] > 0 and t.opt_outs["complained"] > 0 and t.opt_outs["hard-bounced"] > 0
+    assert t.opt_outs["unsubscribed"] > 0
+    assert t.opt_outs["complained"] > 0
+    assert t.opt_outs["hard-bounced"] > 0
     assert sum(f.machine_opened for f in t.steps.values()) > 0
     assert sum(t.outcomes.values()) == t.leads == 600
     assert t.emails == sum(t.sends_per_day) == sum(n * c for n, c in t.emails_per_lead.items())
@@ -88,7 +91,8 @@ def test_books_that_do_not_balance_are_caught(trial):
     t.outcomes["completed"] += 1
     # Then the identities say which
     broken = t.identities()
-    assert "welcome: sent" in broken and "outcomes add up to the leads" in broken
+    assert "welcome: sent" in broken
+    assert "outcomes add up to the leads" in broken
 
 
 def test_emails_go_out_only_in_the_send_window_and_under_the_frequency_cap(trial, example_model):
@@ -103,9 +107,10 @@ def test_emails_go_out_only_in_the_send_window_and_under_the_frequency_cap(trial
         for email in nurture:
             local = email.at.astimezone(zone)
             # Then each nurture email goes out on a weekday inside 09:00-17:00 in the lead's own zone
-            assert local.weekday() < 5 and time(9) <= local.time() < time(17), (trace.lead_id, email)
+            assert local.weekday() < 5, (trace.lead_id, email)
+            assert time(9) <= local.time() < time(17), (trace.lead_id, email)
         # And never two within the cap's 20 hours
-        for a, b in zip(nurture, nurture[1:], strict=False):
+        for a, b in itertools.pairwise(nurture):
             assert b.at - a.at >= timedelta(hours=20), (trace.lead_id, a, b)
 
 
@@ -174,7 +179,8 @@ def test_machine_opens_never_count_as_an_open_for_a_wait_for(tmp_path, human, ma
     assert t.steps[expected].sent == 100
     assert sum(f.sent for f in t.steps.values()) == 200
     if machine == "100%":
-        assert t.steps["hello"].machine_opened == 100 and t.steps["hello"].opened == 0
+        assert t.steps["hello"].machine_opened == 100
+        assert t.steps["hello"].opened == 0
 
 
 def test_the_cli_prints_the_funnel_and_writes_the_report(tmp_path, capsys):
@@ -200,8 +206,12 @@ def test_the_cli_prints_the_funnel_and_writes_the_report(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0
     out = captured.out
-    assert "Funnel per email step" in out and "case-study" in out and "all emails" in out
-    assert "lead-steps/s" in out and "Sales-ready:" in out and "Emails per lead:" in out
+    assert "Funnel per email step" in out
+    assert "case-study" in out
+    assert "all emails" in out
+    assert "lead-steps/s" in out
+    assert "Sales-ready:" in out
+    assert "Emails per lead:" in out
     assert report.read_text().startswith("<!doctype html>")
     assert len(history.read_text().splitlines()) == 401  # a header and one line per lead
     assert captured.err == ""  # no progress bar when stderr is not a terminal
@@ -222,7 +232,9 @@ def test_the_progress_bar_draws_on_a_terminal_only():
     bar(1000, 2000)
     bar(2000, 2000)
     drawn = terminal.getvalue()
-    assert "50% 1,000/2,000 leads" in drawn and "100% 2,000/2,000 leads" in drawn and drawn.endswith("\n")
+    assert "50% 1,000/2,000 leads" in drawn
+    assert "100% 2,000/2,000 leads" in drawn
+    assert drawn.endswith("\n")
     piped = io.StringIO()
     ProgressBar(piped, "simulating")(1000, 2000)  # StringIO is not a terminal
     assert piped.getvalue() == ""

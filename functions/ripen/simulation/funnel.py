@@ -177,13 +177,13 @@ class Tally:
                 self.opt_outs[what] += 1
                 if kind == "bounce":
                     continue
-                funnel = self._funnel_of(step, latest)
-                if funnel is None:
+                through = self._funnel_of(step, latest)
+                if through is None:
                     self.unattributed[what] += 1
                 elif kind == "unsubscribe":
-                    funnel.unsubscribed += 1
+                    through.unsubscribed += 1
                 else:
-                    funnel.complained += 1
+                    through.complained += 1
         self.confirmed += confirmed
         for step in opened:
             self._funnel_of(step, latest, count=True, attr="opened")
@@ -192,9 +192,9 @@ class Tally:
         for step in clicked:
             self._funnel_of(step, latest, count=True, attr="clicked")
         for step, link in links:
-            funnel = self._funnel_of(step, latest)
-            if funnel is not None:
-                funnel.links[link] += 1
+            clicked_in = self._funnel_of(step, latest)
+            if clicked_in is not None:
+                clicked_in.links[link] += 1
         final = trace.final
         label = label_of(final) if final is not None else NOT_SIGNED_UP
         self.outcomes[label] += 1
@@ -255,10 +255,10 @@ class Tally:
             (self.exit_reasons, other.exit_reasons),
             (self.opt_outs, other.opt_outs),
             (self.unattributed, other.unattributed),
-            (self.emails_per_lead, other.emails_per_lead),
             (self.segments, other.segments),
         ):
             mine.update(theirs)
+        self.emails_per_lead.update(other.emails_per_lead)
         self.sends_per_day = [a + b for a, b in zip(self.sends_per_day, other.sends_per_day, strict=True)]
         for label, values in other.label_deltas.items():
             own = self.label_deltas.setdefault(label, [0] * (self.days + 1))
@@ -308,9 +308,7 @@ class Tally:
             check(funnel.delivered >= funnel.machine_opened, f"{name}: delivered >= machine opened")
             check(all(n <= funnel.clicked for n in funnel.links.values()), f"{name}: clicks per link <= clicked")
             check(funnel.clicked <= sum(funnel.links.values()), f"{name}: every click is on a named link")
-            check(
-                funnel.unsubscribed + funnel.complained <= funnel.delivered, f"{name}: opt-outs only on delivered"
-            )
+            check(funnel.unsubscribed + funnel.complained <= funnel.delivered, f"{name}: opt-outs only on delivered")
         steps = self.steps.values()
         check(sum(n * count for n, count in self.emails_per_lead.items()) == self.emails, "emails per lead")
         check(sum(self.sends_per_day) == self.emails, "sends per day add up to the emails sent")

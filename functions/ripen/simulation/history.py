@@ -28,13 +28,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from ripen.core.sequence import Sequence
 from ripen.core.validator import Problem
-from ripen.simulation.play import DELIVERED, EngineRunner, LeadEvent, LeadLoop, LeadTrace, Received, SentEmail
+from ripen.simulation.play import EngineRunner, LeadEvent, LeadLoop, LeadTrace, Received, SentEmail
 from ripen.simulation.simulate import Plan
 
 FORMAT = "ripen-history"
@@ -97,7 +97,7 @@ class GoalEvent(_Event):
 
 
 ExportedEvent = Annotated[
-    Union[OpenEvent, ClickEvent, BounceEvent, OptOutEvent, ConfirmEvent, GoalEvent], Field(discriminator="type")
+    OpenEvent | ClickEvent | BounceEvent | OptOutEvent | ConfirmEvent | GoalEvent, Field(discriminator="type")
 ]
 
 
@@ -388,7 +388,9 @@ def replay(export: Export, sequence: Sequence, links: dict[str, frozenset[str]])
         moved = 0
         if stranded:
             trace, behaviour = _play(history, sequence, steps, links, horizon, stranded)
-            moved = sum(1 for e in history.events if isinstance(e, ClickEvent) and steps.get(e.step, e.step) in stranded)
+            moved = sum(
+                1 for e in history.events if isinstance(e, ClickEvent) and steps.get(e.step, e.step) in stranded
+            )
             moved -= len(behaviour.moving)
         recorded = [(steps.get(e.step, e.step), e.at) for e in history.emails]
         leads.append(LeadReplay(history, trace, recorded, behaviour.unplaced(), moved))

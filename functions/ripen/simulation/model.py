@@ -228,7 +228,7 @@ def load_model(path: Path | None) -> EngagementModel:
 
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = EngagementModel
-    nested = {
+    nested: dict[str, type[BaseModel]] = {
         "signups": Signups,
         "confirm": Confirmation,
         "goal": GoalModel,
@@ -274,7 +274,9 @@ def email_links(templates: Path, sequence: Sequence) -> dict[str, frozenset[str]
     return found
 
 
-def check_model(model: EngagementModel, sequence: Sequence, links: dict[str, frozenset[str]], file: str) -> list[Problem]:
+def check_model(
+    model: EngagementModel, sequence: Sequence, links: dict[str, frozenset[str]], file: str
+) -> list[Problem]:
     """Names the model uses that this sequence does not have: a typo would silently count for nothing."""
     problems: list[Problem] = []
     every_link = frozenset().union(*links.values()) if links else frozenset()

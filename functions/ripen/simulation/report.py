@@ -64,7 +64,7 @@ def _nice_max(value: float) -> float:
     """A round top for an axis of four steps, each a whole number."""
     if value <= 4:
         return 4
-    magnitude = 10 ** (len(str(int(value))) - 1)
+    magnitude = int(10 ** (len(str(int(value))) - 1))
     for tenths in (10, 12, 16, 20, 24, 30, 40, 50, 60, 80, 100):
         top = tenths * magnitude // 10
         if value <= top and top % 4 == 0 and tenths * magnitude % 10 == 0:
@@ -159,7 +159,9 @@ def stacked_area(label: str, series: list[Series], days: int) -> Markup:
         )
         base = upper
     for d in range(0, days, 7):
-        parts.append(f'<text x="{x(d):.1f}" y="{top_pad + plot_h + 16}" text-anchor="middle" class="tick">day {d}</text>')
+        parts.append(
+            f'<text x="{x(d):.1f}" y="{top_pad + plot_h + 16}" text-anchor="middle" class="tick">day {d}</text>'
+        )
     legend_y = top_pad + plot_h + 44
     parts += _legend(series[: len(series) // 2 + 1], left, legend_y)
     parts += _legend(series[len(series) // 2 + 1 :], left, legend_y + 20)

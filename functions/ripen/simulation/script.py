@@ -241,7 +241,9 @@ def parse_script(text: str, sequence: Sequence, links: dict[str, frozenset[str]]
                 if name is not None and step is not None:
                     if name not in links.get(step, frozenset()):
                         has = ", ".join(sorted(links.get(step, frozenset()))) or "none"
-                        problems.append(f"'{statement}': the email '{step}' has no link named '{name}' (its links: {has})")
+                        problems.append(
+                            f"'{statement}': the email '{step}' has no link named '{name}' (its links: {has})"
+                        )
                     else:
                         statements.append(Clicks(name, step=step))
             case "unsubscribes-day":
@@ -265,8 +267,10 @@ def parse_script(text: str, sequence: Sequence, links: dict[str, frozenset[str]]
                 if not sequence.double_opt_in.enabled:
                     problems.append(f"'{statement}': {sequence.name} does not ask leads to confirm (no double opt-in)")
                 else:
-                    after = None if kind == "never-confirms" else duration(g["after"], statement, CONFIRMATION)
-                    statements.append(Confirms(after))
+                    wait: timedelta | None = None
+                    if kind == "confirms":
+                        wait = duration(g["after"], statement, CONFIRMATION)
+                    statements.append(Confirms(wait))
     kinds = {type(s) for s in statements}
     if OpensNothing in kinds and kinds & {OpensEverything, OpensEmail}:
         problems.append("'opens nothing' contradicts another 'opens' statement; keep one")
@@ -331,29 +335,29 @@ class ScriptedBehaviour:
             match statement:
                 case OpensEverything(after=after):
                     events.append(LeadEvent(at + after, "open", step))
-                case OpensEmail(step=wanted, after=after) if wanted == step:
+                case OpensEmail(step=opened, after=after) if opened == step:
                     events.append(LeadEvent(at + after, "open", step))
         for statement in statements:
             if not isinstance(statement, Clicks) or statement.link not in links:
                 continue
-            wanted = False
+            clicking = False
             if statement.step is not None:
-                wanted = statement.step == step
+                clicking = statement.step == step
             elif statement.every_time:
-                wanted = True
+                clicking = True
             elif statement.day is None and statement.link not in self._clicked_once:
-                wanted = True
+                clicking = True
                 self._clicked_once.add(statement.link)
             elif statement in self._waiting:
                 self._waiting.remove(statement)
-                wanted = True
-            if wanted:
+                clicking = True
+            if clicking:
                 events.append(LeadEvent(at + statement.after, "click", step, statement.link))
         for statement in statements:
             match statement:
-                case Unsubscribes(step=wanted) if wanted == step:
+                case Unsubscribes(step=target) if target == step:
                     events.append(LeadEvent(at + REACTION, "unsubscribe", step))
-                case Complains(step=wanted) if wanted == step:
+                case Complains(step=target) if target == step:
                     events.append(LeadEvent(at + REACTION, "complaint", step))
         return Received(None, tuple(events))
 

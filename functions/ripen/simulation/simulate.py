@@ -72,7 +72,7 @@ class SimulationResult:
 
 
 def play_shard(plan: Plan, shard: int, keep_traces: bool = False) -> ShardResult:
-    rng = random.Random(f"ripen-simulate/{plan.seed}/{shard}")
+    rng = random.Random(f"ripen-simulate/{plan.seed}/{shard}")  # noqa: S311 - a simulation, not a secret
     population = Population(plan.model, plan.sequence, Odds(plan.model, plan.links), plan.start)
     tally = Tally.empty(plan.sequence, plan.start, plan.days)
     traces: list[LeadTrace] = []
@@ -103,7 +103,9 @@ def _play_in_worker(shard: int, keep_traces: bool) -> ShardResult:
     return play_shard(_worker_plan, shard, keep_traces)
 
 
-def simulate(plan: Plan, workers: int = 1, progress: Progress | None = None, keep_traces: bool = False) -> SimulationResult:
+def simulate(
+    plan: Plan, workers: int = 1, progress: Progress | None = None, keep_traces: bool = False
+) -> SimulationResult:
     started = time.perf_counter()
     results: dict[int, ShardResult] = {}
     done = 0

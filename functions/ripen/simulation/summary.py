@@ -84,9 +84,10 @@ def write_summary(result: SimulationResult, out: TextIO, report: str | None = No
             file=out,
         )
     nurture = sum(f.sent for f in tally.steps.values())
+    per_lead = 1 / leads if leads else 0.0
     print(
-        f"\nEmails per lead: {tally.emails / leads if leads else 0:.2f} "
-        f"(nurture {nurture / leads if leads else 0:.2f}, confirmations {tally.confirmations.sent / leads if leads else 0:.2f})",
+        f"\nEmails per lead: {tally.emails * per_lead:.2f} "
+        f"(nurture {nurture * per_lead:.2f}, confirmations {tally.confirmations.sent * per_lead:.2f})",
         file=out,
     )
     summary = tally.days_to_sales_ready_summary()
@@ -127,10 +128,10 @@ def write_replay(result: ReplayResult, out: TextIO, show: int = 10) -> None:
         renamed = ", ".join(f"{old} -> {new}" for old, new in result.steps.items())
         print(f"steps renamed by the new version's migration: {renamed}", file=out)
     recorded, replayed = result.sent_by_step()
-    order = [s for s in sequence.step_ids if s in recorded or s in replayed]
-    order = ["confirm", *(s for s in recorded | replayed if s.startswith("confirm-"))] + order
-    order += [s for s in recorded if s not in order]
-    order = list(dict.fromkeys(s for s in order if recorded[s] or replayed[s]))
+    confirmations = sorted(s for s in recorded | replayed if s.startswith("confirm-"))
+    steps = [s for s in sequence.step_ids if s in recorded or s in replayed]
+    everything = ["confirm", *confirmations, *steps, *recorded]  # steps only the recorded version had, last
+    order = list(dict.fromkeys(s for s in everything if recorded[s] or replayed[s]))
     width = max(14, *(len(s) for s in order)) if order else 14
     print(f"\n{'email step':<{width}} {'was sent':>9} {'would be':>9} {'change':>8}", file=out)
     for step in order:
@@ -169,7 +170,9 @@ def write_replay(result: ReplayResult, out: TextIO, show: int = 10) -> None:
         print(f"\n  ... and {len(changed) - show:,} more (--show N lists more)", file=out)
 
 
-def _diff(recorded: list[tuple[str, datetime]], replayed: list[tuple[str, datetime]], zone: ZoneInfo, out: TextIO) -> None:
+def _diff(
+    recorded: list[tuple[str, datetime]], replayed: list[tuple[str, datetime]], zone: ZoneInfo, out: TextIO
+) -> None:
     def stamp(at: datetime) -> str:
         return at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M")
 
