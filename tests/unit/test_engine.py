@@ -330,29 +330,3 @@ def test_a_lead_in_another_time_zone_gets_its_own_morning(trial):
     sent_at = w.run_until_sent("welcome")
     local = sent_at.astimezone(ZoneInfo("Asia/Tokyo"))
     assert local.replace(tzinfo=None) == datetime(2026, 3, 3, 9, 0)
-
-
-# -- the engine's own copy of dataclasses.replace (its hot path) -----------------------------------
-
-
-def test_the_engines_changed_copy_is_dataclasses_replace(trial, clock):
-    from dataclasses import fields, replace
-
-    from ripen.core.engine import changed
-
-    e = walker(trial, clock).start(confirmed=True).engage("click", link="pricing").state
-    values = {
-        "lead_id": "ld_other",
-        "status": Status.PAUSED,
-        "cursor": None,
-        "wait": Wait.CAP,
-        "score": 12.5,
-        "engaged": {"click:demo": clock.now()},
-        "sent": ("welcome",),
-        "held_until": clock.now(),
-    }
-    for field in fields(e):
-        value = values.get(field.name, getattr(e, field.name))
-        assert changed(e, {field.name: value}) == replace(e, **{field.name: value})
-    assert changed(e, values) == replace(e, **values)
-    assert changed(e, {}) == e
