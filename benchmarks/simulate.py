@@ -66,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.getvalue())
     tally = result.tally
     print(f"Simulation benchmark: trial-nurture, {args.leads:,} leads x {args.days} days, model {plan.model_file}")
-    print(f"machine: {os.cpu_count()} CPU(s), {result.workers} worker process(es); load average before the run")
-    print(f"{load_before[0]:.2f} (other processes on the machine slow the wall time down; CPU time does not lie)")
+    busy = cpu / (wall * (os.cpu_count() or 1))
+    print(f"machine: {os.cpu_count()} CPU(s), {result.workers} worker process(es); this run had {busy:.0%} of the CPUs")
+    print(
+        f"(load average {load_before[0]:.2f} before it; other processes on the machine stretch the wall time, "
+        "not the CPU time)"
+    )
     print()
     row = "{:44}{:>16}{:>14}"
     print(row.format("", "measured", "target"))
