@@ -256,13 +256,15 @@ class ReplayBehaviour:
                 sent = self.sent_at.get(step or "", event.at)
                 if self.dead_from is None or sent < self.dead_from[0]:
                     self.dead_from = (sent, event.at - sent)
-            elif step is None or step not in self.sent_at:
-                self.lost[event.type] += 1
-            elif isinstance(event, ClickEvent) and step in movable:
-                self.moving.append((self.sent_at[step], event))
+            elif step is not None and step in self.sent_at:
+                if isinstance(event, ClickEvent) and step in movable:
+                    self.moving.append((self.sent_at[step], event))
+                else:
+                    self.pending.setdefault(step, []).append(event)
+            elif isinstance(event, ConfirmEvent):
+                self.fixed.append(LeadEvent(event.at, "confirm"))
             else:
-                assert not isinstance(event, (GoalEvent, OptOutEvent))
-                self.pending.setdefault(step, []).append(event)
+                self.lost[event.type] += 1
 
     def signed_up(self, at: datetime) -> list[LeadEvent]:
         return list(self.fixed)

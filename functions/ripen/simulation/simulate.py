@@ -124,7 +124,9 @@ def simulate(
         for shard in range(plan.shards):
             finished(play_shard(plan, shard, keep_traces))
     else:
-        context = multiprocessing.get_context("fork")
+        # fork: workers start at once with the plan already in memory; elsewhere the plan is pickled
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        context = multiprocessing.get_context(method)
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(plan,)) as pool:
             pending: set[Future[ShardResult]] = {
                 pool.submit(_play_in_worker, shard, keep_traces) for shard in range(plan.shards)

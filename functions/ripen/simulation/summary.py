@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -185,7 +184,3 @@ def _diff(
             print(f"    + {step:<20} would be sent {stamp(would[step])}", file=out)
         elif was[step] != would[step]:
             print(f"    ~ {step:<20} {stamp(was[step])} -> {stamp(would[step])}", file=out)
-
-
-def count_line(counter: Counter[str]) -> str:
-    return ", ".join(f"{key} {value:,}" for key, value in counter.most_common())
