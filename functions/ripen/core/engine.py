@@ -6,9 +6,11 @@ stores the new enrollment with a conditional write and carries out the actions.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
 
 from ripen.core.durations import format_duration
 from ripen.core.scoring import current_score, holds
@@ -24,6 +26,7 @@ from ripen.core.sequence import (
     WaitUntilStep,
 )
 from ripen.core.state import (
+    TERMINAL,
     Action,
     Confirmed,
     Decision,
@@ -106,11 +109,66 @@ def migrate(enrollment: Enrollment, target: Sequence) -> Enrollment | None:
     return replace(enrollment, version=target.version, cursor=cursor, sent=sent)
 
 
+_FIELDS = tuple(f.name for f in fields(Enrollment))
+_values_of = attrgetter(*_FIELDS)
+
+
+class _Draft:
+    """The enrollment being decided, changed in place for the length of one decision; `frozen()`
+    gives it back as an Enrollment. (Copying the frozen 22-field dataclass on every change was
+    most of a decision's cost, and `ripen simulate` makes millions of decisions.)"""
+
+    __slots__ = (*_FIELDS, "_frozen")
+
+    if TYPE_CHECKING:  # the fields of Enrollment, for the type checker
+        lead_id: str
+        sequence: str
+        version: int
+        run: int
+        status: Status
+        cursor: str | None
+        wait: Wait | None
+        next_action_at: datetime | None
+        since: datetime | None
+        score: float
+        score_at: datetime | None
+        stage: str
+        sent: tuple[str, ...]
+        last_email_at: datetime | None
+        engaged: Mapping[str, datetime]
+        confirmations: int
+        last_confirmation_at: datetime | None
+        entered_at: datetime | None
+        exit_reason: str | None
+        ended_at: datetime | None
+        held_wait: Wait | None
+        held_until: datetime | None
+
+    def __init__(self, enrollment: Enrollment) -> None:
+        for name, value in zip(_FIELDS, _values_of(enrollment), strict=True):
+            setattr(self, name, value)
+        self._frozen: Enrollment | None = enrollment
+
+    def update(self, changes: dict[str, Any]) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self._frozen = None
+
+    def frozen(self) -> Enrollment:
+        if self._frozen is None:
+            self._frozen = Enrollment(*_values_of(self))
+        return self._frozen
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
 class _Move:
     """One decision in the making: a mutable working copy of the enrollment and the actions so far."""
 
     def __init__(self, enrollment: Enrollment, sequence: Sequence, now: datetime, lead: LeadContext) -> None:
-        self.e = enrollment
+        self.e = _Draft(enrollment)
         self.seq = sequence
         self.now = now
         self.lead = lead
@@ -119,10 +177,12 @@ class _Move:
         self.log: list[str] = []
 
     def decision(self, before: Enrollment) -> Decision:
-        return Decision(self.e, tuple(self.actions), tuple(self.log), changed=self.e != before or bool(self.actions))
+        after = self.e.frozen()
+        moved = bool(self.actions) or (after is not before and after != before)
+        return Decision(after, tuple(self.actions), tuple(self.log), changed=moved)
 
     def set(self, **changes: Any) -> None:
-        self.e = replace(self.e, **changes)
+        self.e.update(changes)
 
     def note(self, text: str) -> None:
         self.log.append(text)
@@ -287,7 +347,7 @@ class _Move:
     # -- scoring, stages, hand-off ----------------------------------------------------------------
 
     def add_score(self, weight: float, what: str) -> None:
-        before = current_score(self.e, self.seq, self.now)
+        before = current_score(self.e.frozen(), self.seq, self.now)
         score = before + weight
         self.set(score=score, score_at=self.now)
         self.note(f"{what} ({weight:+g} -> score {score:g})" if weight else what)
@@ -303,7 +363,7 @@ class _Move:
         best = current
         for rule in self.seq.stage_rules:
             index = order.index(rule.stage)
-            if index > best and holds(rule.when, self.e, self.seq, self.lead, self.now):
+            if index > best and holds(rule.when, self.e.frozen(), self.seq, self.lead, self.now):
                 best = index
         if best > current:
             self.set(stage=order[best])
@@ -380,7 +440,8 @@ class _Move:
                     return
                 case BranchStep():
                     goto = next(
-                        (c.goto for c in step.branch if holds(c.if_, self.e, self.seq, self.lead, self.now)), None
+                        (c.goto for c in step.branch if holds(c.if_, self.e.frozen(), self.seq, self.lead, self.now)),
+                        None,
                     )
                     self.note(f"branch: {'to ' + goto if goto else 'no case matched'}")
                     self.set(cursor=goto or step.else_ or following)

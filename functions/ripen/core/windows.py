@@ -39,11 +39,10 @@ def next_in_window(moment: datetime, window: SendWindow | None, lead_timezone: s
         if WEEKDAYS[day.weekday()] not in window.days:
             continue
         opens = _wall_time(day, start_t, tz)
-        closes = _wall_time(day, end_t, tz)
-        if offset == 0 and opens <= moment < closes:
-            return moment
         if moment < opens:
             return opens
+        if offset == 0 and moment < _wall_time(day, end_t, tz):
+            return moment  # opens <= moment < closes
     raise AssertionError("a send window always has a day within a week")  # days is never empty
 
 
