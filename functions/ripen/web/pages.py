@@ -7,6 +7,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
     from jinja2 import Environment
 
 
@@ -40,3 +41,8 @@ def html_response_headers() -> dict[str, str]:
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
         "base-uri 'none'; frame-ancestors 'none'",
     }
+
+
+def page_answer(description: str) -> OpenAPIResponse:
+    """How the OpenAPI description documents an answer that is a server-rendered page."""
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}

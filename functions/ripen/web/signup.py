@@ -43,7 +43,7 @@ from ripen.services.signup import (
     NoSequenceError,
 )
 from ripen.web.bodies import FORM, JSON, BodyError, read_fields, wants_json
-from ripen.web.pages import html_response_headers, render_page
+from ripen.web.pages import html_response_headers, page_answer, render_page
 
 logger = Logger(child=True)
 router = Router()  # type: ignore[no-untyped-call]  # (Powertools leaves its __init__ unannotated)
@@ -63,11 +63,6 @@ LABELS = {
     "tz": "Time zone",
     "body": "Form",
 }
-
-
-def _page_answer(description: str) -> OpenAPIResponse:
-    """An answer that is a server-rendered page."""
-    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 def _rejected(description: str, retry: bool = False) -> OpenAPIResponse:
@@ -295,7 +290,7 @@ def referring_page(headers: Any) -> str | None:
     description="Where form posts land when their sequence has no thank_you_url.",
     tags=["Leads"],
     operation_id="thanks",
-    responses={200: _page_answer("A thank-you page.")},
+    responses={200: page_answer("A thank-you page.")},
 )
 def thanks(
     status: Annotated[str, Query(description="The signup's status, as POST /leads reported it.")] = "",
@@ -327,9 +322,9 @@ CONFIRM_BODY = {
     tags=["Confirmation"],
     operation_id="confirmPage",
     responses={
-        200: _page_answer("The page with the confirm button (or: already confirmed)."),
-        400: _page_answer("The link is broken."),
-        410: _page_answer("The link has expired, or the signup is gone."),
+        200: page_answer("The page with the confirm button (or: already confirmed)."),
+        400: page_answer("The link is broken."),
+        410: page_answer("The link has expired, or the signup is gone."),
     },
 )
 def confirm_page(
@@ -354,13 +349,13 @@ def confirm_page(
     operation_id="confirm",
     openapi_extensions={"requestBody": CONFIRM_BODY},
     responses={
-        200: _page_answer("Confirmed (or already confirmed); the sequence starts at once."),
-        400: _page_answer("The link or the form is broken."),
-        403: _page_answer("This address may not be subscribed again this way."),
-        410: _page_answer("The link has expired, or the signup is gone."),
-        413: _page_answer("The body is too large."),
-        415: _page_answer("Not a form."),
-        503: _page_answer("Busy; try again in a moment."),
+        200: page_answer("Confirmed (or already confirmed); the sequence starts at once."),
+        400: page_answer("The link or the form is broken."),
+        403: page_answer("This address may not be subscribed again this way."),
+        410: page_answer("The link has expired, or the signup is gone."),
+        413: page_answer("The body is too large."),
+        415: page_answer("Not a form."),
+        503: page_answer("Busy; try again in a moment."),
     },
 )
 def confirm() -> Response[str]:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from ripen.app import app
 from ripen.core.tokens import Purpose, TokenClaims, TokenError, issue, verify
-from ripen.web.pages import html_response_headers, render_page
+from ripen.web.pages import html_response_headers, page_answer, render_page
 
 router = Router()  # type: ignore[no-untyped-call]
 Page = Response[str]
@@ -138,13 +138,9 @@ def _done_unsubscribed(changed: bool) -> Page:
 # -- routes -----------------------------------------------------------------------------------------
 
 
-def _page_answer(description: str) -> OpenAPIResponse:
-    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
-
-
 TOKEN_ANSWERS: dict[int, OpenAPIResponse] = {
-    400: _page_answer("The link is broken or meant for something else; nothing changed."),
-    410: _page_answer("The link has expired; nothing changed."),
+    400: page_answer("The link is broken or meant for something else; nothing changed."),
+    410: page_answer("The link has expired; nothing changed."),
 }
 TOKEN_QUERY = {
     "name": "token",
@@ -169,7 +165,7 @@ def _form_body(properties: dict[str, Any]) -> dict[str, Any]:
     tags=["Subscription"],
     operation_id="unsubscribePage",
     openapi_extensions={"parameters": [TOKEN_QUERY]},
-    responses={200: _page_answer("The unsubscribe page (or: already unsubscribed)."), **TOKEN_ANSWERS},
+    responses={200: page_answer("The unsubscribe page (or: already unsubscribed)."), **TOKEN_ANSWERS},
 )
 def unsubscribe_page() -> Page:
     claims = _claims(Purpose.UNSUBSCRIBE)
@@ -209,7 +205,7 @@ def unsubscribe_page() -> Page:
             }
         ),
     },
-    responses={200: _page_answer("Unsubscribed (or already unsubscribed)."), **TOKEN_ANSWERS},
+    responses={200: page_answer("Unsubscribed (or already unsubscribed)."), **TOKEN_ANSWERS},
 )
 def unsubscribe() -> Page:
     form = _form()
@@ -229,7 +225,7 @@ def unsubscribe() -> Page:
     tags=["Subscription"],
     operation_id="preferencesPage",
     openapi_extensions={"parameters": [TOKEN_QUERY]},
-    responses={200: _page_answer("The preference choices."), **TOKEN_ANSWERS},
+    responses={200: page_answer("The preference choices."), **TOKEN_ANSWERS},
 )
 def preferences_page() -> Page:
     claims = _claims(Purpose.PREFERENCES)
@@ -267,7 +263,7 @@ def _preferences_form(claims: TokenClaims, status: int, problem: str | None = No
         "parameters": [TOKEN_QUERY],
         "requestBody": _form_body({"choice": {"type": "string"}, "token": {"type": "string", "maxLength": 1024}}),
     },
-    responses={200: _page_answer("The choice is saved."), **TOKEN_ANSWERS},
+    responses={200: page_answer("The choice is saved."), **TOKEN_ANSWERS},
 )
 def save_preferences() -> Page:
     form = _form()
