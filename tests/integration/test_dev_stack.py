@@ -166,6 +166,26 @@ def test_unsubscribe_in_the_outbox_is_the_one_click_post_to_the_list_unsubscribe
     assert [sent.step for sent in emails_of(stack)] == ["confirm", "welcome"]
 
 
+def test_with_manual_delivery_the_outbox_button_reports_the_delivery(dynamodb_endpoint, moto_endpoint):
+    options = dev_options(
+        start=next_monday(12),
+        dynamodb_endpoint=dynamodb_endpoint,
+        moto_endpoint=moto_endpoint,
+        parameters={"DueShards": "1"},
+        deliver=False,
+    )
+    with DevStack(options) as stack:
+        confirmation = sign_up(stack)
+        assert [event.kind for event in confirmation.events] == ["send"]
+        assert 'value="delivery"' in request(f"{stack.url}/_dev/emails/{confirmation.ses_message_id}").text
+        request(f"{stack.url}/_dev/emails/{confirmation.ses_message_id}/events", form={"event": "delivery"})
+        assert [event.kind for event in confirmation.events] == ["send", "delivery"]
+        message = stack.running_app.store.get_message(confirmation.message_key or "")
+        assert message is not None
+        assert message.activity.delivered_at == confirmation.time_of("delivery")
+        assert 'value="delivery"' not in request(f"{stack.url}/_dev/emails/{confirmation.ses_message_id}").text
+
+
 def test_an_email_page_shows_the_parts_headers_and_a_button_per_named_link(stack):
     confirm(stack, sign_up(stack))
     request(f"{stack.url}/_dev/time", form={"amount": "1d"})
@@ -298,8 +318,12 @@ def test_ripen_dev_serves_until_ctrl_c_then_stops_everything(tmp_path):
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # an assertion failed first: stop it the same way, so it stops Java too
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
     reader.join(timeout=5)
     assert lines[-1].strip() == "ripen dev: stopped"
     for taken in (port, int(dynamodb.group(2))):  # the API and DynamoDB Local are gone

@@ -68,7 +68,7 @@ class DevOptions:
     cache: Path = Path(".cache")  # where DynamoDB Local is installed
     persist: Path | None = None  # keep data here (DynamoDB files, sent emails, the clock, the link key)
     sweep_every: float = 2.0  # seconds between sweeps (every minute in AWS)
-    poll_every: float = 0.25  # seconds between looks at the queues
+    poll_every: float = 0.5  # seconds between looks at the queues
     deliver: bool = True  # SES reports Delivery right after Send; False: the outbox's button does
     start: datetime | None = None  # the dev clock's time at start (tests); default: real time
     prefix: str = "ripen-dev-"  # of every table, queue, bus and rule
