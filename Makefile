@@ -16,7 +16,8 @@ RUN := $(UV) run --frozen
 
 help:
 	@echo "make test   install everything and run every check and test"
-	@echo "make dev    run ripen locally"
+	@echo "make dev    run the whole stack locally: landing page, API and outbox on http://localhost:3000"
+	@echo "make demo   print one lead's walk through a sequence"
 	@echo "make preview  render every email to preview/ (HTML, text, .eml, phone screenshots)"
 	@echo "make bench  benchmarks (not part of make test); make bench-simulate: the simulation one only"
 	@echo "make build  build every Lambda function for python3.13/arm64 into .aws-sam/build (sam build, no Docker)"
@@ -105,7 +106,14 @@ build: python-deps
 	SAM_CLI_TELEMETRY=0 UV="$(UV)" $(RUN) sam build --template template.yaml --build-dir .aws-sam/build
 	$(RUN) python -m ripen.local.artifacts .aws-sam/build
 
+# The whole stack on this machine: http://localhost:3000/ (landing page) and /_dev (outbox); Ctrl-C stops it.
+# Options go in DEV_ARGS, e.g. `make dev DEV_ARGS="--persist --port 3001"` (see `uv run ripen dev --help`).
+DEV_ARGS ?=
 dev: deps
+	$(RUN) ripen dev $(DEV_ARGS)
+
+# A printed walk-through of one lead on a moved clock (no browser, nothing to install but Python).
+demo: python-deps
 	$(RUN) ripen demo --sequence trial-nurture --click pricing
 
 clean:

@@ -1,4 +1,4 @@
-"""The `ripen` command: marketer and developer tools (lint, preview, simulate, preview-lead, ...)."""
+"""The `ripen` command: marketer and developer tools (lint, preview, simulate, preview-lead, dev, ...)."""
 
 from __future__ import annotations
 
@@ -193,6 +193,12 @@ def serve(args: argparse.Namespace) -> int:
     return serve_forever(Path(args.templates), Path(args.page), args.port, args.sequence, sys.stdout)
 
 
+def dev(args: argparse.Namespace) -> int:
+    from ripen.local.devstack.cli import run_dev
+
+    return run_dev(args, sys.stdout)
+
+
 def _timezone(value: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -292,6 +298,30 @@ def main(argv: Args[str] | None = None) -> int:
     p.add_argument("--page", default="examples/landing-page/index.html", help="the page served at /")
     p.add_argument("--sequence", default="trial-nurture", help="the default sequence (DEFAULT_SEQUENCE)")
     p.set_defaults(run=serve)
+
+    p = commands.add_parser(
+        "dev",
+        help="run the whole stack locally: DynamoDB Local, moto (SES, SQS, EventBridge), the functions, an outbox",
+    )
+    p.add_argument("--port", type=int, default=3000, help="serve the landing page, the API and the outbox here")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    p.add_argument(
+        "--persist",
+        nargs="?",
+        const=".cache/dev-data",
+        metavar="DIR",
+        help="keep leads, emails and the clock between runs, in DIR (default .cache/dev-data)",
+    )
+    p.add_argument("--sweep-every", type=float, default=2.0, metavar="SECONDS", help="seconds between sweeps")
+    p.add_argument(
+        "--manual-delivery",
+        action="store_true",
+        help="SES reports no Delivery by itself: the outbox's Delivered button does (to try a bounce first)",
+    )
+    p.add_argument("--templates", default="templates")
+    p.add_argument("--page", default="examples/landing-page/index.html", help="the page served at /")
+    p.add_argument("--verbose", action="store_true", help="show the functions' own (JSON) logs too")
+    p.set_defaults(run=dev)
 
     args = parser.parse_args(argv)
     run: Command = args.run

@@ -6,7 +6,7 @@ import base64
 import json
 import urllib.request
 
-from ripen.local.http import LocalHttpApi, http_api_event
+from ripen.local.http import LocalHttpApi, LocalRequest, LocalResponse, http_api_event
 
 
 def test_a_form_post_arrives_base64_encoded_with_lowercase_headers():
@@ -59,3 +59,23 @@ def test_the_server_answers_with_what_the_handler_returns():
     assert (status, location) == (303, "/thanks")
     assert seen[0]["rawPath"] == "/leads"
     assert json.loads(json.dumps(seen[0]))["isBase64Encoded"] is True
+
+
+def test_a_local_route_answers_under_its_prefix_and_the_handler_everywhere_else():
+    handled = []
+
+    def handler(event, context):
+        handled.append(event["rawPath"])
+        return {"statusCode": 200, "body": "from the handler"}
+
+    def outbox(request: LocalRequest) -> LocalResponse:
+        return LocalResponse(
+            200, {"Content-Type": "text/plain"}, f"{request.method} {request.path} {request.form}".encode()
+        )
+
+    with LocalHttpApi(handler, routes={"/_dev": outbox}) as url:
+        form = urllib.request.Request(f"{url}/_dev/time", data=b"amount=1d", method="POST")
+        assert urllib.request.urlopen(form).read() == b"POST /_dev/time {'amount': '1d'}"
+        assert urllib.request.urlopen(f"{url}/_dev").read().startswith(b"GET /_dev ")
+        assert urllib.request.urlopen(f"{url}/_devices").read() == b"from the handler"
+    assert handled == ["/_devices"]

@@ -53,12 +53,20 @@ class DynamoDBLocal:
     """`with DynamoDBLocal(cache) as endpoint:` gives an http endpoint for a fresh in-memory engine."""
 
     def __init__(
-        self, cache: Path, port: int | None = None, in_memory: bool = True, data_dir: Path | None = None
+        self,
+        cache: Path,
+        port: int | None = None,
+        in_memory: bool = True,
+        data_dir: Path | None = None,
+        own_session: bool = False,
     ) -> None:
+        """`own_session=True` starts Java in a session of its own: a Ctrl-C in the terminal reaches
+        only the Python process, which stops its users first and DynamoDB Local last (`ripen dev`)."""
         self.cache = cache
         self.port = port or free_port()
         self.in_memory = in_memory
         self.data_dir = data_dir
+        self.own_session = own_session
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -86,6 +94,7 @@ class DynamoDBLocal:
             cwd=folder,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=self.own_session,
         )
         self._wait_ready()
         return self.endpoint

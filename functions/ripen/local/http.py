@@ -105,8 +105,43 @@ def http_api_event(
     return event
 
 
+@dataclass(frozen=True)
+class LocalRequest:
+    """A request to a local route (served by the local server itself, not by the Lambda handler)."""
+
+    method: str
+    target: str  # path and query, as sent
+    headers: dict[str, str]  # names in lowercase
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(self.target).query, keep_blank_values=True))
+
+    @property
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+@dataclass(frozen=True)
+class LocalResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+LocalRoute = Callable[[LocalRequest], LocalResponse]
+
+
 class LocalHttpApi:
-    """`with LocalHttpApi(handler, static={"/": page}) as url:` serves until the block ends."""
+    """`with LocalHttpApi(handler, static={"/": page}) as url:` serves until the block ends.
+
+    `routes` maps a path prefix (e.g. "/_dev") to a local route that answers every request under it
+    instead of the handler (local tools beside the API: `ripen dev`'s outbox)."""
 
     def __init__(
         self,
@@ -115,9 +150,11 @@ class LocalHttpApi:
         host: str = "127.0.0.1",
         static: dict[str, Path] | None = None,
         max_body: int = 1_048_576,
+        routes: dict[str, LocalRoute] | None = None,
     ) -> None:
         self.handler = handler
         self.static = static or {}
+        self.routes = dict(routes or {})
         self.max_body = max_body
         self._server = ThreadingHTTPServer((host, port), self._request_class())
         self._server.daemon_threads = True
@@ -134,7 +171,9 @@ class LocalHttpApi:
         return self.url
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() waits for serve_forever, which never ran otherwise
+            self._server.shutdown()
+            self._thread = None
         self._server.server_close()
 
     def __enter__(self) -> str:
@@ -142,6 +181,12 @@ class LocalHttpApi:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def route_for(self, path: str) -> LocalRoute | None:
+        for prefix, route in self.routes.items():
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return route
+        return None
 
     def _request_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -163,6 +208,17 @@ class LocalHttpApi:
                     return
                 body = self.rfile.read(length) if length else b""
                 headers = dict(self.headers.items())
+                route = api.route_for(path)
+                if route is not None:
+                    lowered = {name.lower(): value for name, value in headers.items()}
+                    try:
+                        answer = route(LocalRequest(self.command, self.path, lowered, body))
+                    except Exception:
+                        traceback.print_exc()
+                        self._send(500, {"content-type": "text/plain; charset=utf-8"}, b"local route failed")
+                        return
+                    self._send(answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.body)
+                    return
                 event = http_api_event(
                     self.command,
                     self.path,
