@@ -85,8 +85,9 @@ preview: python-deps chromium
 	$(RUN) ripen preview templates --out preview --screenshots
 
 # Benchmarks print each figure with its target; they are not tests and `make test` skips them.
+# Sweep cost with idle leads, DynamoDB requests per email, the send rate against a fake SES.
 bench: deps
-	$(RUN) python -m benchmarks.sweep_idle
+	$(RUN) python -m benchmarks
 
 # The runtime requirements every function ships: uv.lock without dev dependencies and without
 # botocore (the python3.13 Lambda runtime provides boto3 and botocore). A test keeps it in sync.
