@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.figures import Figure
+
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)  # a Tuesday, inside trial-nurture's window
 TARGET = 1.1
@@ -40,6 +42,10 @@ class TableSet:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return 0 if all(f.met for f in measure(argv)) else 1
+
+
+def measure(argv: list[str] | None = None) -> list[Figure]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=1_000)
@@ -179,7 +185,7 @@ def sweep_once(table_set: TableSet, due: int, counted: bool = True) -> None:
         raise SystemExit(f"unexpected sweep on {table_set.label}: {result.as_dict()}")
 
 
-def report(sets: list[TableSet], args: argparse.Namespace) -> int:
+def report(sets: list[TableSet], args: argparse.Namespace) -> list[Figure]:
     small, large = sets
     small_requests = statistics.median(sum(r.values()) for r in small.requests)
     large_requests = statistics.median(sum(r.values()) for r in large.requests)
@@ -208,7 +214,11 @@ def report(sets: list[TableSet], args: argparse.Namespace) -> int:
     ok = request_ratio <= TARGET and time_ratio <= TARGET
     print()
     print("PASS: the sweep's cost follows due work only" if ok else "FAIL: the sweep's cost grew with idle leads")
-    return 0 if ok else 1
+    what = f"sweep, {large.idle:,} vs {small.idle:,} idle leads:"
+    return [
+        Figure(f"{what} requests ratio", f"{request_ratio:.2f}", f"<= {TARGET}", request_ratio <= TARGET),
+        Figure(f"{what} time ratio", f"{time_ratio:.2f}", f"<= {TARGET}", time_ratio <= TARGET),
+    ]
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
     from ripen.mail.render import Renderer
     from ripen.services.engagement import Engagement
     from ripen.services.handoffs import HandOffs
+    from ripen.services.pacing import Pacer
     from ripen.services.preferences import Preferences
     from ripen.services.sender import Sender
     from ripen.services.signup import Signup
@@ -167,12 +168,34 @@ class App:
         return SqsSendQueue(self.settings.send_queue_url)
 
     @cached_property
+    def pacer(self) -> Pacer | None:
+        """This container's share of the SES sending rate (SES_MAX_SEND_RATE, else what SES says
+        the account may send, read once per container); None for a mailer with no rate (tests)."""
+        from ripen.services.pacing import Pacer, account_rate, share_of
+
+        s = self.settings
+        read = getattr(self.mailer, "max_send_rate", None)
+        if not s.ses_max_send_rate and read is None:
+            return None
+        rate = account_rate(s.ses_max_send_rate, read or (lambda: None))
+        return Pacer(share_of(rate, s.sender_concurrency), self.clock)
+
+    @cached_property
     def sender(self) -> Sender:
         from ripen.services.sender import Sender
 
-        stop_for = timedelta(seconds=self.settings.sending_stopped_seconds)
+        s = self.settings
         return Sender(
-            self.store, self.catalog, self.composer, self.mailer, self.clock, self.metrics, self.redelivery, stop_for
+            self.store,
+            self.catalog,
+            self.composer,
+            self.mailer,
+            self.clock,
+            self.metrics,
+            self.redelivery,
+            stop_for=timedelta(seconds=s.sending_stopped_seconds),
+            pacer=self.pacer,
+            send_event_wait=timedelta(seconds=s.send_event_wait_seconds),
         )
 
     @cached_property
@@ -229,6 +252,7 @@ class App:
             page_size=s.sweep_batch_limit,
             safety_margin_ms=s.sweep_safety_margin_ms,
             handoffs=self.handoffs if s.sales_bus_name or "sales_bus" in self.__dict__ else None,
+            send_event_wait=timedelta(seconds=s.send_event_wait_seconds),
         )
 
     @cached_property

@@ -1,7 +1,8 @@
-"""The one place time is read. Tests and `ripen dev` swap in a clock they can move."""
+"""The one place time is read (and waited for). Tests and `ripen dev` swap in a clock they can move."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -11,10 +12,18 @@ class Clock(Protocol):
         """The current time, timezone-aware, in UTC."""
         ...
 
+    def sleep(self, seconds: float) -> None:
+        """Wait this long (a manual clock moves instead, so tests never wait)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
 
 
 class ManualClock:
@@ -31,6 +40,10 @@ class ManualClock:
     def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
         self._now = self._now + (delta or timedelta(**kwargs))
         return self._now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.advance(seconds=seconds)
 
     def set(self, when: datetime) -> None:
         if when.tzinfo is None:

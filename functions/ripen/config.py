@@ -56,6 +56,13 @@ class Settings(BaseModel):
     soft_bounce_window_days: int = Field(default=30, ge=1, le=3650, alias="SOFT_BOUNCE_WINDOW_DAYS")
     machine_open_seconds: int = Field(default=10, ge=0, le=3600, alias="MACHINE_OPEN_SECONDS")
     scanner_click_seconds: int = Field(default=15, ge=0, le=3600, alias="SCANNER_CLICK_SECONDS")
+    # -- sending at scale: the SES rate, exactly once ------------------------------------------------
+    # The account's SES maximum send rate (emails per second); 0: read it from SES (GetAccount).
+    ses_max_send_rate: float = Field(default=0, ge=0, le=100_000, alias="SES_MAX_SEND_RATE")
+    # Most senders at once (the SQS event source's maximum concurrency): each keeps to its share.
+    sender_concurrency: int = Field(default=5, ge=1, le=1000, alias="SENDER_CONCURRENCY")
+    # How long a message whose lease ran out unrecorded waits for SES's Send event before its resend.
+    send_event_wait_seconds: int = Field(default=900, ge=60, le=86_400, alias="SEND_EVENT_WAIT_SECONDS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

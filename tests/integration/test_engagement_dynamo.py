@@ -20,6 +20,7 @@ from ripen.core.state import Status
 from ripen.services.sender import Outcome
 from tests.integration.test_dynamo_store import race
 from tests.support.mailstack import Stack, make_stack
+from tests.support.sender import take_lease
 from tests.support.ses_events import event_about, sqs_batch
 
 pytestmark = pytest.mark.integration
@@ -197,7 +198,7 @@ def test_a_send_event_records_what_a_crashed_sender_did_not(dynamo_settings, clo
     ana = stack.signup("ana@example.com")
     [job] = stack.queue.drain()
     now = clock.now()
-    leased = stack.store.lease_message(job.message_key, now, now + timedelta(minutes=5))
+    leased = take_lease(stack.store, job.message_key, now)
     ses_id = "0100018f5c2d7a3b-crashed-sender-000000"
     clock.advance(minutes=6)  # the sender died; its lease ran out
     stack.ses(sqs_batch(event_about(leased, "send", ses_message_id=ses_id, sent_at=now, at=now)))
@@ -214,13 +215,13 @@ def test_a_send_event_during_a_live_lease_keeps_the_next_sender_from_sending_aga
     stack.signup("ana@example.com")
     [job] = stack.queue.drain()
     now = clock.now()
-    leased = stack.store.lease_message(job.message_key, now, now + timedelta(minutes=5))
+    leased = take_lease(stack.store, job.message_key, now)
     ses_id = "0100018f5c2d7a3b-slow-sender-000000"
     stack.ses(sqs_batch(event_about(leased, "send", ses_message_id=ses_id, sent_at=now, at=now)))
     assert stack.message(job.message_key).observed_ses_message_id == ses_id
     assert step_counts(stack, "welcome") == {"sent": 1}
     clock.advance(minutes=6)  # that sender never finished; the job comes back
-    assert stack.app.sender.send(job) is Outcome.NOTHING
+    assert stack.app.sender.send(job) is Outcome.RECORDED
     message = stack.message(job.message_key)
     assert (message.status, message.ses_message_id) == (MessageStatus.SENT, ses_id)
     assert stack.outbox.emails == []
@@ -260,6 +261,9 @@ def test_what_each_event_costs_in_dynamodb_requests(dynamo_settings, clock, cata
         [job] = stack.queue.drain()
         requests.clear()
         assert stack.app.sender.send(job) is Outcome.SENT
+        # one read (message, lead and enrollment together); the lease with the email's place on the
+        # lead (one transaction), the record
+        assert (requests.writes, requests.reads) == (2, 1)
         sender = str(requests)
         welcome = stack.message(job.message_key)
         delivered = welcome.sent_at + timedelta(seconds=2)

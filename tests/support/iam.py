@@ -26,7 +26,12 @@ FUNCTION = "AWS::Serverless::Function"
 # hand-written role per function; it grants log writes only.
 ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole"}
 # Actions IAM cannot scope to a resource: `*` is the only possible Resource for them.
-NO_RESOURCE_LEVEL = {"cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+NO_RESOURCE_LEVEL = {
+    "cloudwatch:PutMetricData",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "ses:GetAccount",  # the account's sending quota and status: no resource type in IAM
+}
 SEND_ACTIONS = {"ses:SendEmail", "ses:SendRawEmail"}
 _REFERENCE = re.compile(r"\$\{([A-Za-z0-9:]+)(?:\.[A-Za-z]+)?\}")
 

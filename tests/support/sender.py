@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ripen.adapters.memory import InMemoryStore
 from ripen.adapters.queue import SendJob
 from ripen.clock import Clock
-from ripen.core.records import MessageStatus
+from ripen.core.engagement import MessageRef
+from ripen.core.records import Message, MessageStatus
 
 
 class MemorySender:
@@ -78,3 +79,16 @@ class DynamoSender:
             items.extend(answer["Responses"].get(self.table, []))
             request = answer.get("UnprocessedKeys") or {}
         return items
+
+
+def take_lease(store: Any, key: str, now: datetime, lease: timedelta = timedelta(minutes=5)) -> Message:
+    """Take the send lease on `key` the way the sender does (the message as read, with its place on
+    the lead for a nurture email): what a sender that is about to die has done."""
+    ref = MessageRef.parse(key)
+    assert ref is not None
+    context = store.send_context(key, ref.lead_id, ref.sequence)
+    assert context.message is not None
+    lead = context.lead if context.message.claim.kind == "nurture" else None
+    leased = store.lease_message(context.message, now, now + lease, lead)
+    assert leased is not None, "the lease was not free"
+    return leased

@@ -15,6 +15,7 @@ from ripen.core.state import Status
 from ripen.handlers.engagement import EngagementRetryError, handler
 from ripen.services.handoffs import DETAIL_TYPE
 from ripen.services.sender import Outcome
+from tests.support.sender import take_lease
 from tests.support.ses_events import SES, event_about, sqs_batch
 
 VIA = ["eventbridge", "sns"]
@@ -404,7 +405,7 @@ def test_a_send_event_records_an_email_whose_sender_crashed_after_ses_accepted_i
     # Given the welcome email's sender took the lease, SES accepted it, and the sender died
     [job] = stack.queue.drain()
     now = stack.clock.now()
-    leased = stack.store.lease_message(job.message_key, now, now + timedelta(minutes=5))
+    leased = take_lease(stack.store, job.message_key, now)
     ses_id = "0100018f5c2d7a3b-crashed-sender-000000"
     send = event_about(leased, "send", ses_message_id=ses_id, sent_at=now, at=now)
     # When the Send event arrives while the lease is still live, it is noted on the message
@@ -412,7 +413,7 @@ def test_a_send_event_records_an_email_whose_sender_crashed_after_ses_accepted_i
     assert stack.message(job.message_key).observed_ses_message_id == ses_id
     # and the retried job, once the lease ran out, records the send instead of sending again
     stack.clock.advance(minutes=6)
-    assert stack.app.sender.send(job) is Outcome.NOTHING
+    assert stack.app.sender.send(job) is Outcome.RECORDED
     message = stack.message(job.message_key)
     assert (message.status, message.ses_message_id) == (MessageStatus.SENT, ses_id)
     assert stack.outbox.emails == []
@@ -422,7 +423,7 @@ def test_a_send_event_records_an_email_whose_sender_crashed_after_ses_accepted_i
 def test_an_event_for_an_expired_lease_records_the_send_from_it(stack, ana):
     [job] = stack.queue.drain()
     now = stack.clock.now()
-    leased = stack.store.lease_message(job.message_key, now, now + timedelta(minutes=5))
+    leased = take_lease(stack.store, job.message_key, now)
     stack.clock.advance(minutes=10)  # the sender is long gone
     ses_id = "0100018f5c2d7a3b-expired-lease-000000"
     handler(event_about(leased, "delivery", ses_message_id=ses_id, sent_at=now), None)

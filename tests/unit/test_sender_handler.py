@@ -6,10 +6,13 @@ import json
 from datetime import timedelta
 
 from ripen.adapters.mailer import ThrottledError
+from ripen.adapters.memory import InMemoryStore
+from ripen.app import use
 from ripen.core.records import MessageStatus
 from ripen.handlers import sender
 from ripen.local.http import LambdaContext
 from tests.conftest import EVENTS
+from tests.support.mailstack import make_stack
 
 
 def send_jobs() -> dict:
@@ -47,3 +50,23 @@ def test_a_job_whose_message_is_unknown_is_acknowledged_not_retried(stack):
     response = sender.handler(send_jobs(), LambdaContext())  # no such leads or messages
     assert response == {"batchItemFailures": []}
     assert stack.outbox.attempts == 0
+
+
+def test_a_job_whose_turn_under_the_send_rate_comes_after_the_invocation_ends_goes_back(catalog, clock):
+    # Given a sender allowed one email every two seconds, and an invocation with 6 seconds left
+    built = make_stack(InMemoryStore(), clock, catalog, env={"SES_MAX_SEND_RATE": "0.5", "SENDER_CONCURRENCY": "1"})
+    use(built.app)
+    try:
+        built.signup("ana@example.com", sequence="trial-nurture")
+        built.signup("ben@example.com", sequence="ebook-nurture")
+        built.queue.drain()
+        event = send_jobs()
+        response = sender.handler(event, LambdaContext(timeout_ms=6_000))
+    finally:
+        use(None)
+    # Then the first email goes out and the second, whose turn is 2 s away (5 s are kept in hand
+    # for the call to SES and the record), comes back after its turn
+    second = event["Records"][1]
+    assert response == {"batchItemFailures": [{"itemIdentifier": second["messageId"]}]}
+    assert [e.to for e in built.outbox.emails] == ["ana@example.com"]
+    assert built.queue.deferred == [(second["receiptHandle"], timedelta(seconds=2))]

@@ -21,7 +21,7 @@ from ripen.core.records import Consent, EnrollmentRecord, Lead, MessageStatus
 from ripen.core.state import Engaged, Enrollment, Status, Wait
 from ripen.services.nurture import Nurture, merged_recent_emails
 from ripen.services.sweep import Sweep
-from tests.support.sender import MemorySender
+from tests.support.sender import MemorySender, take_lease
 
 
 class RecordingQueue(MemorySendQueue):
@@ -314,6 +314,53 @@ def test_without_the_other_sequence_the_same_email_goes_out_at_once(world):
     assert world.deliver() == ["welcome"]
 
 
+class CountingStore(InMemoryStore):
+    """The in-memory store, counting how the sweep learns about a lead's other enrollments."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries = 0  # enrollments_of: one query per lead
+        self.batches: list[int] = []  # get_enrollments: keys per batch read
+
+    def enrollments_of(self, lead_id):
+        self.queries += 1
+        return super().enrollments_of(lead_id)
+
+    def get_enrollments(self, keys):
+        self.batches.append(len(keys))
+        return super().get_enrollments(keys)
+
+
+def test_a_lead_due_in_two_sequences_at_once_gets_one_email_and_the_sweep_reads_siblings_by_page(catalog, clock):
+    # Given 12 leads in the ebook and the trial (the trial's welcome held a day by the cap)
+    world = World(catalog, clock)
+    world.store = store = CountingStore()
+    world.nurture = Nurture(store, catalog, world.queue, clock)
+    world.sweep = Sweep(store, catalog, world.queue, clock, page_size=10)
+    world.sender = MemorySender(store, clock)
+    leads = [world.signup(f"both{i}@example.com", "ebook-nurture") for i in range(12)]
+    for i in range(12):
+        world.signup(f"both{i}@example.com", "trial-nurture")
+    world.deliver()
+    clock.set(datetime(2026, 3, 3, 9, 0, tzinfo=UTC))
+    world.sweep.run()
+    assert world.deliver() == ["welcome"] * 12
+    # When on Wednesday the ebook's reminder and the trial's first dashboard are both due
+    clock.set(datetime(2026, 3, 4, 9, 30, tzinfo=UTC))
+    store.queries, store.batches = 0, []
+    world.sweep.run()
+    # Then each lead gets one of the two; the other waits for the cap
+    sent = world.deliver()
+    assert len(sent) == 12
+    for lead in leads:
+        waits = sorted(str(world.state(lead, s).wait) for s in ("ebook-nurture", "trial-nurture"))
+        assert waits == [str(Wait.CAP), str(Wait.TIMER)]
+    # and the sweep learnt the leads' other enrollments with one batch read per page, no query per lead
+    assert store.queries == 0
+    assert 1 <= len(store.batches) <= len(store.shards) * 2
+    assert sum(store.batches) == 12 * len(catalog.names())
+
+
 # -- lost jobs --------------------------------------------------------------------------------------
 
 
@@ -362,16 +409,36 @@ def test_a_lost_job_is_queued_again_less_often_as_it_ages(catalog, clock):
     assert requeued_at == [15, 30, 60, 120, 240, 480, 720]
 
 
-def test_messages_the_sender_is_handling_are_left_to_it(world):
+def test_a_message_a_sender_is_sending_is_left_to_it(world):
     lead = world.signup("sending@example.com", "trial-nurture")
     world.queue.drain()
     key = f"{lead}#trial-nurture#1#welcome"
-    message = world.store.messages[key]
-    world.store.messages[key] = replace(message, status=MessageStatus.SENDING, lease_until=world.clock.now())
-    world.clock.advance(hours=1)
+    take_lease(world.store, key, world.clock.now())
+    # the index lags behind: the sweep reads the message while its lease is live
+    world.store.messages[key] = replace(world.store.messages[key], due_at=world.clock.now())
     report = world.sweep.run()
-    assert (report.awaiting_sender, report.lost_jobs_requeued) == (1, 0)
+    assert (report.awaiting_sender, report.lost_jobs_requeued, report.in_doubt_requeued) == (1, 0, 0)
     assert world.deliver() == []
+
+
+def test_a_lease_that_ran_out_waits_for_the_send_event_then_goes_back_to_the_sender_once(world):
+    # Given a sender that took the lease on a welcome email and died
+    lead = world.signup("crashed@example.com", "trial-nurture")
+    world.queue.drain()
+    key = f"{lead}#trial-nurture#1#welcome"
+    leased = take_lease(world.store, key, world.clock.now())
+    # When its lease runs out, the sweep waits for SES's Send event rather than sending again
+    world.clock.set(leased.lease_until)
+    report = world.sweep.run()
+    assert (report.in_doubt_waiting, report.in_doubt_requeued) == (1, 0)
+    assert world.store.messages[key].due_at == leased.lease_until + timedelta(minutes=15)
+    world.clock.advance(minutes=14)
+    assert world.sweep.run().in_doubt_requeued == 0
+    # Then, with no word from SES by the end of the wait, one sweep hands it back to the sender
+    world.clock.advance(minutes=1)
+    first, second = world.sweep.run(), world.sweep.run()
+    assert (first.in_doubt_requeued, second.in_doubt_requeued) == (1, 0)
+    assert [job.message_key for job in world.queue.drain()] == [key]
 
 
 def test_a_queue_outage_during_the_sweep_is_counted_and_recovered(catalog, clock):

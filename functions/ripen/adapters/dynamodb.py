@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -15,7 +16,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from ripen.adapters import tables
-from ripen.adapters.store import CLAIM_TIMEOUT, HANDOFF_SHARD, RECENT_EMAILS_KEPT, StoreUnavailableError
+from ripen.adapters.store import CLAIM_TIMEOUT, HANDOFF_SHARD, RECENT_EMAILS_KEPT, SendContext, StoreUnavailableError
 from ripen.adapters.tables import EnrollmentItem, HistoryItem, LeadItem, MessageItem
 from ripen.config import Settings
 from ripen.core.leads import shard_of
@@ -36,6 +37,7 @@ from ripen.core.records import (
     MessageStatus,
     activity_update,
 )
+from ripen.core.sending import with_email
 from ripen.core.state import Enrollment, Status, Wait
 
 _RETRIES = 3
@@ -104,6 +106,11 @@ class DynamoStore:
 
     def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]:
         return [_record(item) for item in EnrollmentItem.query(lead_id, consistent_read=True)]
+
+    def get_enrollments(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRecord]:
+        # pynamodb sends BatchGetItem in chunks of 100 keys and asks again for unprocessed ones
+        unique = list(dict.fromkeys(keys))
+        return [_record(item) for item in EnrollmentItem.batch_get(unique, consistent_read=True)] if unique else []
 
     def due_enrollments(
         self, shard: str, now: datetime, limit: int, after: EnrollmentRecord | None = None
@@ -259,35 +266,108 @@ class DynamoStore:
 
     # -- sending ------------------------------------------------------------------------------------
 
-    def lease_message(self, key: str, now: datetime, lease_until: datetime) -> Message | None:
-        item = MessageItem(key)
-        free = (MessageItem.status == MessageStatus.CLAIMED.value) | (
-            (MessageItem.status == MessageStatus.SENDING.value) & (MessageItem.lease_until <= now)
+    def send_context(self, key: str, lead_id: str, sequence: str) -> SendContext:
+        """One BatchGetItem over the three tables, consistent reads."""
+        keys = {
+            MessageItem.Meta.table_name: {"message_key": {"S": key}},
+            LeadItem.Meta.table_name: {"lead_id": {"S": lead_id}},
+            EnrollmentItem.Meta.table_name: {"lead_id": {"S": lead_id}, "sequence": {"S": sequence}},
+        }
+        request: dict[str, Any] = {table: {"Keys": [k], "ConsistentRead": True} for table, k in keys.items()}
+        found: dict[str, dict[str, Any]] = {}
+        for attempt in range(_RETRIES + 2):
+            client: Any = self._connection.client
+            answer = client.batch_get_item(RequestItems=request)
+            for table, items in answer.get("Responses", {}).items():
+                for raw in items:
+                    found[table] = raw
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.02 * 2**attempt)  # throttled: BatchGetItem hands back what it could not read
+        else:
+            raise StoreUnavailableError("the send context kept coming back unread")
+        message = found.get(MessageItem.Meta.table_name)
+        lead = found.get(LeadItem.Meta.table_name)
+        record = found.get(EnrollmentItem.Meta.table_name)
+        return SendContext(
+            _message(MessageItem.from_raw_data(message)) if message else None,
+            _lead(LeadItem.from_raw_data(lead)) if lead else None,
+            _record(EnrollmentItem.from_raw_data(record)) if record else None,
         )
+
+    @staticmethod
+    def _as_read(message: Message) -> Any:
+        """The message is still as read: same status, same number of leases."""
+        attempts = MessageItem.attempts == message.attempts
+        if message.attempts == 0:
+            attempts = attempts | MessageItem.attempts.does_not_exist()
+        return MessageItem.message_key.exists() & (MessageItem.status == message.status.value) & attempts
+
+    def lease_message(
+        self, message: Message, now: datetime, lease_until: datetime, lead: Lead | None = None
+    ) -> Message | None:
+        takeover = message.status is MessageStatus.SENDING
+        if message.status not in (MessageStatus.CLAIMED, MessageStatus.SENDING):
+            return None
+        condition = self._as_read(message) & MessageItem.observed_ses_message_id.does_not_exist()
+        if takeover:  # the one resend of a message whose lease ran out
+            condition = condition & MessageItem.resent_at.does_not_exist() & (MessageItem.lease_until <= now)
         actions: list[Action] = [
             MessageItem.status.set(MessageStatus.SENDING.value),
             MessageItem.lease_until.set(lease_until),
+            MessageItem.due_shard.set(shard_of(message.claim.lead_id, self._shard_count)),
             MessageItem.due_at.set(lease_until),
+            MessageItem.leased_at.set(now),
             MessageItem.attempts.add(1),
         ]
+        if takeover:
+            actions.append(MessageItem.resent_at.set(now))
+        item = MessageItem(message.claim.key)
+        if lead is None:
+            try:
+                item.update(actions=actions, condition=condition)  # returns the item as it became
+            except UpdateError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    return None  # gone, finished, or another sender got there first
+                raise
+            return _message(item)
+        recent = with_email(lead.recent_emails, now, message.leased_at, RECENT_EMAILS_KEPT)
         try:
-            item.update(actions=actions, condition=free)
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return None  # gone, finished, or another sender holds a live lease
-            raise
-        return _message(item)
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(item, actions=actions, condition=condition)
+                # revision-checked and bumped: a sender holding an older copy of the lead reads again
+                tx.update(
+                    LeadItem(lead.lead_id, revision=lead.revision),
+                    actions=[LeadItem.recent_emails.set(cast(Any, [t.timestamp() for t in recent]))],
+                )
+        except TransactWriteError as exc:
+            codes = {reason.code for reason in exc.cancellation_reasons or [] if reason}
+            if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
+                return None  # the message or the lead changed since they were read
+            raise StoreUnavailableError(str(exc)) from exc
+        return replace(
+            message,
+            status=MessageStatus.SENDING,
+            attempts=message.attempts + 1,
+            lease_until=lease_until,
+            due_at=lease_until,
+            leased_at=now,
+            resent_at=now if takeover else message.resent_at,
+        )
 
     @staticmethod
     def _leased(message: Message) -> Any:
         return (MessageItem.status == MessageStatus.SENDING.value) & (MessageItem.attempts == message.attempts)
 
     def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
-        return self._record_sent(message.claim, ses_message_id, sent_at, self._leased(message))
+        return self._record_sent(message.claim, ses_message_id, sent_at, self._leased(message), lead_too=False)
 
-    def _record_sent(self, claim: MessageClaim, ses_message_id: str, sent_at: datetime, condition: Any) -> bool:
-        """Status sent with the SES id, out of the due index, and (for a nurture email) the send
-        time on the lead, in one transaction; False when `condition` on the message fails."""
+    def _record_sent(
+        self, claim: MessageClaim, ses_message_id: str, sent_at: datetime, condition: Any, lead_too: bool
+    ) -> bool:
+        """Status sent with the SES id, out of the due index; with `lead_too`, the send time on the
+        lead in the same transaction. False when `condition` on the message fails."""
 
         def message_update() -> list[Action]:
             return [
@@ -300,28 +380,28 @@ class DynamoStore:
                 MessageItem.error.remove(),
             ]
 
-        for attempt in range(_RETRIES + 2):
-            lead = self.get_lead(claim.lead_id) if claim.kind == "nurture" else None
+        for attempt in range(_RETRIES + 2 if lead_too else 0):
+            lead = self.get_lead(claim.lead_id)
+            if lead is None:
+                break
             try:
                 with TransactWrite(connection=self._connection) as tx:
                     tx.update(MessageItem(claim.key), actions=message_update(), condition=condition)
-                    if lead is not None:
-                        times = sorted((*lead.recent_emails, sent_at))[-RECENT_EMAILS_KEPT:]
-                        recent: Any = [t.timestamp() for t in times]
-                        # revision-checked and bumped, so a writer holding an older copy re-reads
-                        tx.update(
-                            LeadItem(lead.lead_id, revision=lead.revision), actions=[LeadItem.recent_emails.set(recent)]
-                        )
+                    times = sorted((*lead.recent_emails, sent_at))[-RECENT_EMAILS_KEPT:]
+                    recent: Any = [t.timestamp() for t in times]
+                    tx.update(
+                        LeadItem(lead.lead_id, revision=lead.revision), actions=[LeadItem.recent_emails.set(recent)]
+                    )
                 return True
             except TransactWriteError as exc:
                 reasons = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
                 if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return False  # the lease is no longer ours
+                    return False  # the message is not in the state the caller expected
                 if set(reasons) & {"ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"}:
                     time.sleep(0.02 * (attempt + 1))  # the lead moved meanwhile: re-read it and try again
                     continue
                 raise StoreUnavailableError(str(exc)) from exc
-        # The lead keeps changing: never lose the fact that the email went out.
+        # The message alone (or the lead keeps changing): never lose the fact that the email went out.
         try:
             MessageItem(claim.key).update(actions=message_update(), condition=condition)
         except UpdateError as exc:
@@ -342,19 +422,22 @@ class DynamoStore:
             MessageItem.due_shard.remove(),
             MessageItem.due_at.remove(),
         ]
+        condition = self._as_read(message) & MessageItem.observed_ses_message_id.does_not_exist()
         try:
             with TransactWrite(connection=self._connection) as tx:
-                tx.update(MessageItem(message.claim.key), actions=actions, condition=self._leased(message))
+                tx.update(MessageItem(message.claim.key), actions=actions, condition=condition)
                 if history is not None:
                     tx.save(self._history_item(history), condition=HistoryItem.entry.does_not_exist())
         except TransactWriteError as exc:
             reasons = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if reasons and reasons[0] in ("ConditionalCheckFailed", "TransactionConflict"):
                 return False
             raise StoreUnavailableError(str(exc)) from exc
         return True
 
-    def release_message(self, message: Message, retry_at: datetime, reason: str | None = None) -> bool:
+    def release_message(
+        self, message: Message, retry_at: datetime, reason: str | None = None, *, resend: bool = False
+    ) -> bool:
         actions: list[Action] = [
             MessageItem.status.set(MessageStatus.CLAIMED.value),
             MessageItem.lease_until.remove(),
@@ -362,8 +445,10 @@ class DynamoStore:
             MessageItem.due_at.set(retry_at),
             MessageItem.error.set(reason) if reason else MessageItem.error.remove(),
         ]
+        if resend:
+            actions.append(MessageItem.resent_at.set(MessageItem.resent_at | retry_at))  # the first one stays
         try:
-            MessageItem(message.claim.key).update(actions=actions, condition=self._leased(message))
+            MessageItem(message.claim.key).update(actions=actions, condition=self._as_read(message))
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
@@ -411,7 +496,10 @@ class DynamoStore:
             & (MessageItem.attempts >= 1)
             & ((MessageItem.status != MessageStatus.SENDING.value) | (MessageItem.lease_until <= now))
         )
-        return self._record_sent(message.claim, ses_message_id, sent_at, unrecorded)
+        # A lease takes the email's place on the lead; only a message leased before that was so
+        # (no leased_at) still needs its send time there.
+        lead_too = message.claim.kind == "nurture" and message.leased_at is None
+        return self._record_sent(message.claim, ses_message_id, sent_at, unrecorded, lead_too)
 
     # -- hand-offs ------------------------------------------------------------------------------------
 
@@ -608,6 +696,8 @@ def _message(item: MessageItem) -> Message:
         error=item.error,
         observed_ses_message_id=item.observed_ses_message_id,
         activity=activity,
+        leased_at=item.leased_at,
+        resent_at=item.resent_at,
     )
 
 

@@ -8,7 +8,14 @@ configuration set and the message tags with the call. SES errors become our own 
 - SendingPaused, AccountSuspended, MailFromDomainNotVerified, NotFound -> `SendingStoppedError`:
   sending stops for a while and the alarm metric is raised.
 - MessageRejected, BadRequest -> `RejectedError`: that message is marked failed, with the reason.
-- anything else (5xx, network) -> `MailerUnavailableError`: the job goes back for later.
+- the request went out but no answer came back (read timeout, connection dropped) ->
+  `SendUncertainError`: SES may have accepted it, so it is not simply sent again (see
+  `ripen.core.sending`: the message waits for SES's Send event, then is resent at most once).
+- anything else (5xx, a connection that could not be made) -> `MailerUnavailableError`: the job
+  goes back for later.
+
+`SendEmail` is not idempotent, so the SES client never retries a call by itself (botocore would
+retry a read timeout: a second email); ripen's own machinery decides what to retry.
 """
 
 from __future__ import annotations
@@ -90,6 +97,10 @@ class MailerUnavailableError(MailerError):
     """A transient failure (network, server error): try again later."""
 
 
+class SendUncertainError(MailerError):
+    """The request reached SES but its answer was lost: the email may or may not have been accepted."""
+
+
 class Mailer(Protocol):
     def send(self, email: OutgoingEmail) -> SentEmail: ...
 
@@ -123,9 +134,22 @@ class SesMailer:
             import boto3  # lazy: only the sender pays for the client
             from botocore.config import Config
 
-            config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
+            # One attempt: a retried SendEmail whose first answer was lost is a second email.
+            config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=10)
             self._client = boto3.client("sesv2", region_name=self.region, config=config)
         return self._client
+
+    def max_send_rate(self) -> float | None:
+        """The account's maximum send rate in this region (emails per second), from `GetAccount`;
+        None when SES cannot tell (no permission, no network)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            quota = self.client.get_account().get("SendQuota", {})
+        except (ClientError, BotoCoreError):
+            return None
+        rate = quota.get("MaxSendRate")
+        return float(rate) if rate else None
 
     def request(self, email: OutgoingEmail) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -141,7 +165,7 @@ class SesMailer:
         return request
 
     def send(self, email: OutgoingEmail) -> SentEmail:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
         try:
             request = self.request(email)
@@ -152,6 +176,8 @@ class SesMailer:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise classify(str(error.get("Code", "Unknown")), str(error.get("Message", ""))) from None
+        except (ReadTimeoutError, ConnectionClosedError) as exc:
+            raise SendUncertainError(type(exc).__name__, redact(str(exc))[:500]) from None
         except BotoCoreError as exc:
             raise MailerUnavailableError(type(exc).__name__, redact(str(exc))[:500]) from None
         return SentEmail(str(response["MessageId"]))

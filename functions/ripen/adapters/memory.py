@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from ripen.adapters.store import CLAIM_TIMEOUT, RECENT_EMAILS_KEPT
+from ripen.adapters.store import CLAIM_TIMEOUT, RECENT_EMAILS_KEPT, SendContext
 from ripen.core.leads import shard_of
 from ripen.core.records import (
     HANDOFF_GRACE,
@@ -21,6 +21,7 @@ from ripen.core.records import (
     activity_update,
     apply_activity,
 )
+from ripen.core.sending import with_email
 
 
 class InMemoryStore:
@@ -62,6 +63,10 @@ class InMemoryStore:
         with self._lock:
             records = [r for k, r in self.enrollments.items() if k[0] == lead_id]
         return sorted(records, key=lambda r: r.key)
+
+    def get_enrollments(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRecord]:
+        with self._lock:
+            return [self.enrollments[key] for key in dict.fromkeys(keys) if key in self.enrollments]
 
     def commit(self, change: Change) -> bool:
         record = change.record
@@ -138,24 +143,47 @@ class InMemoryStore:
 
     # -- sending ------------------------------------------------------------------------------------
 
-    def lease_message(self, key: str, now: datetime, lease_until: datetime) -> Message | None:
+    def send_context(self, key: str, lead_id: str, sequence: str) -> SendContext:
         with self._lock:
-            message = self.messages.get(key)
-            if message is None:
-                return None
-            expired = message.status is MessageStatus.SENDING and (
-                message.lease_until is None or message.lease_until <= now
+            return SendContext(
+                self.messages.get(key), self.leads.get(lead_id), self.enrollments.get((lead_id, sequence))
             )
-            if message.status is not MessageStatus.CLAIMED and not expired:
+
+    def _as_read(self, message: Message) -> Message | None:
+        """The stored message, if it is still as `message` was read (status and attempts)."""
+        current = self.messages.get(message.claim.key)
+        if current is None or (current.status, current.attempts) != (message.status, message.attempts):
+            return None
+        return current
+
+    def lease_message(
+        self, message: Message, now: datetime, lease_until: datetime, lead: Lead | None = None
+    ) -> Message | None:
+        with self._lock:
+            current = self._as_read(message)
+            if current is None or current.observed_ses_message_id is not None:
                 return None
+            takeover = current.status is MessageStatus.SENDING
+            if current.status not in (MessageStatus.CLAIMED, MessageStatus.SENDING) or (
+                takeover and (current.resent_at is not None or (current.lease_until or now) > now)
+            ):
+                return None
+            if lead is not None:
+                stored = self.leads.get(lead.lead_id)
+                if stored is None or stored.revision != lead.revision:
+                    return None
+                recent = with_email(stored.recent_emails, now, current.leased_at, RECENT_EMAILS_KEPT)
+                self.leads[lead.lead_id] = replace(stored, recent_emails=recent, revision=stored.revision + 1)
             leased = replace(
-                message,
+                current,
                 status=MessageStatus.SENDING,
-                attempts=message.attempts + 1,
+                attempts=current.attempts + 1,
                 lease_until=lease_until,
                 due_at=lease_until,
+                leased_at=now,
+                resent_at=now if takeover else current.resent_at,
             )
-            self.messages[key] = leased
+            self.messages[message.claim.key] = leased
             return leased
 
     def _holds_lease(self, message: Message) -> bool:
@@ -175,10 +203,6 @@ class InMemoryStore:
                 due_at=None,
                 error=None,
             )
-            lead = self.leads.get(message.claim.lead_id)
-            if lead is not None and message.claim.kind == "nurture":
-                recent = (*lead.recent_emails, sent_at)[-RECENT_EMAILS_KEPT:]
-                self.leads[lead.lead_id] = replace(lead, recent_emails=recent, revision=lead.revision + 1)
             return True
 
     def record_unsent(
@@ -187,25 +211,31 @@ class InMemoryStore:
         if status not in (MessageStatus.FAILED, MessageStatus.SKIPPED):
             raise ValueError(f"a message not sent ends failed or skipped, not {status}")
         with self._lock:
-            if not self._holds_lease(message):
+            current = self._as_read(message)
+            if current is None or current.observed_ses_message_id is not None:
                 return False
             self.messages[message.claim.key] = replace(
-                self.messages[message.claim.key], status=status, error=reason, lease_until=None, due_at=None
+                current, status=status, error=reason, lease_until=None, due_at=None
             )
             if history is not None:
                 self.history.setdefault(history.lead_id, []).append(history)
             return True
 
-    def release_message(self, message: Message, retry_at: datetime, reason: str | None = None) -> bool:
+    def release_message(
+        self, message: Message, retry_at: datetime, reason: str | None = None, *, resend: bool = False
+    ) -> bool:
         with self._lock:
-            if not self._holds_lease(message):
+            current = self._as_read(message)
+            if current is None:
                 return False
+            resent_at = current.resent_at or (retry_at if resend else None)
             self.messages[message.claim.key] = replace(
-                self.messages[message.claim.key],
+                current,
                 status=MessageStatus.CLAIMED,
                 lease_until=None,
                 due_at=retry_at,
                 error=reason,
+                resent_at=resent_at,
             )
             return True
 
@@ -270,7 +300,7 @@ class InMemoryStore:
                 error=None,
             )
             lead = self.leads.get(message.claim.lead_id)
-            if lead is not None and message.claim.kind == "nurture":
+            if lead is not None and message.claim.kind == "nurture" and message.leased_at is None:
                 recent = tuple(sorted((*lead.recent_emails, sent_at)))[-RECENT_EMAILS_KEPT:]
                 self.leads[lead.lead_id] = replace(lead, recent_emails=recent, revision=lead.revision + 1)
             return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -15,6 +16,15 @@ RECENT_EMAILS_KEPT = 10
 # Hand-offs wait in their own partition of the Messages `due` index, apart from the numbered
 # shards the sweep reads for unsent emails.
 HANDOFF_SHARD = "handoff"
+
+
+@dataclass(frozen=True, slots=True)
+class SendContext:
+    """What the sender decides from, read together (consistently) in one request."""
+
+    message: Message | None
+    lead: Lead | None
+    record: EnrollmentRecord | None
 
 
 class Store(Protocol):
@@ -35,6 +45,11 @@ class Store(Protocol):
     def get_enrollment(self, lead_id: str, sequence: str) -> EnrollmentRecord | None: ...
 
     def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]: ...
+
+    def get_enrollments(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRecord]:
+        """The enrollments of these (lead id, sequence) keys that exist, read consistently, in as few
+        requests as the store allows (DynamoDB: BatchGetItem, 100 keys a request)."""
+        ...
 
     def commit(self, change: Change) -> bool:
         """Apply a change atomically; False when another writer got there first (or, with
@@ -64,28 +79,46 @@ class Store(Protocol):
     def history_of(self, lead_id: str) -> list[HistoryEntry]: ...
 
     # -- sending: a lease makes sure only one sender talks to SES about a message ------------------
+    # Each write below is conditioned on the message being still as the sender read it (its status
+    # and attempts; `attempts` only grows with each lease), so a sender that lost a race writes nothing.
 
-    def lease_message(self, key: str, now: datetime, lease_until: datetime) -> Message | None:
-        """Take the send lease: a claimed message, or one whose previous sender's lease ran out,
-        becomes `sending` (attempts + 1, lease_until, and due_at = lease_until so the sweep finds it
-        if this sender dies). None when the message is gone, finished, or leased by another sender."""
+    def send_context(self, key: str, lead_id: str, sequence: str) -> SendContext:
+        """The message, its lead and its enrollment, each read consistently, in one request."""
+        ...
+
+    def lease_message(
+        self, message: Message, now: datetime, lease_until: datetime, lead: Lead | None = None
+    ) -> Message | None:
+        """Take the send lease on `message` as read: `claimed`, or `sending` with a lease that ran
+        out (the one resend: `resent_at` is set, and only if it was never resent), never one SES
+        already reported (`observed_ses_message_id`). It becomes `sending`, attempts + 1,
+        `leased_at` = now, `lease_until`, and due_at = lease_until so the sweep finds it if this
+        sender dies. With `lead` (a nurture email), in the same transaction the lead (still at
+        `lead.revision`) gets `now` in its recent emails, in place of this message's earlier lease
+        time if it had one: its place under the frequency cap, taken before SES is called, so two
+        senders of one lead cannot both pass the cap. Returns the message as leased; None when the
+        message or the lead changed since they were read."""
         ...
 
     def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
         """`message` (as leased) went out: status sent, the SES message id and time, out of the due
-        index; in the same transaction a nurture email's send time joins the lead's recent_emails.
-        False when the lease was lost (another sender took over)."""
+        index (its place on the lead was taken with the lease). False when the lease was lost."""
         ...
 
     def record_unsent(
         self, message: Message, status: MessageStatus, reason: str, history: HistoryEntry | None = None
     ) -> bool:
-        """`message` (as leased) ends `failed` or `skipped` with `reason`, out of the due index, with
-        its history entry in the same transaction. False when the lease was lost."""
+        """`message` (as read or leased) ends `failed` or `skipped` with `reason`, out of the due
+        index, with its history entry in the same transaction; never a message SES reported sent
+        (`observed_ses_message_id`). False when it changed meanwhile."""
         ...
 
-    def release_message(self, message: Message, retry_at: datetime, reason: str | None = None) -> bool:
-        """Give the lease back for a retry: `claimed` again, due at `retry_at`. False when the lease was lost."""
+    def release_message(
+        self, message: Message, retry_at: datetime, reason: str | None = None, *, resend: bool = False
+    ) -> bool:
+        """Give the message (as read or leased) back for later: `claimed`, due at `retry_at`.
+        `resend`: it was read in doubt (its lease ran out unreported) and this puts its one resend
+        off, so it counts as resent (`resent_at`). False when it changed meanwhile."""
         ...
 
     # -- engagement: SES events written on the message they name ------------------------------------
@@ -108,9 +141,10 @@ class Store(Protocol):
     def reconcile_sent(self, key: str, ses_message_id: str, sent_at: datetime, now: datetime) -> bool:
         """Record as sent a message SES accepted (an SES event names it) that its sender never
         recorded: it crashed after SES accepted it, or gave the lease back after an ambiguous error.
-        Like `record_sent`: status sent, the SES id and time, out of the due index, the send time
-        on the lead. Only for a message tried at least once, with no recorded SES id, and not held
-        by a live lease at `now`; False otherwise."""
+        Like `record_sent`: status sent, the SES id and time, out of the due index (a nurture email
+        leased before leases took its place on the lead gets the send time there now). Only for a
+        message tried at least once, with no recorded SES id, and not held by a live lease at
+        `now`; False otherwise."""
         ...
 
     # -- hand-offs to sales: an outbox in the Messages table ------------------------------------

@@ -150,6 +150,8 @@ class MessageItem(Model):
     expires_at = TTLAttribute(null=True)
     details = UnicodeAttribute(null=True)  # a hand-off's facts, as JSON
     observed_ses_message_id = UnicodeAttribute(null=True)
+    leased_at = UTCDateTimeAttribute(null=True)  # the latest lease (a nurture email: its place on the lead)
+    resent_at = UTCDateTimeAttribute(null=True)  # the one resend after a lease ran out unreported
     # Engagement (SES events): the keys of the events applied, and what they reported.
     seen = UnicodeSetAttribute(null=True)
     delivered_at = UTCDateTimeAttribute(null=True)

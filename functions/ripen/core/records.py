@@ -92,7 +92,7 @@ HANDOFF_ENGAGEMENT_KEPT = 10  # engagement facts carried in the hand-off event
 
 class MessageStatus(StrEnum):
     CLAIMED = "claimed"  # decided, queued, not yet handed to SES (a hand-off: not yet published)
-    SENDING = "sending"  # a sender holds the lease and is talking to SES
+    SENDING = "sending"  # a sender holds the lease and is talking to SES (lease run out: in doubt)
     SENT = "sent"  # SES accepted it; ses_message_id is set (a hand-off: published)
     FAILED = "failed"  # rejected or could not render; never retried blindly
     SKIPPED = "skipped"  # no longer allowed (unsubscribed, suppressed, left the sequence)
@@ -231,6 +231,13 @@ class Message:
     # crashed, or one still finishing): the message went out and must never be sent again.
     observed_ses_message_id: str | None = None
     activity: Activity = field(default_factory=Activity)
+    # When the latest lease was taken. For a nurture email it is also the moment counted in the
+    # lead's recent emails (its place under the frequency cap, taken with the lease), so a later
+    # lease of the same message moves that place instead of adding another.
+    leased_at: datetime | None = None
+    # Its one resend: when a sender took over a lease that ran out without SES reporting a send
+    # (or the moment that resend was put off to by the frequency cap). A second doubt parks it.
+    resent_at: datetime | None = None
 
     def named_by(self, ses_message_id: str) -> bool:
         """Whether SES's id for an event names this message."""

@@ -1,8 +1,9 @@
 """The sender Lambda: a batch of send jobs from SQS, one email each.
 
 Partial batch failure: only the records that must come back (throttled, SES unreachable,
-sending stopped) are reported; they return after the delay the sender chose for them. A
-malformed record is logged and dropped. Metrics are flushed once per invocation.
+sending stopped, no time left to keep to the send rate) are reported; they return after the
+delay the sender chose for them. A malformed record is logged and dropped. Metrics are flushed
+once per invocation.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from ripen.app import app
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def record_handler(record: SQSRecord) -> None:
-    app().sender.deliver(record.body, record.receipt_handle, record.message_id)
+def record_handler(record: SQSRecord, lambda_context: Any = None) -> None:
+    remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    app().sender.deliver(record.body, record.receipt_handle, record.message_id, remaining_ms=remaining)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -97,6 +97,7 @@ UNKNOWN = "EngagementUnknownMessages"
 SKIPPED = "EngagementSkipped"
 RETRIED = "EngagementRetried"
 RECONCILED = "SendsReconciled"
+SENT_TWICE = "EmailsSentTwice"
 EMAILS_REJECTED = "EmailsRejected"
 RENDERING_FAILURES = "EmailRenderingFailures"
 LEADS_SUPPRESSED = "LeadsSuppressed"
@@ -128,6 +129,9 @@ class _Email:
     ref: MessageRef | None
     delivered_at: datetime | None = None
     clicks: list[tuple[datetime, str | None, str]] = field(default_factory=list)  # at, link name, key
+    # The tag names a message recorded under another SES id after more than one attempt: this is
+    # the first attempt, which SES accepted although it never said so in time (sent twice).
+    sent_twice: bool = False
 
     def bucket(self, message: Message | None, ref: MessageRef, version: int | None = None) -> Bucket:
         """Counted for the email's sequence, version and step, on the day SES says it was sent."""
@@ -276,6 +280,8 @@ class Engagement:
         if found is not None and (ref is None or found.claim.key != ref.key):
             email.ref = MessageRef.parse(found.claim.key)
             return "retry" if email.ref else "unknown"
+        if message is not None and message.ses_message_id is not None and message.attempts > 1:
+            email.sent_twice = True
         return "unknown"
 
     def _mark(self, ref: MessageRef, email: _Email, record: AnyRecord, machine: bool = False) -> EventMark:
@@ -290,6 +296,12 @@ class Engagement:
         return EventMark(ref.key, email.ses_id, record.key, record.kind, record.occurred_at, machine, link, detail)
 
     def _unknown(self, email: _Email, records: Sequence[AnyRecord]) -> None:
+        if email.sent_twice and any(record.kind == "send" for record in records):
+            self.metrics.count(SENT_TWICE)
+            logger.warning(
+                "an email went out twice: SES reported its first attempt only after the resend",
+                extra={"message_key": email.ref.key if email.ref else None, "ses_message_id": email.ses_id},
+            )
         self.metrics.count(UNKNOWN, len(records))
         logger.info(
             "SES event for a message ripen does not know: ignored",

@@ -136,16 +136,23 @@ class Nurture:
         return [self.apply(lead_id, r.enrollment.sequence, trigger, name) for r in self.store.enrollments_of(lead_id)]
 
     def apply_record(
-        self, record: EnrollmentRecord, trigger: Trigger, name: str, marks: Seq[EventMark] = ()
+        self,
+        record: EnrollmentRecord,
+        trigger: Trigger,
+        name: str,
+        marks: Seq[EventMark] = (),
+        siblings: Seq[EnrollmentRecord] | None = None,
     ) -> Outcome:
         """Decide from a record already in hand (e.g. from the due index) with one conditional write.
         `marks`: the engagement events behind the trigger, written on their message in the same
-        transaction (so each changes the enrollment once); nothing is written when nothing changes."""
+        transaction (so each changes the enrollment once); nothing is written when nothing changes.
+        `siblings`: the lead's other enrollments, when the caller read them already (the sweep reads
+        them for a whole page of due enrollments at once); else read when the frequency cap needs them."""
         if record.enrollment.terminal:
             return Outcome(False, record, reason=f"already {record.enrollment.status.value}")
         now = self.clock.now()
         sequence, record = self._on_sequence(record)
-        record, decision = self._decide(record, trigger, sequence, now)
+        record, decision = self._decide(record, trigger, sequence, now, siblings=siblings)
         if not decision.changed:
             return Outcome(False, record, decision, reason="nothing to do")
         change = self._change(record, decision, sequence, name, now, record.revision)
@@ -155,6 +162,17 @@ class Nurture:
             return Outcome(False, record, decision, reason="conflict")
         return self._done(change, decision)
 
+    def needs_siblings(self, record: EnrollmentRecord, trigger: Trigger) -> bool:
+        """Whether deciding `trigger` would send an email under a frequency cap, so the decision
+        must learn what the lead's other enrollments sent (the engine alone, nothing read)."""
+        if record.enrollment.terminal:
+            return False
+        sequence, record = self._on_sequence(record)
+        if sequence.frequency_cap is None:
+            return False
+        decision = advance(record.enrollment, trigger, sequence, self.clock.now(), self._context(record, False, False))
+        return any(isinstance(a, SendEmail) for a in decision.actions)
+
     def _decide(
         self,
         record: EnrollmentRecord,
@@ -163,15 +181,17 @@ class Nurture:
         now: datetime,
         confirmed: bool = False,
         reconfirm: bool = False,
+        siblings: Seq[EnrollmentRecord] | None = None,
     ) -> tuple[EnrollmentRecord, Decision]:
         """Decide with the engine. The frequency cap counts the emails of all the lead's sequences, so
         a decision that would send under a cap first learns what the lead's other enrollments sent
-        (one query, only then) and decides again when that adds anything."""
+        (one query, only then, unless the caller has them) and decides again when that adds anything."""
         decision = advance(record.enrollment, trigger, sequence, now, self._context(record, confirmed, reconfirm))
         if sequence.frequency_cap is None or not any(isinstance(a, SendEmail) for a in decision.actions):
             return record, decision
-        siblings = [r for r in self.store.enrollments_of(record.enrollment.lead_id) if r.key != record.key]
-        recent = merged_recent_emails([record, *siblings])
+        if siblings is None:
+            siblings = self.store.enrollments_of(record.enrollment.lead_id)
+        recent = merged_recent_emails([record, *(r for r in siblings if r.key != record.key)])
         if recent == tuple(sorted(record.recent_emails)):
             return record, decision
         record = replace(record, recent_emails=recent)

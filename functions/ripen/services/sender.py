@@ -1,11 +1,18 @@
-"""Sending one queued message: check it is still wanted, render, hand it to SES, record the outcome.
+"""Sending one queued message: check it is still wanted and within the frequency cap, render,
+hand it to SES at the account's rate, record the outcome.
 
-Exactly one email per step: the message item is taken with a conditional lease before SES is
-called, so two senders holding the same job (SQS delivers at least once) never both send. The
-lease lasts longer than the sender's Lambda timeout, so an expired lease means its holder is gone.
+Exactly one email per step: every write on the message is conditioned on it being still as the
+sender read it, and SES is only called under a lease (`ripen.core.sending` has the state machine).
+The lease lasts longer than the sender's Lambda timeout, so an expired lease means its holder is gone.
 
-What happens to a job:
-- sent: the SES message id and time are recorded on the message (and the send time on the lead).
+What happens to a job (one consistent read of the message, its lead and its enrollment first):
+- sent: the lease is taken, and with it (for a nurture email) the email's place in the lead's
+  recent emails, conditioned on the lead's revision: of two senders emailing one lead at once
+  (two sequences), only one passes the frequency cap; the other reads again and waits its turn.
+  Then SES, then the SES message id and time are recorded on the message.
+- deferred: the lead got another nurture email too recently (the frequency cap across all its
+  sequences): the message waits, due at the next moment the cap and the send window allow; the
+  sweep queues it again then. Never dropped.
 - skipped (a history entry says why): the lead unsubscribed, was suppressed, paused, left or
   finished the sequence after the email was decided, or is gone; a confirmation for a lead who
   already confirmed.
@@ -18,10 +25,17 @@ What happens to a job:
   verified, configuration missing). The lease is given back, the `SendingStopped` metric (watched
   by an alarm) is raised once, and for `SENDING_STOPPED_SECONDS` this sender hands every job back
   to the queue with that long delay, without calling SES: no retry storm while a person fixes it.
+- in doubt: SES's answer was lost (a timeout after the request went out). Handled like a sender
+  that died holding the lease: the message waits for SES's Send event, then is resent at most once.
+- recorded: SES reported the send of an earlier attempt that was never recorded: recorded now,
+  not sent again.
+- parked: a resend was interrupted too, and SES reported neither: `failed`, `SendsAbandoned`
+  (alarm); never a third send.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -32,8 +46,10 @@ from pydantic import ValidationError
 from ripen.adapters.mailer import (
     Mailer,
     MailerError,
+    OutgoingEmail,
     RejectedError,
     SendingStoppedError,
+    SendUncertainError,
     ThrottledError,
     redact,
 )
@@ -41,31 +57,47 @@ from ripen.adapters.metrics import Metrics
 from ripen.adapters.queue import JobRedelivery, SendJob
 from ripen.adapters.store import Store
 from ripen.clock import Clock
+from ripen.core.engagement import MessageRef
 from ripen.core.records import EnrollmentRecord, HistoryEntry, Lead, LeadStatus, Message, MessageStatus
+from ripen.core.sending import Move, next_move, other_emails
 from ripen.core.sequence import Sequence
 from ripen.core.state import Status
 from ripen.core.validator import Catalog
+from ripen.core.windows import cap_frees_at, next_send_time
 from ripen.mail.compose import Composer
 from ripen.mail.render import RenderError
+from ripen.services.pacing import Pacer
 
 logger = Logger(child=True)
 
 LEASE = timedelta(minutes=5)  # longer than the sender's Lambda timeout (template.yaml)
 RETRY_AFTER_THROTTLE = timedelta(seconds=60)
 RETRY_AFTER_ERROR = timedelta(minutes=2)
+RETRY_AFTER_CONFLICT = timedelta(seconds=30)
+SEND_EVENT_WAIT = timedelta(minutes=15)  # SEND_EVENT_WAIT_SECONDS
+MAX_ATTEMPTS = 4  # reads of a message whose lead keeps changing under the sender
+# Time an invocation keeps in hand after waiting for its send rate: the SES call and the record.
+SEND_MARGIN_SECONDS = 5.0
 
 SENT = "EmailsSent"
 SKIPPED = "EmailsSkipped"
 FAILED = "EmailsFailed"
+DEFERRED = "EmailsDeferred"
 THROTTLED = "SendThrottled"
 STOPPED = "SendingStopped"
+IN_DOUBT = "SendsInDoubt"
+RECORDED = "SendsReconciled"
+ABANDONED = "SendsAbandoned"
 
 
 class Outcome(StrEnum):
     SENT = "sent"
     SKIPPED = "skipped"
     FAILED = "failed"
-    NOTHING = "nothing to do"  # unknown, already finished, or another sender holds it
+    DEFERRED = "deferred"  # the frequency cap: due again at the next allowed moment
+    RECORDED = "recorded"  # SES reported an earlier attempt's send: recorded, not sent again
+    IN_DOUBT = "in doubt"  # SES's answer was lost: waits for SES's Send event
+    NOTHING = "nothing to do"  # unknown, already finished, another sender holds it, or waiting on SES
 
 
 class RetryLaterError(Exception):
@@ -97,6 +129,8 @@ class Sender:
         metrics: Metrics,
         redelivery: JobRedelivery | None = None,
         stop_for: timedelta = timedelta(minutes=15),
+        pacer: Pacer | None = None,
+        send_event_wait: timedelta = SEND_EVENT_WAIT,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -106,21 +140,30 @@ class Sender:
         self.metrics = metrics
         self.redelivery = redelivery
         self.stop_for = stop_for
+        self.pacer = pacer  # None: no rate to keep to (tests, local runs)
+        self.send_event_wait = send_event_wait
         self.halt: Halt | None = None  # kept for the life of the container: one SES refusal, one pause
 
     # -- the queue's view -----------------------------------------------------------------------
 
-    def deliver(self, body: str, receipt_handle: str | None = None, record_id: str = "") -> Outcome:
+    def deliver(
+        self,
+        body: str,
+        receipt_handle: str | None = None,
+        record_id: str = "",
+        remaining_ms: Callable[[], int] | None = None,
+    ) -> Outcome:
         """Handle one SQS record body. A malformed body is logged and dropped (it would never parse);
         a job that must come back is handed back with its delay, then RetryLaterError is raised so
-        the batch reports this record (and only this one) as failed."""
+        the batch reports this record (and only this one) as failed. `remaining_ms`: the
+        invocation's time left, so waiting for the send rate never runs past it."""
         try:
             job = SendJob.model_validate_json(body)
         except ValidationError:
             logger.warning("send job dropped: malformed body", extra={"record_id": record_id})
             return Outcome.NOTHING
         try:
-            return self.send(job)
+            return self.send(job, remaining_ms)
         except RetryLaterError as exc:
             if receipt_handle and self.redelivery is not None:
                 self.redelivery.defer(receipt_handle, exc.delay)
@@ -128,39 +171,72 @@ class Sender:
 
     # -- one message ----------------------------------------------------------------------------
 
-    def send(self, job: SendJob) -> Outcome:
-        now = self.clock.now()
-        if self.halt and now < self.halt.until:
-            raise SendingHaltedError(f"sending stopped ({self.halt.code})", self.halt.until - now)
-        message = self.store.get_message(job.message_key)
-        if message is None or message.status in (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.SKIPPED):
+    def send(self, job: SendJob, remaining_ms: Callable[[], int] | None = None) -> Outcome:
+        ref = MessageRef.parse(job.message_key)
+        if ref is None:
+            logger.warning("send job dropped: not a message key", extra={"message_key": job.message_key[:200]})
             return Outcome.NOTHING
-        if message.claim.kind == "handoff":
-            return Outcome.NOTHING  # an outbox item for the sales bus, not an email
-        leased = self.store.lease_message(job.message_key, now, now + LEASE)
-        if leased is None:
-            return Outcome.NOTHING  # finished meanwhile, or another sender is on it
-        claim = leased.claim
-        if leased.observed_ses_message_id:
-            # An earlier attempt reached SES (an SES event named it) but was never recorded: the
-            # email went out, so record that instead of sending it a second time.
-            if self.store.record_sent(leased, leased.observed_ses_message_id, now):
-                logger.info("recorded a send SES reported", extra={"message_key": claim.key})
-            return Outcome.NOTHING
-        lead = self.store.get_lead(claim.lead_id)
-        record = self.store.get_enrollment(claim.lead_id, claim.sequence)
+        for _ in range(MAX_ATTEMPTS):
+            now = self.clock.now()
+            if self.halt and now < self.halt.until:
+                raise SendingHaltedError(f"sending stopped ({self.halt.code})", self.halt.until - now)
+            context = self.store.send_context(ref.key, ref.lead_id, ref.sequence)
+            message = context.message
+            if message is None:
+                return Outcome.NOTHING
+            step = next_move(message, now, self.send_event_wait)
+            match step.move:
+                case Move.SEND | Move.RESEND:
+                    outcome = self._send(message, context.lead, context.record, now, remaining_ms)
+                    if outcome is not None:
+                        return outcome
+                    # the message or the lead changed since they were read: read again, decide again
+                case Move.RECORD:
+                    return self._record_reported(message, now)
+                case Move.PARK:
+                    return self._park(message, context.record, now)
+                case _:
+                    return Outcome.NOTHING  # finished, held by another sender, or waiting for SES's report
+        raise RetryLaterError("the lead kept changing", RETRY_AFTER_CONFLICT)
+
+    def _send(
+        self,
+        message: Message,
+        lead: Lead | None,
+        record: EnrollmentRecord | None,
+        now: datetime,
+        remaining_ms: Callable[[], int] | None,
+    ) -> Outcome | None:
+        """Check, render, lease, send, record. None when a race was lost before SES was called."""
+        claim = message.claim
         sequence = self._sequence(claim.sequence, claim.version)
-        reason = why_not(leased, lead, record, sequence)
+        reason = why_not(message, lead, record, sequence)
         if reason or lead is None or sequence is None:
-            return self._finish(leased, MessageStatus.SKIPPED, reason or "not sendable", record, now)
+            return self._finish(message, MessageStatus.SKIPPED, reason or "not sendable", record, now)
+        held_until = self._capped_until(message, lead, sequence, now)
+        if held_until is not None:
+            return self._defer(message, held_until, now)
         try:
             email = self.composer.compose(claim, lead, sequence, now)
         except RenderError as exc:
-            return self._finish(leased, MessageStatus.FAILED, f"could not render: {exc}", record, now)
+            return self._finish(message, MessageStatus.FAILED, f"could not render: {exc}", record, now)
+        self._keep_to_rate(remaining_ms)
+        now = self.clock.now()
+        leased = self.store.lease_message(message, now, now + LEASE, lead if claim.kind == "nurture" else None)
+        if leased is None:
+            return None
+        return self._hand_to_ses(leased, email, record, now)
+
+    def _hand_to_ses(
+        self, leased: Message, email: OutgoingEmail, record: EnrollmentRecord | None, now: datetime
+    ) -> Outcome:
+        claim = leased.claim
         try:
             sent = self.mailer.send(email)
         except ThrottledError as exc:
             self.metrics.count(THROTTLED)
+            if self.pacer is not None:
+                self.pacer.throttled()
             self._release(leased, now + RETRY_AFTER_THROTTLE, exc)
             raise RetryLaterError(exc.code, RETRY_AFTER_THROTTLE) from exc
         except SendingStoppedError as exc:
@@ -174,6 +250,14 @@ class Sender:
         except RejectedError as exc:
             reason = f"SES rejected it ({exc.code}): {redact(exc.reason)}"
             return self._finish(leased, MessageStatus.FAILED, reason, record, now)
+        except SendUncertainError as exc:
+            # SES may have accepted it: keep the lease (it runs out by itself) and let SES's Send
+            # event say what happened, exactly as if this sender had died here.
+            self.metrics.count(IN_DOUBT)
+            logger.warning(
+                "SES's answer was lost: waiting for its Send event", extra={"message_key": claim.key, "code": exc.code}
+            )
+            return Outcome.IN_DOUBT
         except MailerError as exc:
             self._release(leased, now + RETRY_AFTER_ERROR, exc)
             raise RetryLaterError(exc.code, RETRY_AFTER_ERROR) from exc
@@ -182,9 +266,36 @@ class Sender:
         self.metrics.count(SENT)
         logger.info(
             "email sent",
-            extra={"message_key": claim.key, "step": claim.step, "kind": claim.kind, "ses_message_id": sent.message_id},
+            extra={
+                "message_key": claim.key,
+                "step": claim.step,
+                "kind": claim.kind,
+                "ses_message_id": sent.message_id,
+                "resend": leased.resent_at is not None,
+            },
         )
         return Outcome.SENT
+
+    def _capped_until(self, message: Message, lead: Lead, sequence: Sequence, now: datetime) -> datetime | None:
+        """When a nurture email over the frequency cap may go (the lead's emails from every sequence,
+        as recorded on the lead: the authority, updated with every lease); None when it may go now."""
+        cap = sequence.frequency_cap
+        if message.claim.kind != "nurture" or cap is None:
+            return None
+        recent = other_emails(lead.recent_emails, message.leased_at)
+        if cap_frees_at(recent, cap, now) <= now:
+            return None
+        return next_send_time(now, sequence.send_window, cap, recent, lead.timezone)
+
+    def _keep_to_rate(self, remaining_ms: Callable[[], int] | None) -> None:
+        """Wait for this container's share of the SES rate; hand the job back when the wait would
+        outlast the invocation."""
+        if self.pacer is None:
+            return
+        budget = None if remaining_ms is None else remaining_ms() / 1000 - SEND_MARGIN_SECONDS
+        if self.pacer.take(max_wait=budget) is None:
+            delay = timedelta(seconds=max(1.0, 1 / self.pacer.rate))
+            raise RetryLaterError("no time left in this invocation for the send rate", delay)
 
     def _sequence(self, name: str, version: int) -> Sequence | None:
         own = self.catalog.get(name, version)
@@ -198,6 +309,40 @@ class Sender:
     def _release(self, message: Message, retry_at: datetime, error: MailerError) -> None:
         if not self.store.release_message(message, retry_at, f"{error.code}: will retry"):
             logger.warning("lease lost while giving it back", extra={"message_key": message.claim.key})
+
+    def _defer(self, message: Message, until: datetime, now: datetime) -> Outcome | None:
+        reason = f"frequency cap: held until {until.isoformat()}"
+        in_doubt = message.status is MessageStatus.SENDING  # its one resend, put off
+        if not self.store.release_message(message, until, reason, resend=in_doubt):
+            return None  # it changed meanwhile: read again
+        self.metrics.count(DEFERRED)
+        logger.info(
+            "email held by the frequency cap",
+            extra={"message_key": message.claim.key, "in_seconds": int((until - now).total_seconds())},
+        )
+        return Outcome.DEFERRED
+
+    def _record_reported(self, message: Message, now: datetime) -> Outcome:
+        """An earlier attempt reached SES (its Send event named the message) and was never recorded."""
+        ses_id = message.observed_ses_message_id
+        assert ses_id is not None
+        if not self.store.reconcile_sent(message.claim.key, ses_id, message.leased_at or now, now):
+            return Outcome.NOTHING
+        self.metrics.count(RECORDED)
+        logger.info("recorded a send SES reported", extra={"message_key": message.claim.key})
+        return Outcome.RECORDED
+
+    def _park(self, message: Message, record: EnrollmentRecord | None, now: datetime) -> Outcome:
+        """The resend's lease ran out too and SES reported neither attempt: never a third send."""
+        reason = (
+            "sending was interrupted twice and SES reported no send for either attempt: not tried a "
+            "third time (it may have gone out)"
+        )
+        outcome = self._finish(message, MessageStatus.FAILED, reason, record, now)
+        if outcome is Outcome.FAILED:
+            self.metrics.count(ABANDONED)
+            logger.error("send abandoned after a second interrupted attempt", extra={"message_key": message.claim.key})
+        return outcome
 
     def _finish(
         self, message: Message, status: MessageStatus, reason: str, record: EnrollmentRecord | None, now: datetime
@@ -216,7 +361,7 @@ class Sender:
             message_key=claim.key,
         )
         if not self.store.record_unsent(message, status, reason, history):
-            logger.warning("lease lost before recording the outcome", extra={"message_key": claim.key})
+            logger.warning("the message changed before its outcome was recorded", extra={"message_key": claim.key})
             return Outcome.NOTHING
         self.metrics.count(SKIPPED if status is MessageStatus.SKIPPED else FAILED)
         logger.info(f"email {verb}", extra={"message_key": claim.key, "step": claim.step, "status": status.value})

@@ -24,7 +24,8 @@ from aws_lambda_powertools import Logger
 from ripen.adapters.queue import BatchingSendQueue, SendJob, SendQueue
 from ripen.adapters.store import CLAIM_TIMEOUT, Store
 from ripen.clock import Clock
-from ripen.core.records import EnrollmentRecord, Message, MessageStatus
+from ripen.core.records import EnrollmentRecord, Message
+from ripen.core.sending import Move, next_move
 from ripen.core.state import TimerDue
 from ripen.core.validator import Catalog
 from ripen.services.nurture import Nurture
@@ -54,7 +55,10 @@ class SweepReport:
     queued: int = 0  # of those, accepted by the send queue
     not_queued: int = 0  # refused by the queue: sent again once their claim times out
     lost_jobs_requeued: int = 0  # claims whose job never reached the queue, queued again
-    awaiting_sender: int = 0  # unsent messages in other states: the sender reconciles those
+    retries_queued: int = 0  # messages put back for later (throttled, the frequency cap, ...), now due
+    in_doubt_waiting: int = 0  # leases that ran out unrecorded: waiting for SES's Send event
+    in_doubt_requeued: int = 0  # ... whose wait is over (or SES reported them): handed to the sender
+    awaiting_sender: int = 0  # a sender holds a live lease (the index lags behind)
     handoffs_published: int = 0  # Lead Sales Ready events left in the outbox, published now
     left: int = 0  # due items read but left for the next run when the time ran out
     more_due: bool = False  # the time ran out before every page was read
@@ -75,6 +79,7 @@ class SweepReport:
             "SendJobsQueued": self.queued,
             "LeftForNextRun": self.left,
             "LostJobsRequeued": self.lost_jobs_requeued,
+            "InDoubtSendsRequeued": self.in_doubt_requeued,
             "LostRaces": self.lost_races,
             "SendJobsNotQueued": self.not_queued,
             "HandOffsRepublished": self.handoffs_published,
@@ -111,8 +116,10 @@ class Sweep:
         page_size: int = 100,
         safety_margin_ms: int = 10_000,
         handoffs: PendingHandOffs | None = None,
+        send_event_wait: timedelta = timedelta(minutes=15),
     ) -> None:
         self.handoffs = handoffs
+        self.send_event_wait = send_event_wait
         self.store = store
         self.catalog = catalog
         self.queue = queue
@@ -157,24 +164,31 @@ class _ShardRun:
         self.jobs = jobs
         self.budget = budget
         self.report = SweepReport()
+        self.siblings: dict[str, dict[str, EnrollmentRecord]] = {}  # lead -> sequence -> enrollment
 
     def run(self) -> SweepReport:
         try:
             for message in self._due(self.store.due_messages):
                 self.reconcile(message)
-            for record in self._due(self.store.due_enrollments):
+            for record in self._due(self.store.due_enrollments, self._read_siblings):
                 self.move(record)
         except Exception:
             logger.exception("sweep could not read a shard", extra={"shard": self.shard})
             self.report.shards_failed += 1
         return self.report
 
-    def _due(self, page: Callable[[str, datetime, int, Item | None], list[Item]]) -> Iterator[Item]:
+    def _due(
+        self,
+        page: Callable[[str, datetime, int, Item | None], list[Item]],
+        on_page: Callable[[list[Item]], None] | None = None,
+    ) -> Iterator[Item]:
         """Due items a page at a time, until none are left or the time is spent (then counted as left)."""
         after: Item | None = None
         size = self.sweep.page_size
         while not self.budget.spent:
             items = page(self.shard, self.now, size, after)
+            if on_page is not None and items:
+                on_page(items)
             for index, item in enumerate(items):
                 if self.budget.spent:
                     self.report.left += len(items) - index
@@ -186,12 +200,41 @@ class _ShardRun:
             after = items[-1]
         self.report.more_due = True
 
+    def _read_siblings(self, page: list[EnrollmentRecord]) -> None:
+        """The other enrollments of the leads in `page` whose timer would send an email under a
+        frequency cap (the cap counts every sequence's emails): one batch read for the page instead
+        of a query per decision. Kept up to date with this run's own decisions."""
+        leads: set[str] = set()
+        for record in page:
+            try:
+                if self.nurture.needs_siblings(record, TimerDue()):
+                    leads.add(record.enrollment.lead_id)
+            except Exception:  # noqa: S112 - a record that cannot be decided: `move` counts it
+                continue
+        leads -= set(self.siblings)
+        if not leads:
+            return
+        names = self.sweep.catalog.names()
+        try:
+            found = self.store.get_enrollments([(lead, name) for lead in sorted(leads) for name in names])
+        except Exception:
+            # each decision that needs them reads them itself
+            logger.warning("siblings not read for a page", extra={"shard": self.shard}, exc_info=True)
+            return
+        for lead in leads:
+            self.siblings.setdefault(lead, {})
+        for record in found:
+            self.siblings[record.enrollment.lead_id][record.enrollment.sequence] = record
+
     def move(self, record: EnrollmentRecord) -> None:
         """Fire a due timer: the nurture service re-decides with the engine (send window, cap) and
         writes only if the enrollment is still at the revision the index showed."""
         self.report.due += 1
+        lead_id = record.enrollment.lead_id
+        known = self.siblings.get(lead_id)
+        siblings = None if known is None else [r for r in known.values() if r.key != record.key]
         try:
-            outcome = self.nurture.apply_record(record, TimerDue(), "timer")
+            outcome = self.nurture.apply_record(record, TimerDue(), "timer", siblings=siblings)
         except Exception as exc:
             self.report.failed += 1
             logger.exception(
@@ -202,6 +245,8 @@ class _ShardRun:
         if outcome.applied:
             self.report.claimed += 1
             self.report.jobs += len(outcome.queued)
+            if known is not None and outcome.record is not None:
+                known[record.enrollment.sequence] = outcome.record  # what the lead's next decision counts
         elif outcome.reason == "conflict":
             self.report.lost_races += 1
         else:
@@ -217,19 +262,39 @@ class _ShardRun:
             )
 
     def _reconcile(self, message: Message) -> None:
-        """An unsent message whose due time passed. A claim still `claimed` lost its job (a crash
-        after the write, a queue outage): push its due time forward, and only the sweep whose
-        conditional write lands queues it again. The wait grows with the claim's age, so a long
-        queue backlog is not flooded with copies; the sender ignores a job whose message it
-        already handled. Other states belong to the sender's own reconciliation."""
-        match message.status:
-            case MessageStatus.CLAIMED:
-                gap = min(max(CLAIM_TIMEOUT, self.now - message.claim.created_at), LONGEST_REQUEUE_GAP)
-                if self.store.postpone_message(message, self.now + gap):
-                    self.jobs.enqueue([SendJob(message_key=message.claim.key)])
-                    self.report.lost_jobs_requeued += 1
-                    self.report.jobs += 1
+        """An unsent message whose due time passed, moved on as `ripen.core.sending` says:
+        - still `claimed`: its job was lost (a crash after the write, a queue outage), or it was put
+          back for later (throttled, the frequency cap): queue it (again);
+        - its lease ran out without the send being recorded (the sender died, or SES's answer was
+          lost): wait for SES's Send event until the lease's end plus `send_event_wait` (the due
+          time moves there), then hand it to the sender, which records what SES reported, resends
+          it once, or parks it.
+        A job is queued only by the sweep whose conditional write moves the due time, so of two
+        runs only one queues it. The wait before the next copy grows with the claim's age (a long
+        queue backlog is not flooded with copies); the sender ignores a job whose message it
+        already handled."""
+        step = next_move(message, self.now, self.sweep.send_event_wait)
+        match step.move:
+            case Move.AWAIT_SES:
+                assert step.at is not None
+                if self.store.postpone_message(message, step.at):
+                    self.report.in_doubt_waiting += 1
                 else:
                     self.report.lost_races += 1
-            case _:
+            case Move.SEND | Move.RESEND | Move.RECORD | Move.PARK:
+                gap = min(max(CLAIM_TIMEOUT, self.now - message.claim.created_at), LONGEST_REQUEUE_GAP)
+                if not self.store.postpone_message(message, self.now + gap):
+                    self.report.lost_races += 1
+                    return
+                self.jobs.enqueue([SendJob(message_key=message.claim.key)])
+                self.report.jobs += 1
+                if step.move is Move.SEND and message.error is not None:
+                    self.report.retries_queued += 1  # the sender put it back with the reason
+                elif step.move is Move.SEND:
+                    self.report.lost_jobs_requeued += 1
+                else:
+                    self.report.in_doubt_requeued += 1
+            case Move.HELD:
                 self.report.awaiting_sender += 1
+            case Move.DONE:
+                pass

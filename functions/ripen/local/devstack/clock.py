@@ -45,6 +45,10 @@ class DevClock:
     def offset(self) -> timedelta:
         return self._offset
 
+    def sleep(self, seconds: float) -> None:
+        """Waits in real time (the sender's pacing): dev time runs on with real time."""
+        self._real.sleep(seconds)
+
     def now(self) -> datetime:
         return self._real.now() + self._offset
 
