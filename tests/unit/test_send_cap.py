@@ -7,9 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from ripen.adapters.memory import InMemoryStore
 from ripen.core.records import MessageStatus, message_key
+from ripen.core.state import Wait
 from ripen.services.nurture import Nurture
 from ripen.services.sender import Outcome
 from tests.support.mailstack import make_stack
+from tests.support.ses_events import event_about
+
+CAP = timedelta(hours=20)  # trial-nurture: at most 1 email per 20 hours
 
 
 class SameInstant:
@@ -75,3 +79,29 @@ def test_a_confirmation_the_lead_just_asked_for_is_not_held_by_the_cap(catalog, 
     # Then the confirmation goes out at once, cap or not
     assert stack.send_queued() == [Outcome.SENT]
     assert stack.outbox.emails[-1].tags["kind"] == "confirmation"
+
+
+def test_a_step_timed_for_the_moment_the_cap_frees_goes_out_then_though_the_last_email_sat_in_the_queue(catalog, clock):
+    # Given Ana, in the trial since Monday 13:00, whose case study sat 40 seconds in the send queue
+    clock.set(datetime(2026, 3, 2, 13, 0, tzinfo=UTC))
+    stack = make_stack(InMemoryStore(), clock, catalog)
+    ana = stack.signup("ana@example.com")
+    stack.sent(ana, "first-dashboard")
+    case_study_key = message_key(ana.lead_id, "trial-nurture", 1, "case-study")
+    while case_study_key not in [job.message_key for job in stack.queue.jobs]:
+        assert stack.timer(ana)
+    decided = clock.now()
+    clock.advance(seconds=40)
+    assert stack.send_queued() == [Outcome.SENT]
+    # When she clicks pricing an hour later, the follow-up waits for the cap: 20 hours after the case study
+    clock.advance(hours=1)
+    stack.ses(event_about(stack.message(case_study_key), "click", at=clock.now()))
+    waiting = stack.store.get_enrollment(ana.lead_id, "trial-nurture").enrollment
+    assert (waiting.cursor, waiting.wait, waiting.next_action_at) == ("pricing-followup", Wait.CAP, decided + CAP)
+    # When that moment comes
+    assert stack.timer(ana)
+    # Then the follow-up goes out at once: the sender counts the case study from the same moment
+    # the sequence's timer did, not 40 seconds later (which would hold it once more)
+    assert stack.send_queued() == [Outcome.SENT]
+    assert stack.outbox.emails[-1].tags["step"] == "pricing-followup"
+    assert stack.metrics.counts.get("EmailsDeferred", 0) == 0

@@ -332,7 +332,7 @@ class DynamoStore:
                     return None  # gone, finished, or another sender got there first
                 raise
             return _message(item)
-        recent = with_email(lead.recent_emails, now, message.leased_at, RECENT_EMAILS_KEPT)
+        recent = with_email(lead.recent_emails, message, now, RECENT_EMAILS_KEPT)
         try:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(item, actions=actions, condition=condition)

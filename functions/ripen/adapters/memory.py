@@ -172,7 +172,7 @@ class InMemoryStore:
                 stored = self.leads.get(lead.lead_id)
                 if stored is None or stored.revision != lead.revision:
                     return None
-                recent = with_email(stored.recent_emails, now, current.leased_at, RECENT_EMAILS_KEPT)
+                recent = with_email(stored.recent_emails, current, now, RECENT_EMAILS_KEPT)
                 self.leads[lead.lead_id] = replace(stored, recent_emails=recent, revision=stored.revision + 1)
             leased = replace(
                 current,

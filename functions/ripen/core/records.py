@@ -231,9 +231,9 @@ class Message:
     # crashed, or one still finishing): the message went out and must never be sent again.
     observed_ses_message_id: str | None = None
     activity: Activity = field(default_factory=Activity)
-    # When the latest lease was taken. For a nurture email it is also the moment counted in the
-    # lead's recent emails (its place under the frequency cap, taken with the lease), so a later
-    # lease of the same message moves that place instead of adding another.
+    # When the latest lease was taken. For a nurture email a lease also takes its place in the
+    # lead's recent emails (under the frequency cap, at `sending.cap_place`), so a later lease of
+    # the same message moves that place instead of adding another.
     leased_at: datetime | None = None
     # Its one resend: when a sender took over a lease that ran out without SES reporting a send
     # (or the moment that resend was put off to by the frequency cap). A second doubt parks it.

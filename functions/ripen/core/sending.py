@@ -77,21 +77,34 @@ def _live(message: Message, now: datetime) -> bool:
     return message.lease_until is not None and message.lease_until > now
 
 
-# A lease time is kept on the message and on the lead (as seconds since the epoch): the two may
-# differ by rounding, never by this much.
+# An email counts under the frequency cap from its claim, the moment the engine decided to send it
+# and counted it in the enrollment: sender and engine then agree, so a step the engine timed for the
+# instant the cap frees is not held again for the seconds the previous email spent in the queue. A
+# lease this much later than its claim (a held, retried or backlogged email) counts from the lease.
+CLAIM_COUNTS_WITHIN = timedelta(minutes=5)
+
+# A place is kept on the lead as seconds since the epoch: it may differ from the moment it is
+# computed from by rounding, never by this much.
 _SAME_MOMENT = timedelta(milliseconds=1)
 
 
-def other_emails(recent: tuple[datetime, ...], own: datetime | None) -> tuple[datetime, ...]:
+def cap_place(message: Message, leased_at: datetime) -> datetime:
+    """The moment a lease at `leased_at` counts this email at under the frequency cap."""
+    claimed = message.claim.created_at
+    return claimed if leased_at - claimed <= CLAIM_COUNTS_WITHIN else leased_at
+
+
+def other_emails(recent: tuple[datetime, ...], message: Message) -> tuple[datetime, ...]:
     """The lead's recent emails without the place this message took with an earlier lease."""
-    if own is None:
+    if message.leased_at is None:
         return recent
+    own = cap_place(message, message.leased_at)
     for index, at in enumerate(recent):
         if abs(at - own) < _SAME_MOMENT:
             return recent[:index] + recent[index + 1 :]
     return recent
 
 
-def with_email(recent: tuple[datetime, ...], at: datetime, own: datetime | None, kept: int) -> tuple[datetime, ...]:
-    """The lead's recent emails once this message takes its place at `at` (moving an earlier one)."""
-    return tuple(sorted((*other_emails(recent, own), at)))[-kept:]
+def with_email(recent: tuple[datetime, ...], message: Message, now: datetime, kept: int) -> tuple[datetime, ...]:
+    """The lead's recent emails once a lease at `now` takes this message's place (moving an earlier one)."""
+    return tuple(sorted((*other_emails(recent, message), cap_place(message, now))))[-kept:]

@@ -282,7 +282,7 @@ class Sender:
         cap = sequence.frequency_cap
         if message.claim.kind != "nurture" or cap is None:
             return None
-        recent = other_emails(lead.recent_emails, message.leased_at)
+        recent = other_emails(lead.recent_emails, message)
         if cap_frees_at(recent, cap, now) <= now:
             return None
         return next_send_time(now, sequence.send_window, cap, recent, lead.timezone)
