@@ -194,15 +194,7 @@ class InMemoryStore:
         with self._lock:
             if not self._holds_lease(message):
                 return False
-            self.messages[message.claim.key] = replace(
-                self.messages[message.claim.key],
-                status=MessageStatus.SENT,
-                ses_message_id=ses_message_id,
-                sent_at=sent_at,
-                lease_until=None,
-                due_at=None,
-                error=None,
-            )
+            self.messages[message.claim.key] = _sent(self.messages[message.claim.key], ses_message_id, sent_at)
             return True
 
     def record_unsent(
@@ -290,15 +282,7 @@ class InMemoryStore:
                 and message.lease_until > now
             ):
                 return False
-            self.messages[key] = replace(
-                message,
-                status=MessageStatus.SENT,
-                ses_message_id=ses_message_id,
-                sent_at=sent_at,
-                lease_until=None,
-                due_at=None,
-                error=None,
-            )
+            self.messages[key] = _sent(message, ses_message_id, sent_at)
             lead = self.leads.get(message.claim.lead_id)
             if lead is not None and message.claim.kind == "nurture" and message.leased_at is None:
                 recent = tuple(sorted((*lead.recent_emails, sent_at)))[-RECENT_EMAILS_KEPT:]
@@ -338,3 +322,16 @@ def _enrollment_position(record: EnrollmentRecord) -> tuple[datetime, tuple[str,
 def _message_position(message: Message) -> tuple[datetime, str]:
     assert message.due_at is not None
     return (message.due_at, message.claim.key)
+
+
+def _sent(message: Message, ses_message_id: str, sent_at: datetime) -> Message:
+    """The message as sent with this SES id: out of the due index, its last error gone."""
+    return replace(
+        message,
+        status=MessageStatus.SENT,
+        ses_message_id=ses_message_id,
+        sent_at=sent_at,
+        lease_until=None,
+        due_at=None,
+        error=None,
+    )
