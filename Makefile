@@ -64,8 +64,8 @@ workflow-lint: actionlint
 deps: python-deps dynamodb-local chromium actionlint
 
 lint: python-deps
-	$(RUN) ruff check functions tests benchmarks
-	$(RUN) ruff format --check functions tests benchmarks
+	$(RUN) ruff check functions ripen_dev tests benchmarks
+	$(RUN) ruff format --check functions ripen_dev tests benchmarks
 	$(RUN) ripen lint templates
 	$(RUN) ripen preview templates --out test-artifacts/preview
 	$(MAKE) --no-print-directory workflow-lint
@@ -106,7 +106,7 @@ requirements: uv
 # SAM keeps its own state in ~/.aws-sam; set HOME to a writable folder if yours is not.
 build: python-deps
 	SAM_CLI_TELEMETRY=0 UV="$(UV)" $(RUN) sam build --template template.yaml --build-dir .aws-sam/build
-	$(RUN) python -m ripen.local.artifacts .aws-sam/build
+	$(RUN) python -m ripen_dev.local.artifacts .aws-sam/build
 
 # The whole stack on this machine: http://localhost:3000/ (landing page) and /_dev (outbox); Ctrl-C stops it.
 # Options go in DEV_ARGS, e.g. `make dev DEV_ARGS="--persist --port 3001"` (see `uv run ripen dev --help`).

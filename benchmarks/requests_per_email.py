@@ -102,7 +102,7 @@ class Recorder:
         self.accepted: list[tuple[str, datetime, dict[str, str]]] = []
 
     def send(self, email: Any) -> Any:
-        from ripen.adapters.mailer import SentEmail
+        from ripen.ports.mailer import SentEmail
 
         ses_id = f"0100019{len(self.accepted):09d}-bench"
         self.accepted.append((ses_id, self.clock.now(), dict(email.tags)))
@@ -123,7 +123,7 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     import boto3
 
-    from ripen.local.dynamodb_local import DynamoDBLocal
+    from ripen_dev.local.dynamodb_local import DynamoDBLocal
 
     with DynamoDBLocal(REPO / ".cache") as endpoint:
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")  # not counted
@@ -140,7 +140,7 @@ def make_tables(client: Any, endpoint: str) -> Any:
     import uuid
 
     from ripen.config import Settings
-    from ripen.local import cfn, resources
+    from ripen_dev.local import cfn, resources
 
     template = REPO / "template.yaml"
     # TTL off: DynamoDB Local would delete unconfirmed leads by the real clock, not the simulated one
@@ -154,15 +154,15 @@ def make_tables(client: Any, endpoint: str) -> Any:
 
 def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: random.Random) -> Tally:
     from ripen.adapters.dynamodb import DynamoStore
-    from ripen.adapters.metrics import MemoryMetrics
-    from ripen.adapters.queue import MemorySendQueue
     from ripen.adapters.stats import DynamoStats
     from ripen.app import App
-    from ripen.clock import ManualClock
     from ripen.config import Settings
     from ripen.core.emails import link_names
     from ripen.models.signup import SignupForm
     from ripen.services.sender import RetryLaterError
+    from ripen_dev.fakes.clock import ManualClock
+    from ripen_dev.fakes.metrics import MemoryMetrics
+    from ripen_dev.fakes.queue import MemorySendQueue
 
     clock = ManualClock(START)
     env = {**settings.model_dump(by_alias=True, exclude_none=True)}
@@ -228,9 +228,8 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
                 heapq.heappush(agenda, (when, next(order), "events", (message, [(name, when, fields)])))
 
     def apply_events(due: list[tuple[Any, list[tuple[str, datetime, dict[str, Any]]]]]) -> None:
-        from tests.support.ses_events import event_about, sqs_batch
-
         from ripen.models.ses import received_events
+        from tests.support.ses_events import event_about, sqs_batch
 
         phase("engagement")
         events = []

@@ -168,17 +168,16 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
 
 
 def run(rate: float, senders: int, emails: int, paced: bool) -> Result:
+    from ripen.adapters.templates import load_catalog
+    from ripen.core.records import MessageStatus
+    from ripen.services.pacing import Pacer, share_of
+    from ripen.services.sender import RetryLaterError, Sender
+    from ripen_dev.fakes.clock import ManualClock
+    from ripen_dev.fakes.metrics import MemoryMetrics
+    from ripen_dev.fakes.store import InMemoryStore
     from tests.conftest import TEMPLATES
     from tests.support.fake_ses import FakeSes
     from tests.support.mailstack import make_stack
-
-    from ripen.adapters.memory import InMemoryStore
-    from ripen.adapters.metrics import MemoryMetrics
-    from ripen.clock import ManualClock
-    from ripen.core.records import MessageStatus
-    from ripen.core.validator import load_catalog
-    from ripen.services.pacing import Pacer, share_of
-    from ripen.services.sender import RetryLaterError, Sender
 
     wall = time.perf_counter()
     store = InMemoryStore()

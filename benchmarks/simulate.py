@@ -34,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
-    from ripen.core.validator import load_catalog
-    from ripen.simulation.model import check_model, email_links, load_model
-    from ripen.simulation.report import write_report
-    from ripen.simulation.simulate import Plan, default_workers, simulate
-    from ripen.simulation.summary import write_summary
+    from ripen.adapters.templates import load_catalog
+    from ripen_dev.simulation.model import check_model, email_links, load_model
+    from ripen_dev.simulation.report import write_report
+    from ripen_dev.simulation.simulate import Plan, default_workers, simulate
+    from ripen_dev.simulation.summary import write_summary
 
     load_before = os.getloadavg()
     wall_started, cpu_started = time.perf_counter(), _cpu_seconds()

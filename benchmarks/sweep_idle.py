@@ -58,7 +58,7 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     import boto3
 
-    from ripen.local.dynamodb_local import DynamoDBLocal
+    from ripen_dev.local.dynamodb_local import DynamoDBLocal
 
     with DynamoDBLocal(REPO / ".cache") as endpoint:
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
@@ -80,7 +80,7 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
 
 def make_tables(client: Any, endpoint: str) -> Any:
     from ripen.config import Settings
-    from ripen.local import cfn, resources
+    from ripen_dev.local import cfn, resources
 
     template = REPO / "template.yaml"
     names = resources.create_tables(client, cfn.load_template(template), prefix=f"bench{uuid.uuid4().hex[:6]}-")
@@ -90,15 +90,15 @@ def make_tables(client: Any, endpoint: str) -> Any:
 
 
 def world_of(lead_states: dict[str, str]) -> Any:
-    """One lead per state, built with the real service in memory (see ripen.local.bulk)."""
-    from ripen.adapters.memory import InMemoryStore
-    from ripen.adapters.queue import MemorySendQueue
-    from ripen.clock import ManualClock
+    """One lead per state, built with the real service in memory (see ripen_dev.local.bulk)."""
+    from ripen.adapters.templates import load_catalog
     from ripen.core.records import Consent, Lead
     from ripen.core.state import ExitRequested
-    from ripen.core.validator import load_catalog
-    from ripen.local import bulk
     from ripen.services.nurture import Nurture
+    from ripen_dev.fakes.clock import ManualClock
+    from ripen_dev.fakes.queue import MemorySendQueue
+    from ripen_dev.fakes.store import InMemoryStore
+    from ripen_dev.local import bulk
 
     world = InMemoryStore()
     catalog = load_catalog(REPO / "templates")
@@ -129,7 +129,7 @@ def world_of(lead_states: dict[str, str]) -> Any:
 
 def seed_idle(client: Any, table_set: TableSet) -> None:
     from ripen.adapters.dynamodb import DynamoStore
-    from ripen.local import bulk
+    from ripen_dev.local import bulk
 
     store = DynamoStore(table_set.settings)
     world = world_of({"tpl_waiting": "waiting", "tpl_finished": "finished", "tpl_new": "new"})
@@ -146,7 +146,7 @@ def seed_idle(client: Any, table_set: TableSet) -> None:
 
 def seed_due(client: Any, table_set: TableSet, run: int, due: int) -> None:
     from ripen.adapters.dynamodb import DynamoStore
-    from ripen.local import bulk
+    from ripen_dev.local import bulk
 
     store = DynamoStore(table_set.settings)
     world = world_of({"tpl_due": "due"})
@@ -158,10 +158,10 @@ def seed_due(client: Any, table_set: TableSet, run: int, due: int) -> None:
 def sweep_once(table_set: TableSet, due: int, counted: bool = True) -> None:
     from ripen.adapters import tables
     from ripen.adapters.dynamodb import DynamoStore
-    from ripen.adapters.queue import MemorySendQueue
-    from ripen.clock import ManualClock
-    from ripen.core.validator import load_catalog
+    from ripen.adapters.templates import load_catalog
     from ripen.services.sweep import Sweep
+    from ripen_dev.fakes.clock import ManualClock
+    from ripen_dev.fakes.queue import MemorySendQueue
 
     store = DynamoStore(table_set.settings)  # binds the models to this set's tables
     requests: Counter[str] = Counter()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ripen.clock import ManualClock
-from ripen.core.validator import Catalog, load_catalog
+from ripen.adapters.templates import load_catalog
+from ripen.core.validator import Catalog
+from ripen_dev.fakes.clock import ManualClock
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "templates"
@@ -33,7 +34,7 @@ def moto_endpoint() -> Iterator[str]:
     """moto in server mode on a free port: SQS (and the other AWS APIs moto has) over real HTTP."""
     from moto.server import ThreadedMotoServer
 
-    from ripen.local.dynamodb_local import free_port
+    from ripen_dev.local.dynamodb_local import free_port
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")

@@ -9,21 +9,23 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ripen.adapters.queue import JobRedelivery, MemorySendQueue, SendQueue, SqsSendQueue
-from ripen.adapters.store import Store
-from ripen.clock import Clock, SystemClock
+from ripen.adapters.queue import SqsSendQueue
+from ripen.adapters.templates import load_catalog
 from ripen.config import Settings
-from ripen.core.validator import Catalog, SequenceError, load_catalog
+from ripen.core.validator import Catalog, SequenceError
+from ripen.ports.clock import Clock, SystemClock
+from ripen.ports.queue import JobRedelivery, SendQueue
+from ripen.ports.store import Store
 from ripen.services.links import Links
 from ripen.services.nurture import Nurture
 
 if TYPE_CHECKING:  # these parts are imported when first used, not by every function at start
-    from ripen.adapters.bus import EventBus
-    from ripen.adapters.mailer import Mailer
-    from ripen.adapters.metrics import Metrics
-    from ripen.adapters.stats import Stats
     from ripen.mail.compose import Composer
     from ripen.mail.render import Renderer
+    from ripen.ports.bus import EventBus
+    from ripen.ports.mailer import Mailer
+    from ripen.ports.metrics import Metrics
+    from ripen.ports.stats import Stats
     from ripen.services.engagement import Engagement
     from ripen.services.handoffs import HandOffs
     from ripen.services.pacing import Pacer
@@ -34,6 +36,12 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
 
 
 class App:
+    """The composition root: every part the functions use, built from the settings on first use.
+
+    A part given to the constructor is used as it is (tests, `ripen dev`); the others are built
+    from the environment the first time a handler asks for them.
+    """
+
     def __init__(
         self,
         settings: Settings | None = None,
@@ -48,22 +56,20 @@ class App:
         stats: Stats | None = None,
     ) -> None:
         self._settings = settings
-        if store is not None:
-            self.__dict__["store"] = store
-        if queue is not None:
-            self.__dict__["send_queue"] = queue
-        if clock is not None:
-            self.__dict__["clock"] = clock
-        if catalog is not None:
-            self.__dict__["catalog"] = catalog
-        if mailer is not None:
-            self.__dict__["mailer"] = mailer
-        if metrics is not None:
-            self.__dict__["metrics"] = metrics
-        if bus is not None:
-            self.__dict__["sales_bus"] = bus
-        if stats is not None:
-            self.__dict__["stats"] = stats
+        self._store = store
+        self._queue = queue
+        self._clock = clock
+        self._catalog = catalog
+        self._mailer = mailer
+        self._metrics = metrics
+        self._bus = bus
+        self._stats = stats
+
+    @property
+    def hands_off_at_once(self) -> bool:
+        """Hand-offs go on the sales bus right after the commit when there is a bus; otherwise they
+        wait in the outbox for `HandOffs.publish_pending_handoffs`."""
+        return self._bus is not None or bool(self.settings.sales_bus_name)
 
     @cached_property
     def settings(self) -> Settings:
@@ -71,16 +77,20 @@ class App:
 
     @cached_property
     def clock(self) -> Clock:
-        return SystemClock()
+        return self._clock or SystemClock()
 
     @cached_property
     def store(self) -> Store:
+        if self._store is not None:
+            return self._store
         from ripen.adapters.dynamodb import DynamoStore  # pynamodb/botocore only when needed
 
         return DynamoStore(self.settings)
 
     @cached_property
     def catalog(self) -> Catalog:
+        if self._catalog is not None:
+            return self._catalog
         catalog = load_catalog(self.settings.templates_dir)
         if catalog.problems:
             raise SequenceError(catalog.problems)  # CI lint stops this before deploy
@@ -88,6 +98,8 @@ class App:
 
     @cached_property
     def send_queue(self) -> SendQueue:
+        if self._queue is not None:
+            return self._queue
         if not self.settings.send_queue_url:
             raise RuntimeError("SEND_QUEUE_URL is not set")
         return SqsSendQueue(self.settings.send_queue_url)
@@ -109,10 +121,8 @@ class App:
 
     @cached_property
     def nurture(self) -> Nurture:
-        # Hand-offs go on the sales bus right after the commit when there is one (else they wait
-        # in the outbox for HandOffs.publish_pending_handoffs).
-        publishes = bool(self.settings.sales_bus_name) or "sales_bus" in self.__dict__
-        return Nurture(self.store, self.catalog, self.send_queue, self.clock, self.handoffs if publishes else None)
+        handoffs = self.handoffs if self.hands_off_at_once else None
+        return Nurture(self.store, self.catalog, self.send_queue, self.clock, handoffs)
 
     # -- email: rendering, sending, preferences ---------------------------------------------------
 
@@ -142,26 +152,29 @@ class App:
 
     @cached_property
     def mailer(self) -> Mailer:
+        if self._mailer is not None:
+            return self._mailer
         from ripen.adapters.mailer import SesMailer
 
         return SesMailer(self.settings.region)
 
-    @cached_property
+    @property
     def metrics(self) -> Metrics:
-        from ripen.adapters.metrics import PowertoolsMetrics
+        if self._metrics is None:
+            from ripen.adapters.metrics import PowertoolsMetrics
 
-        return PowertoolsMetrics(self.settings.metrics_namespace)
+            self._metrics = PowertoolsMetrics(self.settings.metrics_namespace)
+        return self._metrics
 
     def flush_metrics(self) -> None:
         """Publish what this invocation counted; nothing to do when nothing was ever counted."""
-        metrics = self.__dict__.get("metrics")
-        if metrics is not None:
-            metrics.flush()
+        if self._metrics is not None:
+            self._metrics.flush()
 
     @cached_property
     def redelivery(self) -> JobRedelivery:
         queue = self.send_queue
-        if isinstance(queue, (SqsSendQueue, MemorySendQueue)):
+        if isinstance(queue, JobRedelivery):  # SQS and the in-memory queue both defer a received job
             return queue
         if not self.settings.send_queue_url:
             raise RuntimeError("SEND_QUEUE_URL is not set")
@@ -208,6 +221,8 @@ class App:
 
     @cached_property
     def stats(self) -> Stats:
+        if self._stats is not None:
+            return self._stats
         from ripen.adapters.stats import DynamoStats
 
         s = self.settings
@@ -215,6 +230,8 @@ class App:
 
     @cached_property
     def sales_bus(self) -> EventBus:
+        if self._bus is not None:
+            return self._bus
         from ripen.adapters.bus import EventBridgeBus
 
         if not self.settings.sales_bus_name:
@@ -251,7 +268,7 @@ class App:
             self.clock,
             page_size=s.sweep_batch_limit,
             safety_margin_ms=s.sweep_safety_margin_ms,
-            handoffs=self.handoffs if s.sales_bus_name or "sales_bus" in self.__dict__ else None,
+            handoffs=self.handoffs if self.hands_off_at_once else None,
             send_event_wait=timedelta(seconds=s.send_event_wait_seconds),
         )
 

@@ -15,7 +15,7 @@ import pytest
 
 from ripen.core.leads import lead_id_for
 from ripen.core.state import Status
-from ripen.local.devstack.stack import DevStack
+from ripen_dev.local.devstack.stack import DevStack
 from tests.browser.conftest import ARTIFACTS
 from tests.support.capture import next_monday
 from tests.support.devstack import dev_options

@@ -13,11 +13,11 @@ from html import unescape
 
 import pytest
 
-from ripen.adapters.queue import SendJob
-from ripen.clock import ManualClock
 from ripen.core.leads import lead_id_for
 from ripen.core.state import Status
-from ripen.local.http import LocalHttpApi
+from ripen.ports.queue import SendJob
+from ripen_dev.fakes.clock import ManualClock
+from ripen_dev.local.http import LocalHttpApi
 from tests.browser.conftest import ARTIFACTS
 from tests.support.capture import CaptureStack, capture_stack, example_page, installed, next_monday
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ripen.local.http import LocalHttpApi
 from ripen.web.pages import html_response_headers, render_page
+from ripen_dev.local.http import LocalHttpApi
 
 pytestmark = pytest.mark.browser
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ripen.simulation.model import load_model
-from ripen.simulation.report import write_report
-from ripen.simulation.simulate import simulate
+from ripen_dev.simulation.model import load_model
+from ripen_dev.simulation.report import write_report
+from ripen_dev.simulation.simulate import simulate
 from tests.conftest import REPO
 from tests.support.simulation import plan_for
 

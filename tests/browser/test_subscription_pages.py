@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from ripen.adapters.memory import InMemoryStore
 from ripen.app import use
 from ripen.core.records import LeadStatus
 from ripen.core.state import Status
 from ripen.handlers import api
-from ripen.local.http import LocalHttpApi
+from ripen_dev.fakes.store import InMemoryStore
+from ripen_dev.local.http import LocalHttpApi
 from tests.conftest import TEMPLATES
 from tests.support.mailstack import BASE_URL, Stack, make_stack
 
@@ -127,7 +127,7 @@ def test_pages_are_readable_and_easy_to_tap_on_a_phone(page, stack, site):
 def test_ripen_preview_takes_a_phone_screenshot_of_every_email(tmp_path):
     # Run as CI runs it: the command line, in its own process (it drives its own Chromium)
     out = tmp_path / "preview"
-    command = [sys.executable, "-m", "ripen.cli", "preview", str(TEMPLATES), "--out", str(out), "--screenshots"]
+    command = [sys.executable, "-m", "ripen_dev.cli", "preview", str(TEMPLATES), "--out", str(out), "--screenshots"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     pngs = sorted(out.glob("*/*.png"))

@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from ripen.config import Settings
-from ripen.local import cfn, resources
-from ripen.local.dynamodb_local import DynamoDBLocal
+from ripen_dev.local import cfn, resources
+from ripen_dev.local.dynamodb_local import DynamoDBLocal
 from tests.conftest import REPO
 
 TEMPLATE = REPO / "template.yaml"

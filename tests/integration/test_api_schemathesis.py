@@ -23,16 +23,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ripen.adapters.queue import MemorySendQueue
 from ripen.app import App
-from ripen.clock import ManualClock
 from ripen.config import Settings
 from ripen.core.leads import InvalidEmailError, lead_id_for, normalize_email
 from ripen.core.records import Lead
-from ripen.local import cfn, resources
-from ripen.local.http import LocalHttpApi
-from ripen.local.openapi import openapi_description
 from ripen.models.signup import ATTRIBUTE_NAME, is_honeypot_filled
+from ripen_dev.fakes.clock import ManualClock
+from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.local import cfn, resources
+from ripen_dev.local.http import LocalHttpApi
+from ripen_dev.local.openapi import openapi_description
 from tests.conftest import REPO, TEMPLATES
 from tests.support.capture import EVENTS_KEY, installed, next_monday
 

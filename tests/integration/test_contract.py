@@ -22,7 +22,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from ripen.local import cfn, resources
+from ripen_dev.local import cfn, resources
 from tests.conftest import REPO
 from tests.support.reach import reach
 

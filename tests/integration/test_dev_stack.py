@@ -22,11 +22,11 @@ import pytest
 from ripen.core.leads import lead_id_for
 from ripen.core.records import LeadStatus
 from ripen.core.state import Status
-from ripen.local.devstack.ses import OutboxEmail
-from ripen.local.devstack.stack import DevStack
-from ripen.local.devstack.triggers import QueueTrigger
-from ripen.local.dynamodb_local import free_port
-from ripen.local.http import LambdaContext
+from ripen_dev.local.devstack.ses import OutboxEmail
+from ripen_dev.local.devstack.stack import DevStack
+from ripen_dev.local.devstack.triggers import QueueTrigger
+from ripen_dev.local.dynamodb_local import free_port
+from ripen_dev.local.http import LambdaContext
 from tests.conftest import REPO
 from tests.support.capture import next_monday
 from tests.support.devstack import dev_options
@@ -287,7 +287,7 @@ def test_persisted_data_time_and_links_survive_a_restart(moto_endpoint, tmp_path
 def test_ripen_dev_serves_until_ctrl_c_then_stops_everything(tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ripen.cli", "dev", "--port", str(port)],
+        [sys.executable, "-m", "ripen_dev.cli", "dev", "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

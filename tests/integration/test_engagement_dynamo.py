@@ -14,9 +14,10 @@ import botocore.session
 import pytest
 
 from ripen.adapters.dynamodb import DynamoStore
-from ripen.adapters.stats import DynamoStats, totals
+from ripen.adapters.stats import DynamoStats
 from ripen.core.records import LeadStatus, MessageStatus, message_key
 from ripen.core.state import Status
+from ripen.ports.stats import totals
 from ripen.services.sender import Outcome
 from tests.integration.test_dynamo_store import race
 from tests.support.mailstack import Stack, make_stack

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from ripen.adapters.mailer import OutboxMailer
-from ripen.adapters.store import SendContext
 from ripen.adapters.tables import MessageItem
 from ripen.core.leads import shard_of
 from ripen.core.records import HistoryEntry, MessageStatus
+from ripen.ports.store import SendContext
 from ripen.services.sender import LEASE, Outcome
+from ripen_dev.fakes.mailer import OutboxMailer
 from tests.integration.test_dynamo_store import race
 from tests.support.mailstack import make_stack
 from tests.support.sender import take_lease

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from ripen.clock import ManualClock
 from ripen.core.leads import lead_id_for
+from ripen_dev.fakes.clock import ManualClock
 from tests.support.capture import CaptureStack, capture_stack, event, installed, invoke, next_monday, post_json
 
 pytestmark = pytest.mark.integration

@@ -13,16 +13,16 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from ripen.adapters.memory import InMemoryStore
-from ripen.adapters.queue import MemorySendQueue
-from ripen.clock import ManualClock
 from ripen.core.records import Consent, Lead, MessageStatus
 from ripen.core.sequence import WEEKDAYS
 from ripen.core.state import Engaged, ExitRequested, Paused, Status, Wait
 from ripen.core.windows import window_zone
-from ripen.local import bulk
 from ripen.services.nurture import Nurture
 from ripen.services.sweep import Sweep
+from ripen_dev.fakes.clock import ManualClock
+from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.fakes.store import InMemoryStore
+from ripen_dev.local import bulk
 from tests.support.sender import DynamoSender
 
 pytestmark = pytest.mark.integration

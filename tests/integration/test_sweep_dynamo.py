@@ -13,15 +13,17 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from ripen.adapters.memory import InMemoryStore
-from ripen.adapters.queue import MemorySendQueue, SendJob, SqsSendQueue
-from ripen.adapters.store import CLAIM_TIMEOUT
+from ripen.adapters.queue import SqsSendQueue
 from ripen.core.leads import shard_of
 from ripen.core.records import Consent, Lead, MessageStatus, message_key
-from ripen.local import bulk
-from ripen.local.dynamodb_local import free_port
+from ripen.ports.queue import SendJob
+from ripen.ports.store import CLAIM_TIMEOUT
 from ripen.services.nurture import Nurture
 from ripen.services.sweep import Sweep
+from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.fakes.store import InMemoryStore
+from ripen_dev.local import bulk
+from ripen_dev.local.dynamodb_local import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from ripen.adapters.queue import MemorySendQueue, SendJob
 from ripen.app import App, use
 from ripen.config import Settings
 from ripen.core.leads import lead_id_for
 from ripen.core.records import Lead
-from ripen.local.http import LambdaContext, http_api_event
+from ripen.ports.queue import SendJob
+from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.local.http import LambdaContext, http_api_event
 from tests.conftest import EVENTS, TEMPLATES
 
 # The test-only key that signed the tokens in events/apigw/ (see events/apigw/README.md).
@@ -174,7 +175,7 @@ def capture_stack(
     import boto3
 
     from ripen.adapters.queue import SqsSendQueue
-    from ripen.local import cfn, resources
+    from ripen_dev.local import cfn, resources
 
     template_path = Path(__file__).resolve().parents[2] / "template.yaml"
     template = cfn.load_template(template_path)

@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from ripen.local.devstack.stack import DevOptions
-from ripen.local.dynamodb_local import free_port
+from ripen_dev.local.devstack.stack import DevOptions
+from ripen_dev.local.dynamodb_local import free_port
 from tests.conftest import EVENTS, REPO, TEMPLATES
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from ripen.adapters.mailer import OutgoingEmail, SendUncertainError, SentEmail, ThrottledError
-from ripen.clock import Clock
 from ripen.core import tags
+from ripen.ports.clock import Clock
+from ripen.ports.mailer import OutgoingEmail, SendUncertainError, SentEmail, ThrottledError
 
 Answer = Literal["accept", "throttle", "crash", "lose answer"]
 

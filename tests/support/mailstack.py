@@ -5,21 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ripen.adapters.bus import MemoryEventBus
-from ripen.adapters.mailer import Mailer, OutboxMailer
-from ripen.adapters.metrics import MemoryMetrics
-from ripen.adapters.queue import MemorySendQueue
-from ripen.adapters.stats import MemoryStats, Stats
-from ripen.adapters.store import Store
 from ripen.app import App
-from ripen.clock import ManualClock
 from ripen.config import Settings
 from ripen.core.leads import lead_id_for
 from ripen.core.records import Consent, Lead, Message, MessageStatus, message_key
 from ripen.core.state import TimerDue
 from ripen.core.validator import Catalog
 from ripen.models.ses import received_events
+from ripen.ports.mailer import Mailer
+from ripen.ports.stats import Stats
+from ripen.ports.store import Store
 from ripen.services.sender import Outcome
+from ripen_dev.fakes.bus import MemoryEventBus
+from ripen_dev.fakes.clock import ManualClock
+from ripen_dev.fakes.mailer import OutboxMailer
+from ripen_dev.fakes.metrics import MemoryMetrics
+from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.fakes.stats import MemoryStats
 from tests.conftest import TEMPLATES
 
 KEY = "k" * 48

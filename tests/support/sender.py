@@ -10,11 +10,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ripen.adapters.memory import InMemoryStore
-from ripen.adapters.queue import SendJob
-from ripen.clock import Clock
 from ripen.core.engagement import MessageRef
 from ripen.core.records import Message, MessageStatus
+from ripen.ports.clock import Clock
+from ripen.ports.queue import SendJob
+from ripen_dev.fakes.store import InMemoryStore
 
 
 class MemorySender:

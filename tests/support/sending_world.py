@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from ripen.adapters.queue import SendJob
 from ripen.core.records import Lead, Message
+from ripen.ports.queue import SendJob
 from ripen.services.sender import Outcome, RetryLaterError, Sender
 from tests.support.fake_ses import Accepted, Crash, FakeSes
 from tests.support.mailstack import Stack

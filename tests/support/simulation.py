@@ -7,10 +7,10 @@ import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ripen.adapters.templates import load_catalog
 from ripen.core.sequence import Sequence
-from ripen.core.validator import load_catalog
-from ripen.simulation.model import EngagementModel, email_links, load_model
-from ripen.simulation.simulate import Plan
+from ripen_dev.simulation.model import EngagementModel, email_links, load_model
+from ripen_dev.simulation.simulate import Plan
 from tests.conftest import TEMPLATES
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from ripen.clock import ManualClock
 from ripen.core.engine import advance, new_enrollment
 from ripen.core.sequence import Sequence
 from ripen.core.state import (
@@ -19,6 +18,7 @@ from ripen.core.state import (
     TimerDue,
     Trigger,
 )
+from ripen_dev.fakes.clock import ManualClock
 
 
 @dataclass

@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ripen.adapters.memory import InMemoryStore
 from ripen.app import use
+from ripen_dev.fakes.store import InMemoryStore
 from tests.support.mailstack import Stack, make_stack
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import importlib
 import json
 
-from ripen.cli import main
 from ripen.config import Settings
-from ripen.local import cfn, resources
-from ripen.local.openapi import openapi_description
+from ripen_dev.cli import main
+from ripen_dev.local import cfn, resources
+from ripen_dev.local.openapi import openapi_description
 from tests.conftest import REPO
 
 TEMPLATE = REPO / "template.yaml"

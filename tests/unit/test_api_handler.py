@@ -15,15 +15,15 @@ from urllib.parse import urlencode
 
 import pytest
 
-from ripen.adapters.memory import InMemoryStore
-from ripen.adapters.queue import MemorySendQueue
-from ripen.adapters.store import StoreUnavailableError
 from ripen.app import App
-from ripen.clock import ManualClock
 from ripen.core.leads import lead_id_for
 from ripen.core.records import LeadStatus
 from ripen.core.state import Status
 from ripen.core.tokens import Purpose, issue
+from ripen.ports.store import StoreUnavailableError
+from ripen_dev.fakes.clock import ManualClock
+from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.fakes.store import InMemoryStore
 from tests.support.capture import (
     EVENTS_KEY,
     Leads,

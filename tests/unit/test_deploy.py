@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ripen.config import Settings
-from ripen.local import cfn
+from ripen_dev.local import cfn
 from tests.conftest import REPO
 from tests.support.reach import reach
 
@@ -89,22 +89,23 @@ def test_the_shipped_requirements_are_uv_lock_without_dev_dependencies_and_witho
     assert names.isdisjoint({"boto3", "botocore", "pytest", "moto", "mypy", "ruff", "aws-sam-cli", "cfn-lint"})
 
 
-def dev_only_paths() -> list[str]:
+def test_the_build_ships_the_runtime_package_whole_and_nothing_in_it_is_a_dev_tool():
+    # Given the build recipe and the runtime package
     makefile = (REPO / "functions" / "Makefile").read_text()
-    [line] = [line for line in makefile.splitlines() if line.startswith("DEV_ONLY :=")]
-    return line.split(":=")[1].split()
+    # Then the package is copied as it is: what ships is what the layout shows, no delete list
+    assert 'cp -R ripen "$(ARTIFACTS_DIR)/ripen"' in makefile
+    assert not re.search(r"rm -rf[^\n]*ARTIFACTS_DIR\)/ripen/", makefile)
+    # And no runtime module reaches the dev package (the command, fakes, dev stack, simulation)
+    for path in sorted((REPO / "functions" / "ripen").rglob("*.py")):
+        source = path.read_text()
+        assert not re.search(r"^\s*(from|import) ripen_dev\b", source, re.M), f"{path} imports ripen_dev"
+        assert not re.search(r"^class (Memory|InMemory|Outbox|Manual)\w*", source, re.M), f"{path} defines a fake"
 
 
-def test_no_handler_can_reach_a_module_the_build_leaves_out():
-    left_out = dev_only_paths()
-    assert "local" in left_out
+def test_no_handler_can_reach_the_dev_package():
     for function, properties in FUNCTIONS.items():
         modules = reach(REPO / "functions", properties["Handler"].rpartition(".")[0]).modules
-        for module in modules:
-            path = module.removeprefix("ripen.").replace(".", "/")
-            assert not any(path == p.removesuffix(".py") or path.startswith(p + "/") for p in left_out), (
-                f"{function} can import {module}, which functions/Makefile does not ship"
-            )
+        assert not [m for m in modules if m.startswith("ripen_dev")], function
 
 
 # -- settings ---------------------------------------------------------------------------------------

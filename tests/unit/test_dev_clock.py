@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ripen.clock import ManualClock
-from ripen.local.devstack.clock import DevClock
+from ripen_dev.fakes.clock import ManualClock
+from ripen_dev.local.devstack.clock import DevClock
 
 
 def test_it_runs_with_real_time_plus_what_was_added(clock):

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from ripen.core.records import EnrollmentRecord, HistoryEntry
 from ripen.core.state import Enrollment, Status, Wait
-from ripen.local.devstack.outbox import framed, next_action, timeline
-from ripen.local.devstack.ses import OutboxEmail, PublishedEvent
-from ripen.local.devstack.stack import local_thank_you
+from ripen_dev.local.devstack.outbox import framed, next_action, timeline
+from ripen_dev.local.devstack.ses import OutboxEmail, PublishedEvent
+from ripen_dev.local.devstack.stack import local_thank_you
 
 THANKS = "https://acme.example/trial/thanks"
 

@@ -12,8 +12,8 @@ import pytest
 
 from ripen.core.records import message_key
 from ripen.core.state import Status
-from ripen.local.devstack.ses import HUMAN_DELAY, Destination, NamedLink, OutboxEmail, SentMail, SesEvents
 from ripen.models.ses import BounceRecord, ClickRecord, DeliveryRecord, SendRecord, parse_envelope
+from ripen_dev.local.devstack.ses import HUMAN_DELAY, Destination, NamedLink, OutboxEmail, SentMail, SesEvents
 from tests.support.mailstack import ENV
 from tests.support.ses_events import SES, sqs_batch
 

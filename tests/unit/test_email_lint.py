@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ripen.cli import main
-from ripen.mail.lint import lint_emails
+from ripen_dev.cli import main
+from ripen_dev.mail.lint import lint_emails
 from tests.conftest import TEMPLATES
 
 

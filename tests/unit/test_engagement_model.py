@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ripen.simulation.model import DEFAULT_EMAILS, ModelError, Odds, check_model, email_links, load_model
+from ripen_dev.simulation.model import DEFAULT_EMAILS, ModelError, Odds, check_model, email_links, load_model
 from tests.conftest import REPO, TEMPLATES
 from tests.support.simulation import model_from
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ripen.adapters.memory import InMemoryStore
 from ripen.core.records import LeadStatus, MessageStatus
 from ripen.core.state import TERMINAL
 from ripen.handlers.engagement import handler
 from ripen.services.sender import Outcome
+from ripen_dev.fakes.store import InMemoryStore
 from tests.support.mailstack import make_stack
 from tests.support.ses_events import NAMES, event_about
 

@@ -4,9 +4,9 @@ option), declares the sales bus and the optional webhook, and the alarms on what
 from __future__ import annotations
 
 from ripen.config import Settings
-from ripen.local import cfn
 from ripen.models import ses
 from ripen.services import engagement, handoffs
+from ripen_dev.local import cfn
 from tests.conftest import REPO
 
 TEMPLATE = cfn.load_template(REPO / "template.yaml")

@@ -323,7 +323,7 @@ def test_the_same_inputs_always_give_the_same_decision(trial, clock):
 
 
 def test_a_lead_in_another_time_zone_gets_its_own_morning(trial):
-    from ripen.clock import ManualClock
+    from ripen_dev.fakes.clock import ManualClock
 
     clock = ManualClock(datetime(2026, 3, 2, 20, 0, tzinfo=UTC))  # Tuesday 05:00 in Tokyo
     w = walker(trial, clock, tz="Asia/Tokyo").start()

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from ripen.core.validator import load_catalog
-from ripen.mail.preview import emails_in_order
+from ripen.adapters.templates import load_catalog
 from ripen.mail.render import EmailContext, Renderer, lead_view
-from ripen.mail.samples import SAMPLE_LEADS, SAMPLE_SENDER
+from ripen_dev.mail.preview import emails_in_order
+from ripen_dev.mail.samples import SAMPLE_LEADS, SAMPLE_SENDER
 from tests.conftest import REPO, TEMPLATES
 
 GOLDEN = REPO / "tests" / "golden"

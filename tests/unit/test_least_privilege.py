@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ripen.local import cfn
+from ripen_dev.local import cfn
 from tests.conftest import REPO
 from tests.support import iam
 from tests.support.reach import reach

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ripen.local import cfn, resources
-from ripen.local.devstack.triggers import load_handler
+from ripen_dev.local import cfn, resources
+from ripen_dev.local.devstack.triggers import load_handler
 from tests.conftest import REPO
 
 TEMPLATE = cfn.load_template(REPO / "template.yaml")

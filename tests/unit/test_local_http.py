@@ -6,7 +6,7 @@ import base64
 import json
 import urllib.request
 
-from ripen.local.http import LocalHttpApi, LocalRequest, LocalResponse, http_api_event
+from ripen_dev.local.http import LocalHttpApi, LocalRequest, LocalResponse, http_api_event
 
 
 def test_a_form_post_arrives_base64_encoded_with_lowercase_headers():

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ripen.cli import main
 from ripen.core.state import Status
-from ripen.simulation.lead_preview import NurtureRunner, sample_lead
-from ripen.simulation.model import email_links
-from ripen.simulation.play import EngineRunner, LeadLoop, LeadTrace
-from ripen.simulation.script import Clicks, OpensEverything, ScriptedBehaviour, ScriptError, parse_script
+from ripen_dev.cli import main
+from ripen_dev.simulation.lead_preview import NurtureRunner, sample_lead
+from ripen_dev.simulation.model import email_links
+from ripen_dev.simulation.play import EngineRunner, LeadLoop, LeadTrace
+from ripen_dev.simulation.script import Clicks, OpensEverything, ScriptedBehaviour, ScriptError, parse_script
 from tests.conftest import TEMPLATES
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ripen.cli import main
-from ripen.core.validator import load_catalog
-from ripen.simulation.history import export_lines, read_export, replay
-from ripen.simulation.model import email_links, load_model
-from ripen.simulation.simulate import simulate
+from ripen.adapters.templates import load_catalog
+from ripen_dev.cli import main
+from ripen_dev.simulation.history import export_lines, read_export, replay
+from ripen_dev.simulation.model import email_links, load_model
+from ripen_dev.simulation.simulate import simulate
 from tests.conftest import REPO, TEMPLATES
 from tests.support.simulation import plan_for, templates_copy
 

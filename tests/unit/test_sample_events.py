@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2
 
 from ripen.core.records import message_key
 from ripen.handlers import api
-from ripen.local import cfn
-from ripen.local.http import LambdaContext
 from ripen.models.schedule import ScheduleTick
+from ripen_dev.local import cfn
+from ripen_dev.local.http import LambdaContext
 from tests.conftest import EVENTS, REPO
 
 TEMPLATE = cfn.load_template(REPO / "template.yaml")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ripen.adapters.memory import InMemoryStore
 from ripen.core.records import MessageStatus, message_key
 from ripen.core.state import Wait
 from ripen.services.nurture import Nurture
 from ripen.services.sender import Outcome
+from ripen_dev.fakes.store import InMemoryStore
 from tests.support.mailstack import make_stack
 from tests.support.ses_events import event_about
 

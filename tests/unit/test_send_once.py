@@ -33,7 +33,7 @@ def welcome(w: SendingWorld, address: str = "ana@example.com"):
 
 @pytest.fixture
 def store():
-    from ripen.adapters.memory import InMemoryStore
+    from ripen_dev.fakes.store import InMemoryStore
 
     return InMemoryStore()
 

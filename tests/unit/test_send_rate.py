@@ -11,11 +11,12 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 
-from ripen.adapters.mailer import SendUncertainError, SesMailer
-from ripen.adapters.memory import InMemoryStore
+from ripen.adapters.mailer import SesMailer
 from ripen.core.records import MessageStatus
+from ripen.ports.mailer import SendUncertainError
 from ripen.services.pacing import FALLBACK_RATE, Pacer
 from ripen.services.sender import Outcome, RetryLaterError, Sender
+from ripen_dev.fakes.store import InMemoryStore
 from tests.support.fake_ses import FakeSes
 from tests.support.mailstack import make_stack
 from tests.unit.test_ses_mailer import OUTGOING

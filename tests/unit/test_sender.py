@@ -11,21 +11,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ripen.adapters.mailer import (
-    MailerUnavailableError,
-    RejectedError,
-    SendingStoppedError,
-    ThrottledError,
-)
-from ripen.adapters.memory import InMemoryStore
-from ripen.adapters.queue import SendJob
+from ripen.adapters.templates import load_catalog
 from ripen.app import use
 from ripen.core import tags
 from ripen.core.records import LeadStatus, MessageStatus, message_key
 from ripen.core.state import Confirmed, Paused, Status, Stopped
 from ripen.core.tokens import Purpose, verify
-from ripen.core.validator import load_catalog
+from ripen.ports.mailer import MailerUnavailableError, RejectedError, SendingStoppedError, ThrottledError
+from ripen.ports.queue import SendJob
 from ripen.services.sender import LEASE, Outcome, RetryLaterError, SendingHaltedError
+from ripen_dev.fakes.store import InMemoryStore
 from tests.conftest import TEMPLATES
 from tests.support.mailstack import BASE_URL, KEY, POSTAL_ADDRESS, make_stack
 from tests.support.sender import take_lease

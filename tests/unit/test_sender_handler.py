@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from ripen.adapters.mailer import ThrottledError
-from ripen.adapters.memory import InMemoryStore
 from ripen.app import use
 from ripen.core.records import MessageStatus
 from ripen.handlers import sender
-from ripen.local.http import LambdaContext
+from ripen.ports.mailer import ThrottledError
+from ripen_dev.fakes.store import InMemoryStore
+from ripen_dev.local.http import LambdaContext
 from tests.conftest import EVENTS
 from tests.support.mailstack import make_stack
 

@@ -9,14 +9,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from ripen.adapters.mailer import (
-    MailerUnavailableError,
-    OutgoingEmail,
-    RejectedError,
-    SendingStoppedError,
-    SesMailer,
-    ThrottledError,
-)
+from ripen.adapters.mailer import SesMailer
+from ripen.ports.mailer import MailerUnavailableError, OutgoingEmail, RejectedError, SendingStoppedError, ThrottledError
 
 OUTGOING = OutgoingEmail(
     from_="Maya from Acme <maya@acme.example>",

@@ -8,8 +8,6 @@ from datetime import timedelta
 
 import pytest
 
-from ripen.adapters.memory import InMemoryStore
-from ripen.adapters.queue import MemorySendQueue
 from ripen.core.leads import lead_id_for
 from ripen.core.records import LeadStatus
 from ripen.core.state import Status, Stopped, TimerDue
@@ -23,6 +21,8 @@ from ripen.services.signup import (
     Signup,
     merged,
 )
+from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.fakes.store import InMemoryStore
 
 ANA = "ana@example.com"
 ANA_ID = lead_id_for(ANA)

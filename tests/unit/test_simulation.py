@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ripen.cli import main
-from ripen.simulation.model import EngagementModel
-from ripen.simulation.progress import ProgressBar
-from ripen.simulation.simulate import SHARD_SIZE, simulate
+from ripen_dev.cli import main
+from ripen_dev.simulation.model import EngagementModel
+from ripen_dev.simulation.progress import ProgressBar
+from ripen_dev.simulation.simulate import SHARD_SIZE, simulate
 from tests.conftest import REPO
 from tests.support.simulation import model_from, one_off_sequence, plan_for
 
@@ -27,7 +27,7 @@ def trial(catalog):
 
 @pytest.fixture(scope="module")
 def example_model():
-    from ripen.simulation.model import load_model
+    from ripen_dev.simulation.model import load_model
 
     return load_model(EXAMPLE_MODEL)
 

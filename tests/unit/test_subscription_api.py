@@ -13,8 +13,8 @@ import pytest
 from ripen.core.records import LeadStatus, message_key
 from ripen.core.state import Status
 from ripen.handlers import api
-from ripen.local.http import LambdaContext, LocalHttpApi, http_api_event
 from ripen.services.sender import Outcome
+from ripen_dev.local.http import LambdaContext, LocalHttpApi, http_api_event
 from tests.conftest import EVENTS
 
 FORM = "application/x-www-form-urlencoded"

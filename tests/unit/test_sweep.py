@@ -12,15 +12,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ripen.adapters.memory import InMemoryStore
-from ripen.adapters.queue import MemorySendQueue, SendJob
-from ripen.adapters.store import CLAIM_TIMEOUT
-from ripen.clock import ManualClock
 from ripen.core.leads import lead_id_for, shard_of
 from ripen.core.records import Consent, EnrollmentRecord, Lead, MessageStatus
 from ripen.core.state import Engaged, Enrollment, Status, Wait
+from ripen.ports.queue import SendJob
+from ripen.ports.store import CLAIM_TIMEOUT
 from ripen.services.nurture import Nurture, merged_recent_emails
 from ripen.services.sweep import Sweep
+from ripen_dev.fakes.clock import ManualClock
+from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.fakes.store import InMemoryStore
 from tests.support.sender import MemorySender, take_lease
 
 

@@ -8,18 +8,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from ripen.adapters.memory import InMemoryStore
-from ripen.adapters.queue import MemorySendQueue
 from ripen.app import App, use
 from ripen.config import Settings
 from ripen.core.leads import lead_id_for
 from ripen.core.records import Consent, Lead
 from ripen.handlers import sweep as sweep_function
-from ripen.local import cfn
-from ripen.local.http import LambdaContext
 from ripen.models.schedule import ScheduleTick
 from ripen.services.nurture import Nurture
 from ripen.services.sweep import SweepIncompleteError
+from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.fakes.store import InMemoryStore
+from ripen_dev.local import cfn
+from ripen_dev.local.http import LambdaContext
 from tests.conftest import EVENTS, REPO
 from tests.support.sender import MemorySender
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ripen.adapters import metrics
 from ripen.config import Settings
-from ripen.local import cfn
 from ripen.services import sender
+from ripen_dev.local import cfn
 from tests.conftest import REPO
 
 TEMPLATE = cfn.load_template(REPO / "template.yaml")

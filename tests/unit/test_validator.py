@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from ripen.core.validator import LoadResult, load_catalog, validate_text
+from ripen.adapters.templates import load_catalog
+from ripen.core.validator import LoadResult, validate_text
 from tests.conftest import TEMPLATES
 
 EMAILS = {

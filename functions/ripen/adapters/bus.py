@@ -1,39 +1,11 @@
-"""Putting events on an EventBridge bus (the hand-off to sales); a list in tests."""
+"""Putting events on an EventBridge bus (the hand-off to sales)."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
-PUT_EVENTS_BATCH = 10  # PutEvents takes at most 10 entries
-
-
-@dataclass(frozen=True)
-class BusEvent:
-    source: str
-    detail_type: str
-    detail: Mapping[str, Any]
-    resources: tuple[str, ...] = ()
-
-    def entry(self, bus_name: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "Source": self.source,
-            "DetailType": self.detail_type,
-            "Detail": json.dumps(self.detail, separators=(",", ":"), sort_keys=True),
-            "EventBusName": bus_name,
-        }
-        if self.resources:
-            entry["Resources"] = list(self.resources)
-        return entry
-
-
-class EventBus(Protocol):
-    def put(self, events: Sequence[BusEvent]) -> list[BusEvent]:
-        """Put the events on the bus; returns those it did not accept."""
-        ...
+from ripen.ports.bus import PUT_EVENTS_BATCH, BusEvent
 
 
 class EventBridgeBus:
@@ -60,29 +32,3 @@ class EventBridgeBus:
             if response.get("FailedEntryCount"):
                 failed.extend(e for e, r in zip(batch, response["Entries"], strict=True) if r.get("ErrorCode"))
         return failed
-
-
-class MemoryEventBus:
-    """Keeps the events. `refuse(n)` makes the next n events fail, as an unavailable bus would."""
-
-    def __init__(self) -> None:
-        self.events: list[BusEvent] = []
-        self._refuse = 0
-        self._lock = threading.Lock()
-
-    def refuse(self, n: int = 1) -> None:
-        self._refuse += n
-
-    def put(self, events: Sequence[BusEvent]) -> list[BusEvent]:
-        failed: list[BusEvent] = []
-        with self._lock:
-            for event in events:
-                if self._refuse:
-                    self._refuse -= 1
-                    failed.append(event)
-                else:
-                    self.events.append(event)
-        return failed
-
-    def of_type(self, detail_type: str) -> list[BusEvent]:
-        return [e for e in self.events if e.detail_type == detail_type]

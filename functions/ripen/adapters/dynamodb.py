@@ -16,7 +16,6 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from ripen.adapters import tables
-from ripen.adapters.store import CLAIM_TIMEOUT, HANDOFF_SHARD, RECENT_EMAILS_KEPT, SendContext, StoreUnavailableError
 from ripen.adapters.tables import EnrollmentItem, HistoryItem, LeadItem, MessageItem
 from ripen.config import Settings
 from ripen.core.leads import shard_of
@@ -39,6 +38,7 @@ from ripen.core.records import (
 )
 from ripen.core.sending import with_email
 from ripen.core.state import Enrollment, Status, Wait
+from ripen.ports.store import CLAIM_TIMEOUT, HANDOFF_SHARD, RECENT_EMAILS_KEPT, SendContext, StoreUnavailableError
 
 _RETRIES = 3
 

@@ -20,94 +20,25 @@ retry a read timeout: a second email); ripen's own machinery decides what to ret
 
 from __future__ import annotations
 
-import re
-import threading
-import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from email import policy
-from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import Any
+
+from ripen.ports.mailer import (
+    MailerError,
+    MailerUnavailableError,
+    OutgoingEmail,
+    RejectedError,
+    SendingStoppedError,
+    SendUncertainError,
+    SentEmail,
+    ThrottledError,
+    redact,
+)
 
 THROTTLED = frozenset({"TooManyRequestsException", "LimitExceededException", "Throttling", "ThrottlingException"})
 STOPPED = frozenset(
     {"SendingPausedException", "AccountSuspendedException", "MailFromDomainNotVerifiedException", "NotFoundException"}
 )
 REJECTED = frozenset({"MessageRejected", "BadRequestException"})
-_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
-# Long List-Unsubscribe URLs must not be folded or encoded: keep header lines up to RFC 5322's limit.
-_POLICY = policy.SMTP.clone(max_line_length=998)
-
-
-@dataclass(frozen=True)
-class OutgoingEmail:
-    from_: str
-    to: str
-    subject: str
-    html: str
-    text: str
-    reply_to: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    tags: Mapping[str, str] = field(default_factory=dict)
-    configuration_set: str | None = None
-
-    def mime(self) -> bytes:
-        """The complete message: multipart/alternative with the text first, then the HTML."""
-        message = EmailMessage(policy=_POLICY)
-        message["From"] = self.from_
-        message["To"] = self.to
-        if self.reply_to:
-            message["Reply-To"] = self.reply_to
-        message["Subject"] = self.subject
-        for name, value in self.headers.items():
-            message[name] = value
-        message.set_content(self.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-        message.add_alternative(self.html, subtype="html", charset="utf-8", cte="quoted-printable")
-        return message.as_bytes()
-
-
-@dataclass(frozen=True)
-class SentEmail:
-    message_id: str  # the id SES returned: engagement events name the message by it
-
-
-class MailerError(Exception):
-    """Base of what a mailer raises. `code` is the provider's error code (no personal data)."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"{code}: {reason}")
-        self.code = code
-        self.reason = reason
-
-
-class ThrottledError(MailerError):
-    """Sending too fast or over the quota right now: try again later."""
-
-
-class SendingStoppedError(MailerError):
-    """The account cannot send at all (paused, suspended, domain not verified, configuration
-    missing): every further send would fail the same way until a person fixes it."""
-
-
-class RejectedError(MailerError):
-    """This one message was refused; sending it again would be refused again."""
-
-
-class MailerUnavailableError(MailerError):
-    """A transient failure (network, server error): try again later."""
-
-
-class SendUncertainError(MailerError):
-    """The request reached SES but its answer was lost: the email may or may not have been accepted."""
-
-
-class Mailer(Protocol):
-    def send(self, email: OutgoingEmail) -> SentEmail: ...
-
-
-def redact(text: str) -> str:
-    """Error texts sometimes quote addresses; never keep one in a reason, a log or a metric."""
-    return _ADDRESS.sub("<address>", text)
 
 
 def classify(code: str, message: str) -> MailerError:
@@ -181,33 +112,3 @@ class SesMailer:
         except BotoCoreError as exc:
             raise MailerUnavailableError(type(exc).__name__, redact(str(exc))[:500]) from None
         return SentEmail(str(response["MessageId"]))
-
-
-class OutboxMailer:
-    """Keeps every email instead of sending it. `fail_with(error)` makes the next sends raise."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[SentEmail, OutgoingEmail]] = []
-        self.attempts = 0
-        self._failures: list[MailerError] = []
-        self._lock = threading.Lock()
-
-    def fail_with(self, *errors: MailerError) -> None:
-        with self._lock:
-            self._failures.extend(errors)
-
-    def send(self, email: OutgoingEmail) -> SentEmail:
-        with self._lock:
-            self.attempts += 1
-            if self._failures:
-                raise self._failures.pop(0)
-            sent = SentEmail(f"outbox-{uuid.uuid4().hex}")
-            self.sent.append((sent, email))
-            return sent
-
-    @property
-    def emails(self) -> list[OutgoingEmail]:
-        return [email for _, email in self.sent]
-
-    def to(self, address: str) -> list[OutgoingEmail]:
-        return [email for email in self.emails if email.to == address]

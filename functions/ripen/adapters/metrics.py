@@ -3,18 +3,7 @@ in tests. Metric values carry no personal data; dimensions are fixed per functio
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Protocol
-
-SERVICE = "ripen"  # the one dimension every metric carries (alarms in template.yaml match it)
-
-
-class Metrics(Protocol):
-    def count(self, name: str, value: int = 1) -> None: ...
-
-    def flush(self) -> None:
-        """Publish what was counted (once per invocation)."""
-        ...
+from ripen.ports.metrics import SERVICE
 
 
 class PowertoolsMetrics:
@@ -36,15 +25,3 @@ class PowertoolsMetrics:
         if self._pending:
             self._metrics.flush_metrics()
             self._pending = False
-
-
-class MemoryMetrics:
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.flushes = 0
-
-    def count(self, name: str, value: int = 1) -> None:
-        self.counts[name] += value
-
-    def flush(self) -> None:
-        self.flushes += 1

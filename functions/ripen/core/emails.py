@@ -8,22 +8,17 @@ Markdown link or `link="pricing"` on an HTML `<a>`; the name comes back in SES c
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 EMAIL_SUFFIXES = (".md", ".html")
+
+
 SHARED_DIR = "_shared"
+
+
 LINK_NAME = re.compile(r"""\blink\s*=\s*["']?([a-z0-9][a-z0-9_-]*)["']?""", re.IGNORECASE)
+
+
 SES_LINK_TAG = re.compile(r"""ses:tags\s*=\s*["'][^"']*\blink:([a-z0-9][a-z0-9_-]*)""", re.IGNORECASE)
-
-
-def find_email(sequence_dir: Path, name: str) -> Path | None:
-    """The email file for `name`: the sequence's own first, then the shared folder."""
-    for folder in (sequence_dir, sequence_dir.parent / SHARED_DIR):
-        for suffix in EMAIL_SUFFIXES:
-            candidate = folder / f"{name}{suffix}"
-            if candidate.is_file():
-                return candidate
-    return None
 
 
 def link_names(source: str) -> set[str]:

@@ -9,13 +9,12 @@ import difflib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ripen.core import sequence as model
-from ripen.core.emails import find_email, link_names
+from ripen.core.emails import link_names
 from ripen.core.sequence import (
     STEP_KINDS,
     STEP_MODELS,
@@ -34,8 +33,14 @@ from ripen.core.sequence import (
 from ripen.core.yamlsource import YamlDocument, YamlSourceError, load_yaml
 
 EmailLookup = Callable[[str], str | None]
+
+
 SEQUENCE_FILE = "sequence.yaml"
+
+
 VERSIONS_DIR = "versions"
+
+
 END = "<end>"
 
 
@@ -431,23 +436,6 @@ def validate_text(
     return LoadResult(sequence, checker.problems)
 
 
-def load_sequence(path: Path, root: Path | None = None) -> LoadResult:
-    """Validate one sequence file. `root` makes the file names in problems relative."""
-    display = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return LoadResult(None, [Problem(display, 1, f"cannot read the file: {exc.strerror}")])
-    frozen = path.parent.name == VERSIONS_DIR
-    folder = path.parent.parent if frozen else path.parent
-
-    def emails(name: str) -> str | None:
-        found = find_email(folder, name)
-        return found.read_text(encoding="utf-8") if found else None
-
-    return validate_text(text, emails, display, folder.name, path.stem if frozen else None)
-
-
 @dataclass
 class Catalog:
     """Every sequence under a templates folder, by name and version."""
@@ -466,36 +454,3 @@ class Catalog:
 
     def get(self, name: str, version: int) -> Sequence | None:
         return self.versions.get(name, {}).get(version)
-
-
-def load_catalog(templates_dir: Path) -> Catalog:
-    """Load `<templates_dir>/*/sequence.yaml` and their frozen `versions/<n>.yaml`."""
-    catalog = Catalog()
-    for path in sorted(templates_dir.glob(f"*/{SEQUENCE_FILE}")):
-        if path.parent.name.startswith("_"):
-            continue
-        current = load_sequence(path, root=templates_dir)
-        catalog.problems.extend(current.problems)
-        versions: dict[int, Sequence] = {}
-        for frozen in sorted((path.parent / VERSIONS_DIR).glob("*.yaml")):
-            result = load_sequence(frozen, root=templates_dir)
-            catalog.problems.extend(result.problems)
-            if not result.sequence:
-                continue
-            if current.sequence and result.sequence.version >= current.sequence.version:
-                catalog.problems.append(
-                    Problem(
-                        str(frozen.relative_to(templates_dir)),
-                        1,
-                        f"frozen version {result.sequence.version} is not older than sequence.yaml "
-                        f"(version {current.sequence.version})",
-                        "bump 'version' in sequence.yaml above every file in versions/",
-                    )
-                )
-                continue
-            versions[result.sequence.version] = result.sequence
-        if current.sequence:
-            versions[current.sequence.version] = current.sequence
-        if versions:
-            catalog.versions[path.parent.name] = versions
-    return catalog

@@ -27,7 +27,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
-from ripen.core.emails import find_email
+from ripen.adapters.templates import find_email
 from ripen.core.records import Lead
 from ripen.mail.links import Link, rewrite_links
 from ripen.mail.source import EmailSource, SourceError, blank_front_matter, parse_email

@@ -36,11 +36,6 @@ from typing import Literal
 
 from aws_lambda_powertools import Logger
 
-from ripen.adapters.mailer import redact
-from ripen.adapters.metrics import Metrics
-from ripen.adapters.stats import Stats
-from ripen.adapters.store import Store
-from ripen.clock import Clock
 from ripen.core.engagement import (
     BOUNCED,
     CLICKED,
@@ -85,6 +80,11 @@ from ripen.models.ses import (
     RenderingFailureRecord,
     SubscriptionRecord,
 )
+from ripen.ports.clock import Clock
+from ripen.ports.mailer import redact
+from ripen.ports.metrics import Metrics
+from ripen.ports.stats import Stats
+from ripen.ports.store import Store
 from ripen.services.nurture import Nurture, Outcome, SequenceVersionMissingError, UnknownSequenceError
 
 logger = Logger(child=True)

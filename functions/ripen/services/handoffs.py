@@ -25,11 +25,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from ripen.adapters.bus import BusEvent, EventBus
-from ripen.adapters.metrics import Metrics
-from ripen.adapters.store import Store
-from ripen.clock import Clock
 from ripen.core.records import Lead, MessageClaim
+from ripen.ports.bus import BusEvent, EventBus
+from ripen.ports.clock import Clock
+from ripen.ports.metrics import Metrics
+from ripen.ports.store import Store
 
 logger = Logger(child=True)
 

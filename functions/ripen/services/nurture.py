@@ -15,14 +15,14 @@ from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
-from ripen.adapters.queue import SendJob, SendQueue
-from ripen.adapters.store import Store
-from ripen.clock import Clock
 from ripen.core.engine import advance, migrate, new_enrollment
 from ripen.core.records import Change, EnrollmentRecord, EventMark, Lead, MessageClaim, change_for
 from ripen.core.sequence import Sequence
 from ripen.core.state import Decision, Enrolled, LeadContext, Resubmitted, SendEmail, Status, Trigger
 from ripen.core.validator import Catalog
+from ripen.ports.clock import Clock
+from ripen.ports.queue import SendJob, SendQueue
+from ripen.ports.store import Store
 
 logger = Logger(child=True)
 

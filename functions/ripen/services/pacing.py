@@ -17,7 +17,7 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from ripen.clock import Clock
+from ripen.ports.clock import Clock
 
 logger = Logger(child=True)
 

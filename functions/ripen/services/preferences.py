@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
-from ripen.adapters.stats import Stats
-from ripen.adapters.store import Store
-from ripen.clock import Clock
 from ripen.core.engagement import UNSUBSCRIBED, Bucket
 from ripen.core.records import EnrollmentRecord, LeadStatus
 from ripen.core.state import Paused, Resumed, Status, Stopped, Trigger
+from ripen.ports.clock import Clock
+from ripen.ports.stats import Stats
+from ripen.ports.store import Store
 from ripen.services.nurture import Nurture, SequenceVersionMissingError, UnknownSequenceError
 
 logger = Logger(child=True)

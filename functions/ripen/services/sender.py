@@ -43,20 +43,6 @@ from enum import StrEnum
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
-from ripen.adapters.mailer import (
-    Mailer,
-    MailerError,
-    OutgoingEmail,
-    RejectedError,
-    SendingStoppedError,
-    SendUncertainError,
-    ThrottledError,
-    redact,
-)
-from ripen.adapters.metrics import Metrics
-from ripen.adapters.queue import JobRedelivery, SendJob
-from ripen.adapters.store import Store
-from ripen.clock import Clock
 from ripen.core.engagement import MessageRef
 from ripen.core.records import EnrollmentRecord, HistoryEntry, Lead, LeadStatus, Message, MessageStatus
 from ripen.core.sending import Move, next_move, other_emails
@@ -66,6 +52,20 @@ from ripen.core.validator import Catalog
 from ripen.core.windows import cap_frees_at, next_send_time
 from ripen.mail.compose import Composer
 from ripen.mail.render import RenderError
+from ripen.ports.clock import Clock
+from ripen.ports.mailer import (
+    Mailer,
+    MailerError,
+    OutgoingEmail,
+    RejectedError,
+    SendingStoppedError,
+    SendUncertainError,
+    ThrottledError,
+    redact,
+)
+from ripen.ports.metrics import Metrics
+from ripen.ports.queue import JobRedelivery, SendJob
+from ripen.ports.store import Store
 from ripen.services.pacing import Pacer
 
 logger = Logger(child=True)

@@ -16,13 +16,13 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from ripen.adapters.store import Store
-from ripen.clock import Clock
 from ripen.core.leads import lead_id_for
 from ripen.core.records import Consent, ConsentMethod, EnrollmentRecord, Lead, LeadStatus
 from ripen.core.sequence import Sequence
 from ripen.core.state import Confirmed, Status
 from ripen.models.signup import UTM_FIELDS, SignupForm
+from ripen.ports.clock import Clock
+from ripen.ports.store import Store
 from ripen.services.nurture import Nurture, UnknownSequenceError
 
 logger = Logger(child=True)

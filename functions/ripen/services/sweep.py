@@ -21,13 +21,14 @@ from typing import Protocol, TypeVar
 
 from aws_lambda_powertools import Logger
 
-from ripen.adapters.queue import BatchingSendQueue, SendJob, SendQueue
-from ripen.adapters.store import CLAIM_TIMEOUT, Store
-from ripen.clock import Clock
 from ripen.core.records import EnrollmentRecord, Message
 from ripen.core.sending import Move, next_move
 from ripen.core.state import TimerDue
 from ripen.core.validator import Catalog
+from ripen.ports.clock import Clock
+from ripen.ports.queue import SendJob, SendQueue
+from ripen.ports.store import CLAIM_TIMEOUT, Store
+from ripen.services.batching import BatchingSendQueue
 from ripen.services.nurture import Nurture
 
 logger = Logger(child=True)

@@ -17,7 +17,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from ripen.adapters.store import StoreUnavailableError
 from ripen.app import app
 from ripen.core.tokens import Purpose, TokenClaims, TokenError, verify
 from ripen.models.signup import (
@@ -35,6 +34,7 @@ from ripen.models.signup import (
     parse_signup,
     shown,
 )
+from ripen.ports.store import StoreUnavailableError
 from ripen.services.signup import (
     BusyError,
     Capture,

@@ -1,0 +1,87 @@
+"""The mailer port: the email to send, what came back, and the errors every mailer raises."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from typing import Protocol
+
+ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+
+
+# Long List-Unsubscribe URLs must not be folded or encoded: keep header lines up to RFC 5322's limit.
+MIME_POLICY = policy.SMTP.clone(max_line_length=998)
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    from_: str
+    to: str
+    subject: str
+    html: str
+    text: str
+    reply_to: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    configuration_set: str | None = None
+
+    def mime(self) -> bytes:
+        """The complete message: multipart/alternative with the text first, then the HTML."""
+        message = EmailMessage(policy=MIME_POLICY)
+        message["From"] = self.from_
+        message["To"] = self.to
+        if self.reply_to:
+            message["Reply-To"] = self.reply_to
+        message["Subject"] = self.subject
+        for name, value in self.headers.items():
+            message[name] = value
+        message.set_content(self.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        message.add_alternative(self.html, subtype="html", charset="utf-8", cte="quoted-printable")
+        return message.as_bytes()
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    message_id: str  # the id SES returned: engagement events name the message by it
+
+
+class MailerError(Exception):
+    """Base of what a mailer raises. `code` is the provider's error code (no personal data)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class ThrottledError(MailerError):
+    """Sending too fast or over the quota right now: try again later."""
+
+
+class SendingStoppedError(MailerError):
+    """The account cannot send at all (paused, suspended, domain not verified, configuration
+    missing): every further send would fail the same way until a person fixes it."""
+
+
+class RejectedError(MailerError):
+    """This one message was refused; sending it again would be refused again."""
+
+
+class MailerUnavailableError(MailerError):
+    """A transient failure (network, server error): try again later."""
+
+
+class SendUncertainError(MailerError):
+    """The request reached SES but its answer was lost: the email may or may not have been accepted."""
+
+
+class Mailer(Protocol):
+    def send(self, email: OutgoingEmail) -> SentEmail: ...
+
+
+def redact(text: str) -> str:
+    """Error texts sometimes quote addresses; never keep one in a reason, a log or a metric."""
+    return ADDRESS.sub("<address>", text)

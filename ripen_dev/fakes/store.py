@@ -1,0 +1,337 @@
+"""An in-memory store with the same conditional-write semantics as DynamoDB, for unit tests and demos."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from ripen.core.leads import shard_of
+from ripen.core.records import (
+    HANDOFF_GRACE,
+    Change,
+    EnrollmentRecord,
+    EventMark,
+    HistoryEntry,
+    Lead,
+    Message,
+    MessageStatus,
+    activity_update,
+    apply_activity,
+)
+from ripen.core.sending import with_email
+from ripen.ports.store import CLAIM_TIMEOUT, RECENT_EMAILS_KEPT, SendContext
+
+
+class InMemoryStore:
+    def __init__(self, shards: int = 4) -> None:
+        self.shards = tuple(f"{i:02d}" for i in range(shards))
+        self._shard_count = shards
+        self.leads: dict[str, Lead] = {}
+        self.enrollments: dict[tuple[str, str], EnrollmentRecord] = {}
+        self.messages: dict[str, Message] = {}
+        self.history: dict[str, list[HistoryEntry]] = {}
+        self._lock = threading.Lock()
+
+    def get_lead(self, lead_id: str) -> Lead | None:
+        return self.leads.get(lead_id)
+
+    def create_lead(self, lead: Lead) -> bool:
+        with self._lock:
+            if lead.lead_id in self.leads:
+                return False
+            self.leads[lead.lead_id] = replace(lead, revision=1)
+            return True
+
+    def save_lead(self, lead: Lead, expected_revision: int, marks: Sequence[EventMark] = ()) -> bool:
+        with self._lock:
+            current = self.leads.get(lead.lead_id)
+            if current is None or current.revision != expected_revision:
+                return False
+            if marks and not self._markable(marks):
+                return False
+            self.leads[lead.lead_id] = replace(lead, revision=expected_revision + 1)
+            if marks:
+                self._mark(marks)
+            return True
+
+    def get_enrollment(self, lead_id: str, sequence: str) -> EnrollmentRecord | None:
+        return self.enrollments.get((lead_id, sequence))
+
+    def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]:
+        with self._lock:
+            records = [r for k, r in self.enrollments.items() if k[0] == lead_id]
+        return sorted(records, key=lambda r: r.key)
+
+    def get_enrollments(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRecord]:
+        with self._lock:
+            return [self.enrollments[key] for key in dict.fromkeys(keys) if key in self.enrollments]
+
+    def commit(self, change: Change) -> bool:
+        record = change.record
+        with self._lock:
+            current = self.enrollments.get(record.key)
+            if change.expected_revision is None:
+                if current is not None:
+                    return False
+            elif current is None or current.revision != change.expected_revision:
+                return False
+            if any(m.key in self.messages for m in change.messages):
+                return False
+            if change.marks and not self._markable(change.marks):
+                return False
+            self.enrollments[record.key] = record
+            for claim in change.messages:
+                grace = HANDOFF_GRACE if claim.kind == "handoff" else CLAIM_TIMEOUT
+                self.messages[claim.key] = Message(claim=claim, due_at=claim.created_at + grace)
+            if change.marks:
+                self._mark(change.marks)
+            if change.history:
+                self.history.setdefault(record.enrollment.lead_id, []).append(change.history)
+            return True
+
+    def due_enrollments(
+        self, shard: str, now: datetime, limit: int, after: EnrollmentRecord | None = None
+    ) -> list[EnrollmentRecord]:
+        with self._lock:
+            records = list(self.enrollments.values())
+        due = [
+            r
+            for r in records
+            if not r.enrollment.terminal
+            and r.enrollment.next_action_at is not None
+            and r.enrollment.next_action_at <= now
+            and shard_of(r.enrollment.lead_id, self._shard_count) == shard
+        ]
+        due.sort(key=_enrollment_position)
+        if after is not None:
+            due = [r for r in due if _enrollment_position(r) > _enrollment_position(after)]
+        return due[:limit]
+
+    def due_messages(self, shard: str, now: datetime, limit: int, after: Message | None = None) -> list[Message]:
+        with self._lock:
+            messages = list(self.messages.values())
+        due = [
+            m
+            for m in messages
+            if m.due_at is not None
+            and m.due_at <= now
+            and m.claim.kind != "handoff"  # hand-offs have a partition of their own, as in DynamoDB
+            and shard_of(m.claim.lead_id, self._shard_count) == shard
+        ]
+        due.sort(key=_message_position)
+        if after is not None:
+            due = [m for m in due if _message_position(m) > _message_position(after)]
+        return due[:limit]
+
+    def postpone_message(self, message: Message, until: datetime) -> bool:
+        with self._lock:
+            current = self.messages.get(message.claim.key)
+            if current is None or current.due_at is None:
+                return False
+            if (current.status, current.due_at) != (message.status, message.due_at):
+                return False
+            self.messages[message.claim.key] = replace(current, due_at=until)
+            return True
+
+    def get_message(self, key: str) -> Message | None:
+        return self.messages.get(key)
+
+    def history_of(self, lead_id: str) -> list[HistoryEntry]:
+        return sorted(self.history.get(lead_id, []), key=lambda h: h.entry)
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def send_context(self, key: str, lead_id: str, sequence: str) -> SendContext:
+        with self._lock:
+            return SendContext(
+                self.messages.get(key), self.leads.get(lead_id), self.enrollments.get((lead_id, sequence))
+            )
+
+    def _as_read(self, message: Message) -> Message | None:
+        """The stored message, if it is still as `message` was read (status and attempts)."""
+        current = self.messages.get(message.claim.key)
+        if current is None or (current.status, current.attempts) != (message.status, message.attempts):
+            return None
+        return current
+
+    def lease_message(
+        self, message: Message, now: datetime, lease_until: datetime, lead: Lead | None = None
+    ) -> Message | None:
+        with self._lock:
+            current = self._as_read(message)
+            if current is None or current.observed_ses_message_id is not None:
+                return None
+            takeover = current.status is MessageStatus.SENDING
+            if current.status not in (MessageStatus.CLAIMED, MessageStatus.SENDING) or (
+                takeover and (current.resent_at is not None or (current.lease_until or now) > now)
+            ):
+                return None
+            if lead is not None:
+                stored = self.leads.get(lead.lead_id)
+                if stored is None or stored.revision != lead.revision:
+                    return None
+                recent = with_email(stored.recent_emails, current, now, RECENT_EMAILS_KEPT)
+                self.leads[lead.lead_id] = replace(stored, recent_emails=recent, revision=stored.revision + 1)
+            leased = replace(
+                current,
+                status=MessageStatus.SENDING,
+                attempts=current.attempts + 1,
+                lease_until=lease_until,
+                due_at=lease_until,
+                leased_at=now,
+                resent_at=now if takeover else current.resent_at,
+            )
+            self.messages[message.claim.key] = leased
+            return leased
+
+    def _holds_lease(self, message: Message) -> bool:
+        current = self.messages.get(message.claim.key)
+        return current is not None and current.status is MessageStatus.SENDING and current.attempts == message.attempts
+
+    def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
+        with self._lock:
+            if not self._holds_lease(message):
+                return False
+            self.messages[message.claim.key] = _sent(self.messages[message.claim.key], ses_message_id, sent_at)
+            return True
+
+    def record_unsent(
+        self, message: Message, status: MessageStatus, reason: str, history: HistoryEntry | None = None
+    ) -> bool:
+        if status not in (MessageStatus.FAILED, MessageStatus.SKIPPED):
+            raise ValueError(f"a message not sent ends failed or skipped, not {status}")
+        with self._lock:
+            current = self._as_read(message)
+            if current is None or current.observed_ses_message_id is not None:
+                return False
+            self.messages[message.claim.key] = replace(
+                current, status=status, error=reason, lease_until=None, due_at=None
+            )
+            if history is not None:
+                self.history.setdefault(history.lead_id, []).append(history)
+            return True
+
+    def release_message(
+        self, message: Message, retry_at: datetime, reason: str | None = None, *, resend: bool = False
+    ) -> bool:
+        with self._lock:
+            current = self._as_read(message)
+            if current is None:
+                return False
+            resent_at = current.resent_at or (retry_at if resend else None)
+            self.messages[message.claim.key] = replace(
+                current,
+                status=MessageStatus.CLAIMED,
+                lease_until=None,
+                due_at=retry_at,
+                error=reason,
+                resent_at=resent_at,
+            )
+            return True
+
+    # -- engagement ---------------------------------------------------------------------------------
+
+    def _markable(self, marks: Sequence[EventMark]) -> bool:
+        keys = {m.message_key for m in marks}
+        if len(keys) != 1:
+            raise ValueError("marks of one write name one message")
+        message = self.messages.get(marks[0].message_key)
+        if message is None or not all(message.named_by(m.ses_message_id) for m in marks):
+            return False
+        return not any(m.key in message.activity.seen for m in marks)
+
+    def _mark(self, marks: Sequence[EventMark]) -> Message:
+        key = marks[0].message_key
+        message = self.messages[key]
+        update = activity_update(list(marks))
+        changed = replace(message, activity=apply_activity(message.activity, update))
+        if update.failure is not None:
+            changed = replace(changed, status=MessageStatus.FAILED, error=update.failure, due_at=None)
+        self.messages[key] = changed
+        return changed
+
+    def mark_message(self, key: str, marks: Sequence[EventMark]) -> Message | None:
+        if any(m.message_key != key for m in marks):
+            raise ValueError("every mark must name the message written")
+        with self._lock:
+            if not self._markable(marks):
+                return None
+            return self._mark(marks)
+
+    def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
+        return next((m for m in self.messages.values() if m.ses_message_id == ses_message_id), None)
+
+    def observe_ses_id(self, key: str, ses_message_id: str) -> bool:
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None or message.ses_message_id is not None:
+                return False
+            self.messages[key] = replace(message, observed_ses_message_id=ses_message_id)
+            return True
+
+    def reconcile_sent(self, key: str, ses_message_id: str, sent_at: datetime, now: datetime) -> bool:
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None or message.ses_message_id is not None or message.attempts < 1:
+                return False
+            if (
+                message.status is MessageStatus.SENDING
+                and message.lease_until is not None
+                and message.lease_until > now
+            ):
+                return False
+            self.messages[key] = _sent(message, ses_message_id, sent_at)
+            lead = self.leads.get(message.claim.lead_id)
+            if lead is not None and message.claim.kind == "nurture" and message.leased_at is None:
+                recent = tuple(sorted((*lead.recent_emails, sent_at)))[-RECENT_EMAILS_KEPT:]
+                self.leads[lead.lead_id] = replace(lead, recent_emails=recent, revision=lead.revision + 1)
+            return True
+
+    # -- hand-offs ------------------------------------------------------------------------------------
+
+    def handoffs_due(self, now: datetime, limit: int) -> list[Message]:
+        due = [
+            m
+            for m in self.messages.values()
+            if m.claim.kind == "handoff"
+            and m.status is MessageStatus.CLAIMED
+            and m.due_at is not None
+            and m.due_at <= now
+        ]
+        due.sort(key=lambda m: (m.due_at, m.claim.key))
+        return due[:limit]
+
+    def record_handoff(self, key: str, at: datetime, error: str | None = None) -> bool:
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None or message.claim.kind != "handoff" or message.status is not MessageStatus.CLAIMED:
+                return False
+            status = MessageStatus.FAILED if error else MessageStatus.SENT
+            self.messages[key] = replace(message, status=status, sent_at=at, due_at=None, error=error)
+            return True
+
+
+def _enrollment_position(record: EnrollmentRecord) -> tuple[datetime, tuple[str, str]]:
+    """Where a record sits in the due index: by due time, then by key (as DynamoDB pages it)."""
+    assert record.enrollment.next_action_at is not None
+    return (record.enrollment.next_action_at, record.key)
+
+
+def _message_position(message: Message) -> tuple[datetime, str]:
+    assert message.due_at is not None
+    return (message.due_at, message.claim.key)
+
+
+def _sent(message: Message, ses_message_id: str, sent_at: datetime) -> Message:
+    """The message as sent with this SES id: out of the due index, its last error gone."""
+    return replace(
+        message,
+        status=MessageStatus.SENT,
+        ses_message_id=ses_message_id,
+        sent_at=sent_at,
+        lease_until=None,
+        due_at=None,
+        error=None,
+    )

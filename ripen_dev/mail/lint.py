@@ -1,0 +1,267 @@
+"""`ripen lint` for emails and layouts: everything a marketer can get wrong in an email, reported
+as `file:line: message (fix: ...)` before it can reach a lead.
+
+For every layout: its HTML and text versions render and carry the unsubscribe link, the
+preferences link and the postal address. For every email, in every role a sequence uses it
+(nurture email or double opt-in confirmation), for a sample lead with every optional field and
+one with none: the front matter is valid, the subject and body render (a missing value or
+forbidden construct is an error at its line), the subject fits, there is a preheader, every link is
+a full web address with a valid name, the footer is there, and the message gets its
+List-Unsubscribe and List-Unsubscribe-Post headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from ripen.adapters.templates import find_email, load_catalog
+from ripen.core.emails import EMAIL_SUFFIXES, SHARED_DIR
+from ripen.core.records import MessageClaim, message_key
+from ripen.core.sequence import EmailStep, Sequence
+from ripen.core.validator import Catalog, Problem
+from ripen.mail.compose import LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST, ONE_CLICK, Composer
+from ripen.mail.render import LAYOUTS_DIR, EmailContext, Renderer, RenderError, SenderDetails, lead_view
+from ripen.services.links import Links
+from ripen_dev.mail.samples import SAMPLE_BASE_URL, SAMPLE_KEY, SAMPLE_LEADS, SAMPLE_SENDER, SAMPLE_TIME
+
+MAX_SUBJECT = 78  # longer subjects are cut off in most inboxes (and RFC 5322's recommended line)
+MAX_HTML_BYTES = 102_000  # Gmail clips longer messages behind "[Message clipped]", footer included
+Kind = Literal["nurture", "confirmation"]
+
+
+@dataclass(frozen=True)
+class EmailUse:
+    """One way an email file is used: by which sequence (None when no sequence uses it) and how."""
+
+    path: Path
+    email: str
+    sequence: Sequence | None
+    kind: Kind
+
+
+def email_uses(root: Path, catalog: Catalog) -> list[EmailUse]:
+    """Every email file under `root`, with each role a sequence gives it (files no sequence uses
+    are still checked, with the confirmation context, which has every variable)."""
+    uses: list[EmailUse] = []
+    seen: set[tuple[Path, str, str]] = set()
+    for name in catalog.names():
+        sequence = catalog.current(name)
+        wanted: list[tuple[str, Kind]] = [(s.email, "nurture") for s in sequence.steps if isinstance(s, EmailStep)]
+        if sequence.double_opt_in.enabled:
+            wanted.append((sequence.double_opt_in.email, "confirmation"))
+        for email, kind in wanted:
+            path = find_email(root / name, email)
+            if path is not None and (path, name, kind) not in seen:
+                seen.add((path, name, kind))
+                uses.append(EmailUse(path, email, sequence, kind))
+    used = {use.path for use in uses}
+    for folder in sorted(
+        p for p in root.iterdir() if p.is_dir() and (not p.name.startswith("_") or p.name == SHARED_DIR)
+    ):
+        for path in sorted(folder.iterdir()):
+            if path.suffix in EMAIL_SUFFIXES and path.is_file() and path not in used:
+                owner = catalog.current(folder.name) if folder.name in catalog.versions else None
+                uses.append(EmailUse(path, path.stem, owner, "confirmation"))
+    return uses
+
+
+def lint_emails(root: Path, catalog: Catalog | None = None, sender: SenderDetails = SAMPLE_SENDER) -> list[Problem]:
+    catalog = catalog if catalog is not None else load_catalog(root)
+    renderer = Renderer(root, own_url=SAMPLE_BASE_URL)
+    links = Links(SAMPLE_BASE_URL, SAMPLE_KEY, timedelta(days=60))
+    composer = Composer(renderer, links, sender, unsubscribe_mailto=None)
+    problems, unusable = _lint_layouts(root, renderer, links, sender)
+    broken = {Path(p.file).stem for p in problems}  # reported once, on the layout itself
+    for use in email_uses(root, catalog):
+        problems.extend(_lint_use(renderer, composer, use, sender, broken, unusable))
+    unique: dict[tuple[str, int, str], Problem] = {}
+    for problem in problems:
+        unique.setdefault((problem.file, problem.line, problem.message), problem)
+    return sorted(unique.values(), key=lambda p: (p.file, p.line, p.message))
+
+
+def _context(links: Links, sender: SenderDetails, sequence_name: str, title: str, confirm: bool) -> EmailContext:
+    lead = SAMPLE_LEADS["full"]
+    return EmailContext(
+        lead={"attributes": dict(lead.attributes)},
+        sender=sender,
+        sequence_name=sequence_name,
+        sequence_title=title,
+        unsubscribe_url=links.unsubscribe(lead.lead_id, sequence_name, SAMPLE_TIME),
+        preferences_url=links.preferences(lead.lead_id, sequence_name, SAMPLE_TIME),
+        confirm_url=links.confirm(lead.lead_id, sequence_name, SAMPLE_TIME, timedelta(days=7)) if confirm else None,
+    )
+
+
+def _missing_footer(html: str, text: str, context: EmailContext, sender: SenderDetails) -> list[tuple[str, str]]:
+    """What the compliance footer lacks in the rendered HTML or text: (version, message) pairs."""
+    missing = []
+    for what, needle in (
+        ("the unsubscribe link ({{ unsubscribe_url }})", context.unsubscribe_url),
+        ("the preferences link ({{ preferences_url }})", context.preferences_url),
+        ("the postal address ({{ sender.postal_address }})", sender.postal_address),
+    ):
+        for version, content in (("HTML", html), ("text", text)):
+            if needle not in content:
+                missing.append((version, f"the {version} version lacks {what}"))
+    return missing
+
+
+def _lint_layouts(
+    root: Path, renderer: Renderer, links: Links, sender: SenderDetails
+) -> tuple[list[Problem], set[str]]:
+    """Problems of every layout, and the layouts that cannot render at all (their emails wait)."""
+    problems: list[Problem] = []
+    unusable: set[str] = set()
+    folder = root / LAYOUTS_DIR
+    layouts = sorted(folder.glob("*.html")) if folder.is_dir() else []
+    if not layouts:
+        problem = Problem(
+            f"{LAYOUTS_DIR}/default.html",
+            1,
+            "there is no email layout",
+            "create templates/_layouts/default.html and default.txt (copy them from the ripen repository)",
+        )
+        return [problem], {"default"}
+    context = _context(links, sender, "sample", "Sample sequence", confirm=False)
+    for layout in layouts:
+        name = f"{LAYOUTS_DIR}/{layout.name}"
+        if not layout.with_suffix(".txt").is_file():
+            problems.append(
+                Problem(
+                    name, 1, f"layout '{layout.stem}' has no text version", f"create {LAYOUTS_DIR}/{layout.stem}.txt"
+                )
+            )
+            unusable.add(layout.stem)
+            continue
+        marker = "ripen-body-marker"
+        try:
+            html, text = renderer.render_layout(layout.stem, context, f"<p>{marker}</p>", marker)
+        except RenderError as exc:
+            problems.append(Problem(exc.file, exc.line, exc.message, exc.fix))
+            unusable.add(layout.stem)
+            continue
+        for version, content in (("HTML", html), ("text", text)):
+            if marker not in content:
+                problems.append(
+                    Problem(name, 1, f"the {version} layout never shows the email's body", "add {{ body }}")
+                )
+        for version, missing in _missing_footer(html, text, context, sender):
+            partial = "footer.html" if version == "HTML" else "footer.txt"
+            problems.append(
+                Problem(
+                    name if version == "HTML" else name.removesuffix(".html") + ".txt",
+                    1,
+                    f"layout '{layout.stem}': {missing}",
+                    f'include the footer: {{% include "_partials/{partial}" %}}',
+                )
+            )
+    return problems, unusable
+
+
+def _lint_use(
+    renderer: Renderer,
+    composer: Composer,
+    use: EmailUse,
+    sender: SenderDetails,
+    broken_layouts: set[str],
+    unusable_layouts: set[str],
+) -> list[Problem]:
+    try:
+        email = renderer.source(use.path)
+    except RenderError as exc:
+        return [Problem(exc.file, exc.line, exc.message, exc.fix)]
+    if email.meta.layout in unusable_layouts:
+        return []  # nothing renders until its layout does; the layout's problem says what to fix
+    file = renderer.relative(use.path)
+    problems: list[Problem] = []
+    if not email.meta.preheader.strip():
+        line = email.line_of("preheader") if "preheader" in email.key_lines else email.line_of("subject")
+        problems.append(Problem(file, line, "the email has no preheader", "add 'preheader: ...' (the preview line)"))
+    sequence = use.sequence
+    name = sequence.name if sequence else use.path.parent.name
+    title = sequence.display_title if sequence else "Sample sequence"
+    for sample, lead in SAMPLE_LEADS.items():
+        claim = MessageClaim(
+            key=message_key(lead.lead_id, name, 1, use.email),
+            lead_id=lead.lead_id,
+            sequence=name,
+            version=sequence.version if sequence else 1,
+            run=1,
+            step=use.email,
+            email=use.email,
+            kind=use.kind,
+            created_at=SAMPLE_TIME,
+        )
+        try:
+            if sequence is not None:
+                context, rendered = composer.render(claim, lead, sequence, SAMPLE_TIME)
+                outgoing = composer.compose(claim, lead, sequence, SAMPLE_TIME)
+            else:
+                context = replace(_context(composer.links, sender, name, title, confirm=True), lead=lead_view(lead))
+                rendered = renderer.render(use.path, context, email_name=use.email)
+                outgoing = None
+        except RenderError as exc:
+            fix = exc.fix
+            if use.kind == "nurture" and "confirm_url" in exc.message:
+                fix = "confirm_url exists only in the double opt-in confirmation email"
+            problems.append(Problem(exc.file, exc.line, f"{exc.message} (for a lead with {_describe(sample)})", fix))
+            continue
+        if len(rendered.subject) > MAX_SUBJECT:
+            problems.append(
+                Problem(
+                    file,
+                    email.line_of("subject"),
+                    f"the subject is {len(rendered.subject)} characters for a lead with {_describe(sample)}",
+                    f"keep it under {MAX_SUBJECT} so inboxes show all of it",
+                )
+            )
+        size = len(rendered.html.encode("utf-8"))
+        if size > MAX_HTML_BYTES:
+            problems.append(
+                Problem(
+                    file,
+                    email.body_line,
+                    f"the HTML is {size // 1000} KB; Gmail clips emails over 102 KB, hiding the unsubscribe footer",
+                    "shorten the email or move long content to a web page",
+                )
+            )
+        for link in rendered.links:
+            trouble = link.problem
+            if trouble:
+                line = _line_of_link(email.body, link.href, link.name, link.text, email.body_line)
+                problems.append(Problem(file, line, trouble, None))
+        if email.meta.layout not in broken_layouts:
+            for _, missing in _missing_footer(rendered.html, rendered.text, context, sender):
+                problems.append(
+                    Problem(
+                        file,
+                        email.line_of("layout"),
+                        f"as rendered, {missing}",
+                        "use a layout that includes _partials/footer.html and footer.txt",
+                    )
+                )
+        if outgoing is not None:
+            header = outgoing.headers.get(LIST_UNSUBSCRIBE, "")
+            if not header.startswith("<https://") or outgoing.headers.get(LIST_UNSUBSCRIBE_POST) != ONE_CLICK:
+                problems.append(Problem(file, 1, "the message lacks List-Unsubscribe / List-Unsubscribe-Post headers"))
+    return problems
+
+
+def _line_of_link(body: str, href: str, name: str | None, text: str, fallback: int) -> int:
+    """Where a link is written in the email: by its name, its address or its text."""
+    needles = [f"link={name}", f'link="{name}"'] if name else []
+    needles += [href.split("?")[0], text]
+    lines = body.splitlines()
+    for needle in needles:
+        for number, line in enumerate(lines, start=1):
+            if needle and needle in line:
+                return number
+    return fallback
+
+
+def _describe(sample: str) -> str:
+    return "every optional field" if sample == "full" else "no optional fields"
