@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from ripen.adapters.queue import SqsSendQueue
 from ripen.adapters.templates import load_catalog
 from ripen.config import Settings
+from ripen.core.links import Links
 from ripen.core.validator import Catalog, SequenceError
 from ripen.ports.clock import Clock, SystemClock
 from ripen.ports.queue import JobRedelivery, SendQueue
 from ripen.ports.store import Store
-from ripen.services.links import Links
 from ripen.services.nurture import Nurture
 
 if TYPE_CHECKING:  # these parts are imported when first used, not by every function at start

@@ -17,10 +17,10 @@ from typing import TextIO
 from ripen.adapters.templates import load_catalog
 from ripen.app import App, use
 from ripen.config import Settings
+from ripen.core.links import Links
 from ripen.core.validator import Catalog
 from ripen.ports.clock import Clock, SystemClock
 from ripen.ports.queue import SendJob
-from ripen.services.links import Links
 from ripen_dev.fakes.store import InMemoryStore
 from ripen_dev.local.http import LocalHttpApi
 

@@ -19,12 +19,12 @@ from typing import Literal
 
 from ripen.adapters.templates import find_email, load_catalog
 from ripen.core.emails import EMAIL_SUFFIXES, SHARED_DIR
+from ripen.core.links import Links
 from ripen.core.records import MessageClaim, message_key
 from ripen.core.sequence import EmailStep, Sequence
 from ripen.core.validator import Catalog, Problem
 from ripen.mail.compose import LIST_UNSUBSCRIBE, LIST_UNSUBSCRIBE_POST, ONE_CLICK, Composer
 from ripen.mail.render import LAYOUTS_DIR, EmailContext, Renderer, RenderError, SenderDetails, lead_view
-from ripen.services.links import Links
 from ripen_dev.mail.samples import SAMPLE_BASE_URL, SAMPLE_KEY, SAMPLE_LEADS, SAMPLE_SENDER, SAMPLE_TIME
 
 MAX_SUBJECT = 78  # longer subjects are cut off in most inboxes (and RFC 5322's recommended line)

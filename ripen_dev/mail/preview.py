@@ -17,12 +17,12 @@ from typing import Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ripen.adapters.templates import load_catalog
+from ripen.core.links import Links
 from ripen.core.records import Lead, MessageClaim, message_key
 from ripen.core.sequence import EmailStep, Sequence
 from ripen.core.validator import Catalog
 from ripen.mail.compose import Composer
 from ripen.mail.render import Renderer, RenderError, SenderDetails
-from ripen.services.links import Links
 from ripen_dev.mail.samples import SAMPLE_BASE_URL, SAMPLE_KEY, SAMPLE_LEADS, SAMPLE_SENDER, SAMPLE_TIME
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,6 +14,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from ripen.core.engine import new_enrollment
+from ripen.core.links import Links
 from ripen.core.records import Consent, Lead, MessageClaim, message_key
 from ripen.core.scoring import current_score
 from ripen.core.sequence import Sequence
@@ -21,7 +22,6 @@ from ripen.core.state import Decision, Enrolled, Enrollment, Trigger
 from ripen.core.validator import Catalog
 from ripen.mail.compose import Composer
 from ripen.mail.render import Renderer, RenderError
-from ripen.services.links import Links
 from ripen.services.nurture import Nurture
 from ripen_dev.fakes.clock import ManualClock
 from ripen_dev.fakes.queue import MemorySendQueue

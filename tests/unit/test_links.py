@@ -9,8 +9,8 @@ import pytest
 
 from ripen.adapters.secrets import MissingSecretError, token_key
 from ripen.config import Settings
+from ripen.core.links import Links
 from ripen.core.tokens import Purpose, TokenError, verify
-from ripen.services.links import Links
 
 TABLES = dict.fromkeys(("LEADS_TABLE", "ENROLLMENTS_TABLE", "MESSAGES_TABLE", "HISTORY_TABLE", "STATS_TABLE"), "t")
 KEY = b"0123456789abcdef0123456789abcdef"

@@ -14,11 +14,11 @@ from datetime import datetime
 from urllib.parse import quote
 
 from ripen.core import tags
+from ripen.core.links import Links
 from ripen.core.records import Lead, MessageClaim
 from ripen.core.sequence import Sequence
 from ripen.mail.render import EmailContext, RenderedEmail, Renderer, RenderError, SenderDetails, lead_view
 from ripen.ports.mailer import OutgoingEmail
-from ripen.services.links import Links
 
 LIST_UNSUBSCRIBE = "List-Unsubscribe"
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe-Post"
