@@ -70,6 +70,10 @@ class Nurture:
         self.clock = clock
         self.handoffs = handoffs  # None: hand-offs wait in the outbox for publish_pending_handoffs
 
+    def queuing_to(self, queue: SendQueue) -> Nurture:
+        """The same service with its send jobs going to `queue` (the sweep's batches of 10)."""
+        return Nurture(self.store, self.catalog, queue, self.clock, self.handoffs)
+
     def sequence(self, name: str) -> Sequence:
         try:
             return self.catalog.current(name)

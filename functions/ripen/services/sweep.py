@@ -127,6 +127,8 @@ class Sweep:
         self.clock = clock
         self.page_size = page_size
         self.safety_margin_ms = safety_margin_ms
+        # Hand-offs of the sweep's moves wait in the outbox: the run publishes them once, at its end.
+        self.nurture = Nurture(store, catalog, queue, clock)
 
     def run(self, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
         """One run over every shard. `remaining_ms` is the invocation's time left (the Lambda
@@ -134,7 +136,7 @@ class Sweep:
         now = self.clock.now()
         budget = Budget(remaining_ms, self.safety_margin_ms)
         jobs = BatchingSendQueue(self.queue)
-        nurture = Nurture(self.store, self.catalog, jobs, self.clock)  # its jobs join the batches
+        nurture = self.nurture.queuing_to(jobs)  # the jobs of every move join the batches
         shards = self.store.shards
         workers = max(1, min(len(shards), MAX_WORKERS))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
