@@ -14,6 +14,9 @@ ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 
 # Long List-Unsubscribe URLs must not be folded or encoded: keep header lines up to RFC 5322's limit.
 MIME_POLICY = policy.SMTP.clone(max_line_length=998)
+# Bodies are quoted-printable with lines of at most 76 characters (RFC 2045 6.7): longer lines are
+# flagged by spam filters (MIME_QP_LONG_LINE) and rewrapped or refused by strict gateways.
+BODY_POLICY = policy.SMTP.clone(max_line_length=76)
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class OutgoingEmail:
 
     def mime(self) -> bytes:
         """The complete message: multipart/alternative with the text first, then the HTML."""
-        message = EmailMessage(policy=MIME_POLICY)
+        message = EmailMessage(policy=BODY_POLICY)
         message["From"] = self.from_
         message["To"] = self.to
         if self.reply_to:
@@ -40,7 +43,7 @@ class OutgoingEmail:
             message[name] = value
         message.set_content(self.text, subtype="plain", charset="utf-8", cte="quoted-printable")
         message.add_alternative(self.html, subtype="html", charset="utf-8", cte="quoted-printable")
-        return message.as_bytes()
+        return message.as_bytes(policy=MIME_POLICY)  # headers keep their own, longer limit
 
 
 @dataclass(frozen=True)
