@@ -6,8 +6,10 @@ outbox item (a message of kind `handoff`, key `<lead>#<sequence>#<run>#handoff`)
 per run whatever happens next. Right after the commit the event is put on the bus and the item
 is marked published. If the function dies in between, the item stays in the `handoff` partition
 of the Messages `due` index and `publish_pending_handoffs` (called by the sweep every minute)
-publishes it after a one-minute grace. Delivery is therefore at least once: consumers dedupe on
-`detail.handoff_id`, which is stable.
+publishes it after a one-minute grace, after a consistent read confirms it is still unpublished
+(the index lags behind the table). Delivery is still at least once (a function can die between
+the put and the record): consumers dedupe on `detail.handoff_id`, which is stable: the lead, the
+sequence and the run (`<lead_id>#<sequence>#<run>#handoff`), whichever path published it.
 
 The event (source `ripen`, detail-type `Lead Sales Ready`):
 
@@ -25,7 +27,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from ripen.core.records import Lead, MessageClaim
+from ripen.core.records import Lead, Message, MessageClaim, MessageStatus
 from ripen.ports.bus import BusEvent, EventBus
 from ripen.ports.clock import Clock
 from ripen.ports.metrics import Metrics
@@ -80,7 +82,10 @@ class HandOffs:
         """Publish every hand-off still waiting after its grace period (the function that made it
         died before publishing, or the bus refused it). For the sweep; returns how many went out."""
         due = self.store.handoffs_due(now or self.clock.now(), limit)
-        return self.publish([m.claim for m in due])
+        # The index lags behind its table: a hand-off another run just published may still be
+        # listed. One consistent read each (pending hand-offs are rare) keeps republishing rare.
+        still_waiting = [m for m in due if _waiting(self.store.get_message(m.key))]
+        return self.publish([m.claim for m in still_waiting])
 
     def _publish(self, claim: MessageClaim) -> bool:
         lead = self.store.get_lead(claim.lead_id)
@@ -96,3 +101,7 @@ class HandOffs:
         self.metrics.count(PUBLISHED)
         logger.info("lead handed off to sales", extra={"handoff_id": claim.key, "sequence": claim.sequence})
         return True
+
+
+def _waiting(message: Message | None) -> bool:
+    return message is not None and message.status is MessageStatus.CLAIMED
