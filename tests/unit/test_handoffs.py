@@ -38,7 +38,7 @@ def test_a_stale_index_read_does_not_publish_a_hand_off_twice(stack, monkeypatch
     # Then the second sweep sees it is already published and sales gets one event
     assert published_again == 0
     assert len(stack.bus.events) == 1
-    assert stack.store.get_message(listed[0].key).status is MessageStatus.SENT
+    assert stack.store.get_message(listed[0].claim.key).status is MessageStatus.SENT
 
 
 def test_every_sales_ready_event_names_its_lead_and_run_for_consumers_to_deduplicate(stack):

@@ -84,7 +84,7 @@ class HandOffs:
         due = self.store.handoffs_due(now or self.clock.now(), limit)
         # The index lags behind its table: a hand-off another run just published may still be
         # listed. One consistent read each (pending hand-offs are rare) keeps republishing rare.
-        still_waiting = [m for m in due if _waiting(self.store.get_message(m.key))]
+        still_waiting = [m for m in due if _waiting(self.store.get_message(m.claim.key))]
         return self.publish([m.claim for m in still_waiting])
 
     def _publish(self, claim: MessageClaim) -> bool:
