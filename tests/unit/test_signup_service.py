@@ -300,3 +300,22 @@ def test_a_suppressed_lead_is_never_enrolled_again(signup, nurture, store, queue
     assert store.get_lead(ANA_ID) == before  # not even the details change
     assert signup.confirm(ANA_ID, sequence).status is ConfirmStatus.REFUSED
     assert queue.jobs == []
+
+
+def test_a_lead_who_left_one_sequence_joins_it_again_by_signing_up_again_and_confirming(
+    signup, nurture, store, queue, clock
+):
+    # Given Ana, who left the ebook sequence from the preferences page (and stays on the list)
+    signup.capture(form(sequence="ebook-nurture"))
+    clock.advance(days=3)
+    nurture.apply(ANA_ID, "ebook-nurture", Stopped("unsubscribed"), "left this sequence")
+    assert store.get_lead(ANA_ID).status is LeadStatus.ACTIVE
+    clock.advance(days=30)
+    queue.drain()
+    # When she signs up for it again, with consent
+    capture = signup.capture(form(sequence="ebook-nurture"))
+    # Then she gets one confirmation email, and the sequence again once she confirms
+    assert (capture.status, capture.created) == (CaptureStatus.PENDING_CONFIRMATION, True)
+    assert jobs(queue) == ["ebook-nurture#2#confirm"]
+    assert signup.confirm(ANA_ID, "ebook-nurture").status is ConfirmStatus.CONFIRMED
+    assert jobs(queue) == ["ebook-nurture#2#confirm", "ebook-nurture#2#ebook-delivery"]

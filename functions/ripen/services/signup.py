@@ -122,7 +122,7 @@ class Signup:
             if current is None:
                 lead = self._new_lead(lead_id, form, sequence, method, now)
                 if self.store.create_lead(lead):
-                    return self._enroll(lead, sequence, now)
+                    return self._enroll(lead, sequence, now, bool(form.consent))
                 continue  # someone created it a moment ago: update theirs
             if current.status is LeadStatus.SUPPRESSED or (
                 current.status is LeadStatus.UNSUBSCRIBED and not form.consent
@@ -131,7 +131,7 @@ class Signup:
                 return Capture(lead_id, sequence, CaptureStatus.NOT_ENROLLED, created=False)
             lead = self._updated_lead(current, form, sequence, method, now)
             if lead == current or self.store.save_lead(lead, current.revision):
-                return self._enroll(lead, sequence, now)
+                return self._enroll(lead, sequence, now, bool(form.consent))
         raise BusyError(lead_id)
 
     def _new_lead(
@@ -177,12 +177,18 @@ class Signup:
         # Never before the confirmation links stop working and the enrollment expires.
         return max(self.unconfirmed_lead_ttl, sequence.double_opt_in.expire_after + timedelta(days=1))
 
-    def _enroll(self, lead: Lead, sequence: Sequence, now: datetime) -> Capture:
+    def _enroll(self, lead: Lead, sequence: Sequence, now: datetime, consented: bool) -> Capture:
         before = self.store.get_enrollment(lead.lead_id, sequence.name)
         if before and not before.enrollment.terminal and _just_entered(before, now):
             self._log("same signup again", lead.lead_id, sequence)
             return Capture(lead.lead_id, sequence, _status_of(before, started=False, counted=False), created=False)
-        outcome = self.nurture.enroll(lead, sequence.name, reconsent=lead.status is LeadStatus.UNSUBSCRIBED)
+        # Leaving one sequence is unsubscribing from it: the way back is the same fresh consent,
+        # confirmed by double opt-in, that brings back a lead who unsubscribed from everything.
+        left = before is not None and before.enrollment.status is Status.UNSUBSCRIBED
+        if left and not consented:
+            self._log("not enrolled", lead.lead_id, sequence, reason="left this sequence")
+            return Capture(lead.lead_id, sequence, CaptureStatus.NOT_ENROLLED, created=False)
+        outcome = self.nurture.enroll(lead, sequence.name, reconsent=left or lead.status is LeadStatus.UNSUBSCRIBED)
         if outcome.record is None:
             raise BusyError(lead.lead_id)
         capture = Capture(
