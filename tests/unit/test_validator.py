@@ -312,3 +312,19 @@ def test_the_example_sequences_validate():
     catalog = load_catalog(TEMPLATES)
     assert catalog.problems == []
     assert {"trial-nurture", "ebook-nurture"} <= set(catalog.names())
+
+
+def test_a_frequency_cap_larger_than_the_emails_a_lead_keeps_is_refused():
+    # Given a sequence whose cap allows 11 emails a week (a lead keeps only its 10 most recent)
+    result = check(
+        HEADER
+        + """\
+frequency_cap: {max: 11, per: 7 days}
+steps:
+  - email: welcome
+"""
+    )
+    # Then the validator refuses it at its line, instead of a cap that is silently never enforced
+    line, message, _ = only_problem(result)
+    assert line == 3
+    assert "10" in message
