@@ -11,8 +11,9 @@ What happens to a job (one consistent read of the message, its lead and its enro
   (two sequences), only one passes the frequency cap; the other reads again and waits its turn.
   Then SES, then the SES message id and time are recorded on the message.
 - deferred: the lead got another nurture email too recently (the frequency cap across all its
-  sequences): the message waits, due at the next moment the cap and the send window allow; the
-  sweep queues it again then. Never dropped.
+  sequences), or the send window is closed in the lead's zone (an email released late by a pause,
+  throttling, a resend or a backlog): the message waits, due at the next moment the cap and the
+  send window allow; the sweep queues it again then. Never dropped.
 - skipped (a history entry says why): the lead unsubscribed, was suppressed, paused, left or
   finished the sequence after the email was decided, or is gone; a confirmation for a lead who
   already confirmed.
@@ -213,9 +214,9 @@ class Sender:
         reason = why_not(message, lead, record, sequence)
         if reason or lead is None or sequence is None:
             return self._finish(message, MessageStatus.SKIPPED, reason or "not sendable", record, now)
-        held_until = self._capped_until(message, lead, sequence, now)
-        if held_until is not None:
-            return self._defer(message, held_until, now)
+        held = self._held(message, lead, sequence, now)
+        if held is not None:
+            return self._defer(message, *held, now)
         try:
             email = self.composer.compose(claim, lead, sequence, now)
         except RenderError as exc:
@@ -276,16 +277,20 @@ class Sender:
         )
         return Outcome.SENT
 
-    def _capped_until(self, message: Message, lead: Lead, sequence: Sequence, now: datetime) -> datetime | None:
-        """When a nurture email over the frequency cap may go (the lead's emails from every sequence,
-        as recorded on the lead: the authority, updated with every lease); None when it may go now."""
-        cap = sequence.frequency_cap
-        if message.claim.kind != "nurture" or cap is None:
+    def _held(self, message: Message, lead: Lead, sequence: Sequence, now: datetime) -> tuple[datetime, str] | None:
+        """Until when, and why, a nurture email must wait: outside the send window (in the lead's
+        zone) or over the frequency cap (the lead's emails from every sequence, as recorded on the
+        lead: the authority, updated with every lease). Checked when the email actually goes, since
+        a pause, throttling, a resend or a backlog can release it hours after it was decided.
+        None when it may go now; confirmations never wait (the person just asked for them)."""
+        if message.claim.kind != "nurture":
             return None
+        cap, window = sequence.frequency_cap, sequence.send_window
         recent = other_emails(lead.recent_emails, message)
-        if cap_frees_at(recent, cap, now) <= now:
+        at = next_send_time(now, window, cap, recent, lead.timezone)
+        if at <= now:
             return None
-        return next_send_time(now, sequence.send_window, cap, recent, lead.timezone)
+        return at, "frequency cap" if cap_frees_at(recent, cap, now) > now else "send window"
 
     def _keep_to_rate(self, remaining_ms: Callable[[], int] | None) -> None:
         """Wait for this container's share of the SES rate; hand the job back when the wait would
@@ -310,14 +315,14 @@ class Sender:
         if not self.store.release_message(message, retry_at, f"{error.code}: will retry"):
             logger.warning("lease lost while giving it back", extra={"message_key": message.claim.key})
 
-    def _defer(self, message: Message, until: datetime, now: datetime) -> Outcome | None:
-        reason = f"frequency cap: held until {until.isoformat()}"
+    def _defer(self, message: Message, until: datetime, rule: str, now: datetime) -> Outcome | None:
+        reason = f"{rule}: held until {until.isoformat()}"
         in_doubt = message.status is MessageStatus.SENDING  # its one resend, put off
         if not self.store.release_message(message, until, reason, resend=in_doubt):
             return None  # it changed meanwhile: read again
         self.metrics.count(DEFERRED)
         logger.info(
-            "email held by the frequency cap",
+            f"email held by the {rule}",
             extra={"message_key": message.claim.key, "in_seconds": int((until - now).total_seconds())},
         )
         return Outcome.DEFERRED
