@@ -1,5 +1,5 @@
 """Deploying: every function builds the same way, gets every setting its code reads, is watched by
-alarms; the template validates; samconfig.toml and the GitHub workflows deploy what the README says."""
+alarms; the template validates; samconfig.toml and the GitHub workflows deploy what the operator guide says."""
 
 from __future__ import annotations
 
