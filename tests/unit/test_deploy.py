@@ -1,5 +1,5 @@
 """Deploying: every function builds the same way, gets every setting its code reads, is watched by
-alarms; the template validates; samconfig.toml and the GitHub workflows deploy what the README says."""
+alarms; the template validates; samconfig.toml and the GitHub workflows deploy what the operator guide says."""
 
 from __future__ import annotations
 
@@ -241,9 +241,12 @@ def runs(job: dict) -> str:
     return "\n".join(step.get("run", "") for step in job["steps"])
 
 
-def test_ci_runs_every_check_and_builds():
+def test_ci_runs_every_check_and_builds_once_per_pull_request_and_once_per_deploy():
     ci = workflow("ci.yml")
-    assert {"pull_request", "push", "workflow_call"} <= set(ci["on"])
+    assert {"pull_request", "workflow_call"} <= set(ci["on"])
+    # pushes to main and tags run it through deploy.yml only: a push of its own would run it twice
+    assert "push" not in ci["on"]
+    assert "pull_request" in ci["concurrency"]["cancel-in-progress"]
     commands = runs(ci["jobs"]["test"])
     assert "make test" in commands
     assert "make build" in commands
