@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         print(figure.line())
     missed = [f for f in figures if not f.met]
     if missed:
-        print(f"{len(missed)} figure(s) missed their target: README, 'What it costs and how fast it goes', says why")
+        print(f"{len(missed)} figure(s) missed their target: docs/architecture.md (costs) says why")
     return 1 if missed else 0
 
 

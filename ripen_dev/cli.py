@@ -430,7 +430,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--script",
         default="does nothing",
-        help="what the lead does, e.g. 'opens everything; clicks pricing on day 3' (README: the script language)",
+        help="what the lead does, e.g. 'opens everything; clicks pricing on day 3' (see the marketer guide)",
     )
     p.add_argument("--timezone", type=_timezone, default="America/New_York", help="the lead's IANA time zone")
     p.add_argument("--signup", type=_moment, help="signup time, in the lead's zone (default 2026-03-02 10:00)")

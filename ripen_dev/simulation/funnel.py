@@ -1,6 +1,6 @@
 """The books of a simulation: the funnel per email step, outcomes, sends per day, stages over time.
 
-Definitions (README "Simulating a sequence"):
+Definitions (docs/marketer-guide.md, "Simulating a sequence"):
 - sent: emails the engine decided to send within the horizon, one per (lead, step).
 - bounced = hard + soft; delivered: sent and not bounced. So sent = delivered + hard + soft.
 - opened: delivered emails a person opened (machine opens are counted apart and never here);

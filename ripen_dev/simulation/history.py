@@ -1,6 +1,6 @@
 """Real history, replayed: how a new version of a sequence would have treated leads who went through it.
 
-The export format is JSON Lines (README "Replaying real history"). The first line describes the
+The export format is JSON Lines (docs/marketer-guide.md, "Replaying real history"). The first line describes the
 export; every other line is one lead's run of the sequence:
 
     {"format": "ripen-history", "version": 1, "sequence": "trial-nurture", "sequence_version": 1,
@@ -216,7 +216,7 @@ def lead_record(trace: LeadTrace) -> dict[str, Any]:
 
 
 class ReplayBehaviour:
-    """What a lead did, mapped onto the emails a (new) version sends. See README "Replaying real history":
+    """What a lead did, mapped onto the emails a (new) version sends. See the marketer guide, "Replaying":
 
     - Engagement with an email (opens, clicks, a soft bounce, a confirmation) keeps its delay after
       that email, when the new version sends the same step (by step id, through the new version's

@@ -4,7 +4,7 @@ A YAML (or JSON) file; every key is optional and falls back to the built-in defa
 Probabilities are written as `35%` or `0.35`; durations as the sequences write them (`3 hours`).
 The odds for one email are resolved key by key: built-in defaults, then `emails`, then
 `stages.<the lead's stage when it was sent>`, then `steps.<the step id>`; a lead's segment then
-scales its open and click odds (capped at 100%). See README "Simulating a sequence".
+scales its open and click odds (capped at 100%). See docs/marketer-guide.md, "Simulating a sequence".
 """
 
 from __future__ import annotations

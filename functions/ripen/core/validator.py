@@ -132,7 +132,9 @@ class _Checker:
                 self.report(
                     where,
                     f"unknown key '{key}' in {_path_text(where[:-1])}",
-                    f"did you mean '{hint}'?" if hint else "remove it; see the sequence guide in README.md",
+                    f"did you mean '{hint}'?"
+                    if hint
+                    else "remove it; see the sequence guide in docs/marketer-guide.md",
                 )
             elif kind == "missing":
                 self.report(where[:-1] or where, f"'{_path_text(loc)}' is required", f"add '{loc[-1]}:'")

@@ -58,7 +58,7 @@ class SenderDetails:
 
 @dataclass(frozen=True)
 class EmailContext:
-    """Everything an email template may use (the context contract in README "Writing emails")."""
+    """Everything an email template may use (the context contract: docs/marketer-guide.md, "Emails")."""
 
     lead: Mapping[str, Any]
     sender: SenderDetails
