@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from ripen.core.engagement import UNSUBSCRIBED, Bucket
-from ripen.core.records import EnrollmentRecord, LeadStatus
+from ripen.core.records import EnrollmentRecord, LeadStatus, MessageStatus, message_key
 from ripen.core.state import Paused, Resumed, Status, Stopped, Trigger
 from ripen.ports.clock import Clock
 from ripen.ports.stats import Stats
@@ -117,8 +117,23 @@ class Preferences:
         return Result(changed, f"paused until {until:%B %d, %Y}")
 
     def resume(self, lead_id: str) -> Result:
-        changed = self._apply(self.store.enrollments_of(lead_id), Resumed(), "resumed")
+        records = self.store.enrollments_of(lead_id)
+        changed = self._apply(records, Resumed(), "resumed")
+        for record in records:
+            if record.enrollment.status is Status.PAUSED:
+                self._release_held_email(record)
         return Result(changed, "emails resumed")
+
+    def _release_held_email(self, record: EnrollmentRecord) -> None:
+        """An email decided before the pause waits for the pause's end (see the sender); resuming
+        early brings it forward. A paused enrollment claims nothing new, so it is the last one."""
+        e = record.enrollment
+        if not e.sent:
+            return
+        message = self.store.get_message(message_key(e.lead_id, e.sequence, e.run, e.sent[-1]))
+        now = self.clock.now()
+        if message and message.status is MessageStatus.CLAIMED and message.due_at and message.due_at > now:
+            self.store.postpone_message(message, now)  # lost to another writer: the sweep sends it later
 
     def _apply(self, records: list[EnrollmentRecord], trigger: Trigger, name: str) -> bool:
         changed = False

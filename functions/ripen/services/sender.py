@@ -14,9 +14,9 @@ What happens to a job (one consistent read of the message, its lead and its enro
   sequences), or the send window is closed in the lead's zone (an email released late by a pause,
   throttling, a resend or a backlog): the message waits, due at the next moment the cap and the
   send window allow; the sweep queues it again then. Never dropped.
-- skipped (a history entry says why): the lead unsubscribed, was suppressed, paused, left or
-  finished the sequence after the email was decided, or is gone; a confirmation for a lead who
-  already confirmed.
+- skipped (a history entry says why): the lead unsubscribed, was suppressed, left or finished
+  the sequence after the email was decided, or is gone; a confirmation for a lead who already
+  confirmed. An email decided before the lead paused is not skipped: it waits for the pause's end.
 - failed (a history entry says why): the email does not render, or SES rejected it. The lead has
   already moved past this step, so it simply carries on with the next one; the failure stays
   visible on the message, in the history, and in the `EmailsFailed` metric.
@@ -48,7 +48,7 @@ from ripen.core.engagement import MessageRef
 from ripen.core.records import EnrollmentRecord, HistoryEntry, Lead, LeadStatus, Message, MessageStatus
 from ripen.core.sending import Move, next_move, other_emails
 from ripen.core.sequence import Sequence
-from ripen.core.state import Status
+from ripen.core.state import Status, Wait
 from ripen.core.validator import Catalog
 from ripen.core.windows import cap_frees_at, next_send_time
 from ripen.mail.compose import Composer
@@ -79,6 +79,8 @@ SEND_EVENT_WAIT = timedelta(minutes=15)  # SEND_EVENT_WAIT_SECONDS
 MAX_ATTEMPTS = 4  # reads of a message whose lead keeps changing under the sender
 # Time an invocation keeps in hand after waiting for its send rate: the SES call and the record.
 SEND_MARGIN_SECONDS = 5.0
+# An email held by a pause that is over but not yet applied (the sweep fires the timer) looks again soon.
+PAUSE_RECHECK = timedelta(minutes=1)
 
 SENT = "EmailsSent"
 SKIPPED = "EmailsSkipped"
@@ -214,7 +216,7 @@ class Sender:
         reason = why_not(message, lead, record, sequence)
         if reason or lead is None or sequence is None:
             return self._finish(message, MessageStatus.SKIPPED, reason or "not sendable", record, now)
-        held = self._held(message, lead, sequence, now)
+        held = _paused(record, now) or self._held(message, lead, sequence, now)
         if held is not None:
             return self._defer(message, *held, now)
         try:
@@ -373,6 +375,15 @@ class Sender:
         return Outcome.SKIPPED if status is MessageStatus.SKIPPED else Outcome.FAILED
 
 
+def _paused(record: EnrollmentRecord | None, now: datetime) -> tuple[datetime, str] | None:
+    """An email decided before the lead paused waits for the pause to end (resuming early brings
+    it forward: `Preferences.resume`), instead of being dropped."""
+    if record is None or record.enrollment.status is not Status.PAUSED or record.enrollment.wait is not Wait.PAUSE:
+        return None
+    ends = record.enrollment.next_action_at or now
+    return max(ends, now + PAUSE_RECHECK), "paused"
+
+
 def why_not(
     message: Message, lead: Lead | None, record: EnrollmentRecord | None, sequence: Sequence | None
 ) -> str | None:
@@ -399,8 +410,6 @@ def why_not(
         if e.status is not Status.PENDING:
             return "already confirmed" if e.status is not Status.EXPIRED else "the confirmation period is over"
         return None
-    if e.status is Status.PAUSED:
-        return "the lead paused emails"
     if e.terminal and e.ended_at is not None and e.ended_at > claim.created_at:
         return f"the enrollment ended ({e.status.value}: {e.exit_reason}) before the email went out"
     return None
