@@ -159,7 +159,7 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
     from ripen.config import Settings
     from ripen.core.emails import link_names
     from ripen.models.signup import SignupForm
-    from ripen.services.sender import RetryLaterError
+    from ripen.ports.errors import RetryLaterError
     from ripen_dev.fakes.clock import ManualClock
     from ripen_dev.fakes.metrics import MemoryMetrics
     from ripen_dev.fakes.queue import MemorySendQueue

@@ -170,8 +170,9 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
 def run(rate: float, senders: int, emails: int, paced: bool) -> Result:
     from ripen.adapters.templates import load_catalog
     from ripen.core.records import MessageStatus
+    from ripen.ports.errors import RetryLaterError
     from ripen.services.pacing import Pacer, share_of
-    from ripen.services.sender import RetryLaterError, Sender
+    from ripen.services.sender import Sender
     from ripen_dev.fakes.clock import ManualClock
     from ripen_dev.fakes.metrics import MemoryMetrics
     from ripen_dev.fakes.store import InMemoryStore

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,9 +71,3 @@ class Settings(BaseModel):
         if "AWS_REGION" not in values and env.get("AWS_DEFAULT_REGION"):
             values["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
         return cls.model_validate(values)
-
-
-@cache
-def settings() -> Settings:
-    """The settings of this process, read once on first use (never at import)."""
-    return Settings.from_env()

@@ -7,7 +7,6 @@ locally as behind API Gateway. Bodies of form posts are base64-encoded, as API G
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 import threading
 import time
@@ -271,9 +270,3 @@ class LocalHttpApi:
                 raise AttributeError(name)
 
         return Request
-
-
-def invoke_json(handler: LambdaHandler, method: str, path: str, payload: Any) -> dict[str, Any]:
-    """Call a handler directly with a JSON body, as API Gateway would (for handler tests)."""
-    body = json.dumps(payload).encode()
-    return handler(http_api_event(method, path, {"content-type": "application/json"}, body), LambdaContext())

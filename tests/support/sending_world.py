@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ripen.core.records import Lead, Message
+from ripen.ports.errors import RetryLaterError
 from ripen.ports.queue import SendJob
-from ripen.services.sender import Outcome, RetryLaterError, Sender
+from ripen.services.sender import Outcome, Sender
 from tests.support.fake_ses import Accepted, Crash, FakeSes
 from tests.support.mailstack import Stack
 from tests.support.ses_events import event_about, sqs_batch

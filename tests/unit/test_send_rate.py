@@ -13,9 +13,10 @@ from botocore.stub import Stubber
 
 from ripen.adapters.mailer import SesMailer
 from ripen.core.records import MessageStatus
+from ripen.ports.errors import RetryLaterError
 from ripen.ports.mailer import SendUncertainError
 from ripen.services.pacing import FALLBACK_RATE, Pacer
-from ripen.services.sender import Outcome, RetryLaterError, Sender
+from ripen.services.sender import Outcome, Sender
 from ripen_dev.fakes.store import InMemoryStore
 from tests.support.fake_ses import FakeSes
 from tests.support.mailstack import make_stack

@@ -17,9 +17,10 @@ from ripen.core import tags
 from ripen.core.records import LeadStatus, MessageStatus, message_key
 from ripen.core.state import Confirmed, Paused, Status, Stopped
 from ripen.core.tokens import Purpose, verify
+from ripen.ports.errors import RetryLaterError
 from ripen.ports.mailer import MailerUnavailableError, RejectedError, SendingStoppedError, ThrottledError
 from ripen.ports.queue import SendJob
-from ripen.services.sender import LEASE, Outcome, RetryLaterError, SendingHaltedError
+from ripen.services.sender import LEASE, Outcome, SendingHaltedError
 from ripen_dev.fakes.store import InMemoryStore
 from tests.conftest import TEMPLATES
 from tests.support.mailstack import BASE_URL, KEY, POSTAL_ADDRESS, make_stack

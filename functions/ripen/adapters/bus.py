@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ripen.adapters.aws import client
 from ripen.ports.bus import PUT_EVENTS_BATCH, BusEvent
 
 
@@ -16,12 +17,8 @@ class EventBridgeBus:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from botocore.config import Config  # lazy: only a function that hands off pays for it
-            from botocore.session import get_session
-
-            config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10)
-            self._client = get_session().create_client("events", region_name=self.region, config=config)
+        if self._client is None:  # made on first use: only a function that hands off pays for it
+            self._client = client("events", self.region)
         return self._client
 
     def put(self, events: Sequence[BusEvent]) -> list[BusEvent]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ripen.adapters.aws import client
 from ripen.ports.mailer import (
     MailerError,
     MailerUnavailableError,
@@ -61,13 +62,9 @@ class SesMailer:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import boto3  # lazy: only the sender pays for the client
-            from botocore.config import Config
-
-            # One attempt: a retried SendEmail whose first answer was lost is a second email.
-            config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=10)
-            self._client = boto3.client("sesv2", region_name=self.region, config=config)
+        if self._client is None:  # made on first use: only the sender pays for it
+            # Never retried: a retried SendEmail whose first answer was lost is a second email.
+            self._client = client("sesv2", self.region, retries=0)
         return self._client
 
     def max_send_rate(self) -> float | None:

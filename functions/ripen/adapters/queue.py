@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from ripen.adapters.aws import client
 from ripen.ports.queue import MAX_VISIBILITY, SQS_BATCH, SendJob, chunks
 
 logger = Logger(child=True)
@@ -20,10 +21,8 @@ class SqsSendQueue:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import boto3  # lazy: only functions that enqueue pay for the client
-
-            self._client = boto3.client("sqs")
+        if self._client is None:  # made on first use: only functions that enqueue pay for it
+            self._client = client("sqs")
         return self._client
 
     def enqueue(self, jobs: Sequence[SendJob]) -> list[SendJob]:

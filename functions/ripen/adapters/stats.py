@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from ripen.adapters.aws import client
 from ripen.core.engagement import Bucket
 from ripen.ports.stats import StatsRow, in_selection, sort_key_prefix
 
@@ -28,9 +29,7 @@ class DynamoStats:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from pynamodb.connection import Connection  # its botocore client: no boto3 needed
-
-            self._client = Connection(region=self.region, host=self.endpoint).client
+            self._client = client("dynamodb", self.region, endpoint_url=self.endpoint)
         return self._client
 
     def add(self, counts: Mapping[Bucket, Mapping[str, int]]) -> None:

@@ -187,20 +187,11 @@ class HistoryItem(Model):
     expires_at = TTLAttribute(null=True)
 
 
-class StatsItem(Model):
-    class Meta:
-        table_name = "unbound-stats"
-
-    sequence = UnicodeAttribute(hash_key=True)
-    bucket = UnicodeAttribute(range_key=True)
-
-
 MODELS: dict[str, type[Model]] = {
     "leads": LeadItem,
     "enrollments": EnrollmentItem,
     "messages": MessageItem,
     "history": HistoryItem,
-    "stats": StatsItem,
 }
 
 

@@ -186,25 +186,6 @@ REJECTED = "rejected"
 RENDERING_FAILED = "rendering_failed"
 LINK_PREFIX = "link:"  # clicks by people per link name: `link:pricing`
 
-COUNTERS = (
-    SENT,
-    DELIVERED,
-    DELAYED,
-    OPENED,
-    OPENS,
-    MACHINE_OPENS,
-    CLICKED,
-    CLICKS,
-    SCANNER_CLICKS,
-    BOUNCED,
-    SOFT_BOUNCED,
-    COMPLAINED,
-    UNSUBSCRIBED,
-    SALES_READY,
-    REJECTED,
-    RENDERING_FAILED,
-)
-
 
 @dataclass(frozen=True, slots=True, order=True)
 class Bucket:

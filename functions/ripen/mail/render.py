@@ -34,7 +34,6 @@ from ripen.mail.source import EmailSource, SourceError, blank_front_matter, pars
 from ripen.mail.text import html_to_text
 
 LAYOUTS_DIR = "_layouts"
-PARTIALS_DIR = "_partials"
 MARKDOWN_EXTENSIONS = ("attr_list", "sane_lists", "tables")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 # What Markdown would act on inside a value, plus what HTML escaping covers; each becomes an entity.

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from ripen.core.records import Change, EnrollmentRecord, EventMark, HistoryEntry, Lead, Message, MessageStatus
+from ripen.ports.errors import RetryLaterError
 
 # A claimed message not sent by then is looked at again by the sweep (lost job, crashed sender).
 CLAIM_TIMEOUT = timedelta(minutes=15)
@@ -159,5 +160,5 @@ class Store(Protocol):
         ...
 
 
-class StoreUnavailableError(RuntimeError):
+class StoreUnavailableError(RetryLaterError):
     """The store kept refusing a write for reasons other than a lost race; retry later."""

@@ -38,7 +38,10 @@ class SequenceVersionMissingError(RuntimeError):
 
 
 @dataclass
-class Outcome:
+class NurtureResult:
+    """What enrolling a lead or applying a trigger did: `applied` whether the enrollment changed,
+    `reason` why not (`conflict`: another writer moved it first)."""
+
     applied: bool
     record: EnrollmentRecord | None = None
     decision: Decision | None = None
@@ -79,7 +82,9 @@ class Nurture:
         except KeyError:
             raise UnknownSequenceError(name) from None
 
-    def enroll(self, lead: Lead, sequence_name: str, source: str = "signup", *, reconsent: bool = False) -> Outcome:
+    def enroll(
+        self, lead: Lead, sequence_name: str, source: str = "signup", *, reconsent: bool = False
+    ) -> NurtureResult:
         """Put a lead into a sequence once. Again while enrolled counts as engagement (and refreshes the
         lead's attributes the engine sees); again after leaving starts a new run only if the sequence's
         re-entry policy allows it. `reconsent`: a lead who unsubscribed gave fresh consent; they come
@@ -94,7 +99,7 @@ class Nurture:
                 )
                 return self.apply_record(refreshed, Resubmitted(), "resubmitted")
             if existing and not self._may_reenter(existing, sequence, now, reconsent):
-                return Outcome(False, existing, reason=f"already {existing.enrollment.status.value}")
+                return NurtureResult(False, existing, reason=f"already {existing.enrollment.status.value}")
             run = existing.enrollment.run + 1 if existing else 1
             record = EnrollmentRecord(
                 new_enrollment(lead.lead_id, sequence, now, run),
@@ -111,7 +116,7 @@ class Nurture:
                 outcome = self._done(change, decision)
                 outcome.started = True
                 return outcome
-        return Outcome(False, reason="contended")
+        return NurtureResult(False, reason="contended")
 
     def _may_reenter(self, existing: EnrollmentRecord, sequence: Sequence, now: datetime, reconsent: bool) -> bool:
         e = existing.enrollment
@@ -124,18 +129,18 @@ class Nurture:
         policy = sequence.reentry
         return policy.policy == "after_exit" and (e.ended_at is None or now >= e.ended_at + policy.cooldown)
 
-    def apply(self, lead_id: str, sequence_name: str, trigger: Trigger, name: str) -> Outcome:
+    def apply(self, lead_id: str, sequence_name: str, trigger: Trigger, name: str) -> NurtureResult:
         """Apply a trigger to one enrollment, re-reading and re-deciding if another writer won."""
         for _ in range(MAX_ATTEMPTS):
             record = self.store.get_enrollment(lead_id, sequence_name)
             if record is None:
-                return Outcome(False, reason="not enrolled")
+                return NurtureResult(False, reason="not enrolled")
             outcome = self.apply_record(record, trigger, name)
             if outcome.applied or outcome.reason != "conflict":
                 return outcome
-        return Outcome(False, reason="contended")
+        return NurtureResult(False, reason="contended")
 
-    def apply_everywhere(self, lead_id: str, trigger: Trigger, name: str) -> list[Outcome]:
+    def apply_everywhere(self, lead_id: str, trigger: Trigger, name: str) -> list[NurtureResult]:
         return [self.apply(lead_id, r.enrollment.sequence, trigger, name) for r in self.store.enrollments_of(lead_id)]
 
     def apply_record(
@@ -145,24 +150,24 @@ class Nurture:
         name: str,
         marks: Seq[EventMark] = (),
         siblings: Seq[EnrollmentRecord] | None = None,
-    ) -> Outcome:
+    ) -> NurtureResult:
         """Decide from a record already in hand (e.g. from the due index) with one conditional write.
         `marks`: the engagement events behind the trigger, written on their message in the same
         transaction (so each changes the enrollment once); nothing is written when nothing changes.
         `siblings`: the lead's other enrollments, when the caller read them already (the sweep reads
         them for a whole page of due enrollments at once); else read when the frequency cap needs them."""
         if record.enrollment.terminal:
-            return Outcome(False, record, reason=f"already {record.enrollment.status.value}")
+            return NurtureResult(False, record, reason=f"already {record.enrollment.status.value}")
         now = self.clock.now()
         sequence, record = self._on_sequence(record)
         record, decision = self._decide(record, trigger, sequence, now, siblings=siblings)
         if not decision.changed:
-            return Outcome(False, record, decision, reason="nothing to do")
+            return NurtureResult(False, record, decision, reason="nothing to do")
         change = self._change(record, decision, sequence, name, now, record.revision)
         if marks:
             change = replace(change, marks=tuple(marks))
         if not self.store.commit(change):
-            return Outcome(False, record, decision, reason="conflict")
+            return NurtureResult(False, record, decision, reason="conflict")
         return self._done(change, decision)
 
     def needs_siblings(self, record: EnrollmentRecord, trigger: Trigger) -> bool:
@@ -235,7 +240,7 @@ class Nurture:
             change = replace(change, record=replace(change.record, recent_emails=recent))
         return change
 
-    def _done(self, change: Change, decision: Decision) -> Outcome:
+    def _done(self, change: Change, decision: Decision) -> NurtureResult:
         jobs = [SendJob(message_key=m.key) for m in change.messages if m.kind != "handoff"]
         handoffs = [m for m in change.messages if m.kind == "handoff"]
         if handoffs and self.handoffs is not None:
@@ -257,7 +262,9 @@ class Nurture:
                 "actions": len(decision.actions),
             },
         )
-        return Outcome(True, change.record, decision, [j.message_key for j in jobs], handoffs=[m.key for m in handoffs])
+        return NurtureResult(
+            True, change.record, decision, [j.message_key for j in jobs], handoffs=[m.key for m in handoffs]
+        )
 
 
 def merged_recent_emails(records: Iterable[EnrollmentRecord]) -> tuple[datetime, ...]:

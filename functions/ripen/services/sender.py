@@ -54,6 +54,7 @@ from ripen.core.windows import cap_frees_at, next_send_time
 from ripen.mail.compose import Composer
 from ripen.mail.render import RenderError
 from ripen.ports.clock import Clock
+from ripen.ports.errors import RetryLaterError
 from ripen.ports.mailer import (
     Mailer,
     MailerError,
@@ -101,14 +102,6 @@ class Outcome(StrEnum):
     RECORDED = "recorded"  # SES reported an earlier attempt's send: recorded, not sent again
     IN_DOUBT = "in doubt"  # SES's answer was lost: waits for SES's Send event
     NOTHING = "nothing to do"  # unknown, already finished, another sender holds it, or waiting on SES
-
-
-class RetryLaterError(Exception):
-    """The job must come back later; the queue redelivers it after `delay`."""
-
-    def __init__(self, reason: str, delay: timedelta) -> None:
-        super().__init__(reason)
-        self.delay = delay
 
 
 class SendingHaltedError(RetryLaterError):
@@ -168,7 +161,7 @@ class Sender:
         try:
             return self.send(job, remaining_ms)
         except RetryLaterError as exc:
-            if receipt_handle and self.redelivery is not None:
+            if receipt_handle and self.redelivery is not None and exc.delay is not None:
                 self.redelivery.defer(receipt_handle, exc.delay)
             raise
 

@@ -22,6 +22,7 @@ from ripen.core.sequence import Sequence
 from ripen.core.state import Confirmed, Status
 from ripen.models.signup import UTM_FIELDS, SignupForm
 from ripen.ports.clock import Clock
+from ripen.ports.errors import RetryLaterError
 from ripen.ports.store import Store
 from ripen.services.nurture import Nurture, UnknownSequenceError
 
@@ -60,7 +61,7 @@ class ConsentRequiredError(ValueError):
     pass
 
 
-class BusyError(RuntimeError):
+class BusyError(RetryLaterError):
     """Other writers kept changing this lead; the caller may retry."""
 
 

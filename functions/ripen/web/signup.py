@@ -34,9 +34,8 @@ from ripen.models.signup import (
     parse_signup,
     shown,
 )
-from ripen.ports.store import StoreUnavailableError
+from ripen.ports.errors import RetryLaterError
 from ripen.services.signup import (
-    BusyError,
     Capture,
     ConfirmStatus,
     ConsentRequiredError,
@@ -160,7 +159,7 @@ def create_lead() -> Response[str]:
     except ConsentRequiredError:
         logger.info("signup refused", extra={"reason": "consent_missing"})
         return _invalid([CONSENT_MISSING], as_json, headers)
-    except (BusyError, StoreUnavailableError):
+    except RetryLaterError:  # the lead kept changing, or the store is throttling
         logger.warning("signup not stored: busy")
         body = SignupRejected(error="busy", message="We're busy right now; please try again in a moment.")
         return _refused(503, body, as_json, headers, {"Retry-After": "2"})
@@ -372,7 +371,7 @@ def confirm() -> Response[str]:
         return claims
     try:
         result = app().signup.confirm(claims.lead_id, claims.sequence or "")
-    except (BusyError, StoreUnavailableError):
+    except RetryLaterError:
         return _message_page(
             503, "Please try again", "Please try again in a moment", ["We're busy right now."], tone="error"
         )

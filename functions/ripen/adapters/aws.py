@@ -1,0 +1,36 @@
+"""The one way ripen makes an AWS client: botocore's, from one session per process, with one
+configuration (short timeouts, botocore's standard retry mode). botocore comes with the Lambda
+runtime, so nothing is packaged for it; it is imported on the first client, never at import, so
+a function that makes no AWS call never pays for it."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10
+# Standard mode retries throttling and transient errors only, with jittered exponential backoff.
+RETRIES = 4
+
+
+def client(service: str, region: str | None = None, *, retries: int = RETRIES, endpoint_url: str | None = None) -> Any:
+    """A client for `service` (`sqs`, `sesv2`, `events`, `dynamodb`, ...). `region`: None for the
+    environment's (AWS_DEFAULT_REGION, which Lambda sets). `retries`: calls made again after the
+    first; 0 for a call that is not idempotent. `endpoint_url`: a local stand-in (DynamoDB Local)."""
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": retries + 1},
+    )
+    return _session().create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+@cache
+def _session() -> Any:
+    """Loading a session reads botocore's data files: once per container is enough."""
+    from botocore.session import get_session
+
+    return get_session()

@@ -1,0 +1,142 @@
+"""Bounce, Complaint, Subscription: events that change the lead, and stop their enrollments.
+
+A permanent bounce suppresses the lead everywhere; transient ones count toward the soft bounce
+limit (`SoftBounceRule`); a complaint suppresses the lead and stops every enrollment as an
+opt-out; a subscription change unsubscribes from everything, or leaves the sequences named by the
+topics opted out of. The lead's change and the event's mark go in one transaction; both are
+idempotent by state as well (a repeated bounce finds the lead suppressed already), and terminal
+states never move again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
+
+from ripen.core.engagement import (
+    BOUNCED,
+    COMPLAINED,
+    SOFT_BOUNCED,
+    UNSUBSCRIBED,
+    MessageRef,
+    Tally,
+    after_soft_bounce,
+    suppressed,
+    unsubscribed,
+)
+from ripen.core.records import Lead, LeadStatus, Message
+from ripen.core.state import Stopped
+from ripen.models.ses import AnyRecord, BounceRecord, ComplaintRecord, SubscriptionRecord
+from ripen.services.engagement.attribution import Applied, Attribution, Email, Parts, Verdict, mark
+from ripen.services.engagement.metric_names import EVENTS, LEADS_SUPPRESSED
+from ripen.services.nurture import SequenceVersionMissingError, UnknownSequenceError
+
+logger = Logger(child=True)
+
+LeadRecord = BounceRecord | ComplaintRecord | SubscriptionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class LeadWritten:
+    """A lead event written: the message it was marked on, the lead, and whether it changed."""
+
+    message: Message
+    lead: Lead | None
+    changed: bool
+
+
+class Suppression:
+    def __init__(self, parts: Parts, attribution: Attribution) -> None:
+        self.parts = parts
+        self.attribution = attribution
+
+    def apply(self, email: Email, record: LeadRecord, tally: Tally) -> None:
+        written = self.attribution.write(email, {record.key}, lambda ref: self._write(email, record, ref))
+        if written is Verdict.UNKNOWN or email.ref is None:
+            self.attribution.unknown(email, [record])
+            return
+        ref = email.ref
+        if not isinstance(written, Applied):
+            self.attribution.duplicate(email)
+            # finish what a crashed attempt may have left
+            self._stop(ref, record, self.parts.store.get_lead(ref.lead_id))
+            return
+        done = written.value
+        self._stop(ref, record, done.lead)
+        bucket = email.bucket(done.message, ref)
+        self.parts.metrics.count(EVENTS)
+        if done.changed and done.lead is not None and done.lead.status is LeadStatus.SUPPRESSED:
+            self.parts.metrics.count(LEADS_SUPPRESSED)
+            logger.info("lead suppressed", extra={"lead_id": ref.lead_id, "why": done.lead.status_reason})
+        match record:
+            case BounceRecord():
+                tally.add(bucket, BOUNCED if record.permanent else SOFT_BOUNCED)
+            case ComplaintRecord():
+                tally.add(bucket, COMPLAINED)
+            case SubscriptionRecord():
+                sub = record.subscription
+                if sub.new_topic_preferences.unsubscribe_all or self._sequences_named(sub.opted_out_of):
+                    tally.add(bucket, UNSUBSCRIBED)
+
+    def _write(self, email: Email, record: LeadRecord, ref: MessageRef) -> LeadWritten | None:
+        """The lead's change with the mark in one transaction, or the mark alone when the lead
+        does not change. Read first: the message must be this email's and the event new to it."""
+        store = self.parts.store
+        message = store.get_message(ref.key)
+        if message is None or not message.named_by(email.ses_id) or record.key in message.activity.seen:
+            return None
+        event = mark(ref, email, record)
+        lead = store.get_lead(ref.lead_id)
+        changed = self._lead_after(lead, record) if lead is not None else None
+        if lead is not None and changed is not None and changed != lead:
+            if not store.save_lead(changed, lead.revision, marks=[event]):
+                return None
+            return LeadWritten(message, changed, changed=True)
+        if store.mark_message(ref.key, [event]) is None:
+            return None
+        return LeadWritten(message, lead, changed=False)
+
+    def _lead_after(self, lead: Lead, record: LeadRecord) -> Lead | None:
+        match record:
+            case BounceRecord() if record.permanent:
+                return suppressed(lead, f"hard bounce ({record.description})")
+            case BounceRecord():
+                return after_soft_bounce(lead, record.occurred_at, self.parts.soft_bounces)
+            case ComplaintRecord():
+                return suppressed(lead, "complaint")
+            case SubscriptionRecord() if record.subscription.new_topic_preferences.unsubscribe_all:
+                return unsubscribed(lead, f"SES subscription preferences ({record.subscription.source or 'unknown'})")
+        return None
+
+    def _sequences_named(self, topics: list[str]) -> list[str]:
+        return [t for t in topics if t in self.parts.nurture.catalog.versions]
+
+    # -- stopping enrollments ---------------------------------------------------------------------
+
+    def _stop(self, ref: MessageRef, record: AnyRecord, lead: Lead | None) -> None:
+        """Stop the enrollments the lead's state no longer allows (idempotent: finished ones stay)."""
+        if isinstance(record, SubscriptionRecord):
+            for sequence in self._sequences_named(record.subscription.opted_out_of):
+                self._stop_enrollments(ref.lead_id, Stopped("unsubscribed"), "unsubscribed (SES topic)", [sequence])
+        if lead is None or lead.status is LeadStatus.ACTIVE:
+            return
+        if lead.status is LeadStatus.UNSUBSCRIBED:
+            self._stop_enrollments(ref.lead_id, Stopped("unsubscribed"), lead.status_reason or "unsubscribed")
+        elif isinstance(record, ComplaintRecord):
+            # A complaint is an opt-out; the address stays suppressed for every sequence.
+            self._stop_enrollments(ref.lead_id, Stopped("unsubscribed"), "complaint")
+        else:
+            self._stop_enrollments(ref.lead_id, Stopped("suppressed"), lead.status_reason or "suppressed")
+
+    def _stop_enrollments(self, lead_id: str, trigger: Stopped, name: str, sequences: list[str] | None = None) -> None:
+        store, nurture = self.parts.store, self.parts.nurture
+        names = sequences or [r.enrollment.sequence for r in store.enrollments_of(lead_id) if not r.enrollment.terminal]
+        stopped = 0
+        for sequence in names:
+            try:
+                stopped += nurture.apply(lead_id, sequence, trigger, name).applied
+            except (UnknownSequenceError, SequenceVersionMissingError):
+                logger.warning("enrollment on a missing sequence left as is", extra={"sequence": sequence})
+        if stopped:
+            logger.info("enrollments stopped", extra={"lead_id": lead_id, "why": name, "enrollments": stopped})
