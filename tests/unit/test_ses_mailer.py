@@ -7,10 +7,24 @@ from email import policy
 
 import boto3
 import pytest
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
 from botocore.stub import ANY, Stubber
 
 from ripen.adapters.mailer import SesMailer
-from ripen.ports.mailer import MailerUnavailableError, OutgoingEmail, RejectedError, SendingStoppedError, ThrottledError
+from ripen.ports.mailer import (
+    MailerUnavailableError,
+    OutgoingEmail,
+    RejectedError,
+    SendingStoppedError,
+    SendUncertainError,
+    ThrottledError,
+)
 
 OUTGOING = OutgoingEmail(
     from_="Maya from Acme <maya@acme.example>",
@@ -85,7 +99,11 @@ def test_a_header_value_with_a_line_break_is_refused_before_anything_reaches_ses
         ("NotFoundException", 404, SendingStoppedError),
         ("MessageRejected", 400, RejectedError),
         ("BadRequestException", 400, RejectedError),
-        ("InternalFailure", 500, MailerUnavailableError),
+        # SES failed after the request reached it: it may have accepted the email (issue 13.8)
+        ("InternalFailure", 500, SendUncertainError),
+        ("ServiceUnavailable", 503, SendUncertainError),
+        ("RequestTimeout", 408, SendUncertainError),
+        ("AccessDeniedException", 403, MailerUnavailableError),
     ],
 )
 def test_each_ses_error_becomes_the_error_the_sender_acts_on(ses, code, status, raised):
@@ -96,3 +114,34 @@ def test_each_ses_error_becomes_the_error_the_sender_acts_on(ses, code, status, 
         SesMailer(client=client).send(OUTGOING)
     assert caught.value.code == code
     assert "ana@example.com" not in str(caught.value)  # never an address in a reason, log or metric
+
+
+class Failing:
+    """A client whose SendEmail fails with a botocore error before any answer arrived."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def send_email(self, **_: object) -> dict[str, str]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        # the request was written, then the connection dropped or the answer never came: in doubt
+        (ConnectionClosedError(endpoint_url="https://email.us-east-1.amazonaws.com"), SendUncertainError),
+        (ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com"), SendUncertainError),
+        (HTTPClientError(error="connection reset by peer"), SendUncertainError),
+        # no connection was ever made: certainly not sent, try again later
+        (EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com"), MailerUnavailableError),
+        (ConnectTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com"), MailerUnavailableError),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else value.__name__,
+)
+def test_a_failure_after_the_request_left_is_in_doubt_and_one_before_it_is_not(error, raised):
+    # Given SES's endpoint failing the way `error` does
+    # When the email is sent
+    with pytest.raises(raised):
+        SesMailer(client=Failing(error)).send(OUTGOING)
+    # Then only a failure that may hide an accepted send waits for SES's Send event (never a blind resend)

@@ -8,11 +8,12 @@ configuration set and the message tags with the call. SES errors become our own 
 - SendingPaused, AccountSuspended, MailFromDomainNotVerified, NotFound -> `SendingStoppedError`:
   sending stops for a while and the alarm metric is raised.
 - MessageRejected, BadRequest -> `RejectedError`: that message is marked failed, with the reason.
-- the request went out but no answer came back (read timeout, connection dropped) ->
-  `SendUncertainError`: SES may have accepted it, so it is not simply sent again (see
-  `ripen.core.sending`: the message waits for SES's Send event, then is resent at most once).
-- anything else (5xx, a connection that could not be made) -> `MailerUnavailableError`: the job
-  goes back for later.
+- the request reached SES but no clear answer came back (a 5xx, RequestTimeout, a read timeout,
+  the connection dropped after the request was written) -> `SendUncertainError`: SES may have
+  accepted it, so it is not simply sent again (see `ripen.core.sending`: the message waits for
+  SES's Send event, then is resent at most once).
+- anything else (a connection that could not be made, an unexpected 4xx) ->
+  `MailerUnavailableError`: nothing reached SES; the job goes back for later.
 
 `SendEmail` is not idempotent, so the SES client never retries a call by itself (botocore would
 retry a read timeout: a second email); ripen's own machinery decides what to retry.
@@ -40,9 +41,11 @@ STOPPED = frozenset(
     {"SendingPausedException", "AccountSuspendedException", "MailFromDomainNotVerifiedException", "NotFoundException"}
 )
 REJECTED = frozenset({"MessageRejected", "BadRequestException"})
+# SES failed while handling the request: it may have accepted the email before failing.
+UNCERTAIN = frozenset({"RequestTimeout", "RequestTimeoutException"})
 
 
-def classify(code: str, message: str) -> MailerError:
+def classify(code: str, message: str, status: int | None = None) -> MailerError:
     reason = redact(message)[:500]
     if code in THROTTLED:
         return ThrottledError(code, reason)
@@ -50,6 +53,8 @@ def classify(code: str, message: str) -> MailerError:
         return SendingStoppedError(code, reason)
     if code in REJECTED:
         return RejectedError(code, reason)
+    if code in UNCERTAIN or (status is not None and status >= 500):
+        return SendUncertainError(code, reason)
     return MailerUnavailableError(code, reason)
 
 
@@ -93,7 +98,7 @@ class SesMailer:
         return request
 
     def send(self, email: OutgoingEmail) -> SentEmail:
-        from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
+        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 
         try:
             request = self.request(email)
@@ -103,8 +108,9 @@ class SesMailer:
             response = self.client.send_email(**request)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            raise classify(str(error.get("Code", "Unknown")), str(error.get("Message", ""))) from None
-        except (ReadTimeoutError, ConnectionClosedError) as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            raise classify(str(error.get("Code", "Unknown")), str(error.get("Message", "")), status) from None
+        except HTTPClientError as exc:  # read timeout, connection closed or reset: after the request was written
             raise SendUncertainError(type(exc).__name__, redact(str(exc))[:500]) from None
         except BotoCoreError as exc:
             raise MailerUnavailableError(type(exc).__name__, redact(str(exc))[:500]) from None
