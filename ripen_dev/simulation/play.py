@@ -35,8 +35,7 @@ from ripen.core.state import (
     TimerDue,
     Trigger,
 )
-
-RECENT_EMAILS_KEPT = 10  # as services.nurture keeps them for the frequency cap
+from ripen.ports.store import RECENT_EMAILS_KEPT
 
 EventKind = Literal["open", "click", "bounce", "complaint", "unsubscribe", "confirm", "goal", "wake"]
 EmailKind = Literal["nurture", "confirmation"]

@@ -22,12 +22,11 @@ from ripen.core.state import Decision, Enrolled, LeadContext, Resubmitted, SendE
 from ripen.core.validator import Catalog
 from ripen.ports.clock import Clock
 from ripen.ports.queue import SendJob, SendQueue
-from ripen.ports.store import Store
+from ripen.ports.store import RECENT_EMAILS_KEPT, Store
 
 logger = Logger(child=True)
 
 MAX_ATTEMPTS = 4  # re-read and re-decide when another writer moved the enrollment first
-RECENT_EMAILS_KEPT = 10
 
 
 class UnknownSequenceError(KeyError):
