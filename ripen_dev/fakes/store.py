@@ -1,4 +1,8 @@
-"""An in-memory store with the same conditional-write semantics as DynamoDB, for unit tests and demos."""
+"""An in-memory store with the same conditional-write semantics as DynamoDB, for unit tests and demos.
+
+A message moves only by the transitions `core.sending` declares: their guards and effects are
+evaluated there, the same declaration the DynamoDB store writes its conditions from; the contract
+suite (tests/contract) runs the same cases on both."""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
+from ripen.core import sending
 from ripen.core.leads import shard_of
 from ripen.core.records import (
-    HANDOFF_GRACE,
     Change,
     EnrollmentRecord,
     EventMark,
@@ -20,8 +25,9 @@ from ripen.core.records import (
     activity_update,
     apply_activity,
 )
-from ripen.core.sending import with_email
-from ripen.ports.store import CLAIM_TIMEOUT, RECENT_EMAILS_KEPT, SendContext
+from ripen.core.sending import Transition, allows, applied, with_email, with_send_time
+from ripen.core.sequence import RECENT_EMAILS_KEPT
+from ripen.ports.store import SendContext
 
 
 class InMemoryStore:
@@ -83,8 +89,7 @@ class InMemoryStore:
                 return False
             self.enrollments[record.key] = record
             for claim in change.messages:
-                grace = HANDOFF_GRACE if claim.kind == "handoff" else CLAIM_TIMEOUT
-                self.messages[claim.key] = Message(claim=claim, due_at=claim.created_at + grace)
+                self.messages[claim.key] = Message(claim=claim, due_at=sending.first_due(claim))
             if change.marks:
                 self._mark(change.marks)
             if change.history:
@@ -126,14 +131,9 @@ class InMemoryStore:
         return due[:limit]
 
     def postpone_message(self, message: Message, until: datetime) -> bool:
-        with self._lock:
-            current = self.messages.get(message.claim.key)
-            if current is None or current.due_at is None:
-                return False
-            if (current.status, current.due_at) != (message.status, message.due_at):
-                return False
-            self.messages[message.claim.key] = replace(current, due_at=until)
-            return True
+        if message.due_at is None:
+            return False
+        return self._move(sending.POSTPONE, message.claim.key, message, until=until) is not None
 
     def get_message(self, key: str) -> Message | None:
         return self.messages.get(key)
@@ -149,24 +149,26 @@ class InMemoryStore:
                 self.messages.get(key), self.leads.get(lead_id), self.enrollments.get((lead_id, sequence))
             )
 
-    def _as_read(self, message: Message) -> Message | None:
-        """The stored message, if it is still as `message` was read (status and attempts)."""
-        current = self.messages.get(message.claim.key)
-        if current is None or (current.status, current.attempts) != (message.status, message.attempts):
-            return None
-        return current
+    def _move(self, transition: Transition, key: str, read: Message | None, **args: Any) -> Message | None:
+        """Write `transition` on the stored message if its guard allows it (`read`: the message as
+        the caller read it); the message as it became, or None."""
+        with self._lock:
+            stored = self.messages.get(key)
+            if stored is None or not allows(transition, stored, read, args):
+                return None
+            self.messages[key] = applied(transition, stored, args)
+            return self.messages[key]
 
     def lease_message(
         self, message: Message, now: datetime, lease_until: datetime, lead: Lead | None = None
     ) -> Message | None:
+        transition = sending.lease_for(message)
+        if transition is None:
+            return None
+        args = {"now": now, "lease_until": lease_until}
         with self._lock:
-            current = self._as_read(message)
-            if current is None or current.observed_ses_message_id is not None:
-                return None
-            takeover = current.status is MessageStatus.SENDING
-            if current.status not in (MessageStatus.CLAIMED, MessageStatus.SENDING) or (
-                takeover and (current.resent_at is not None or (current.lease_until or now) > now)
-            ):
+            current = self.messages.get(message.claim.key)
+            if current is None or not allows(transition, current, message, args):
                 return None
             if lead is not None:
                 stored = self.leads.get(lead.lead_id)
@@ -174,41 +176,25 @@ class InMemoryStore:
                     return None
                 recent = with_email(stored.recent_emails, current, now, RECENT_EMAILS_KEPT)
                 self.leads[lead.lead_id] = replace(stored, recent_emails=recent, revision=stored.revision + 1)
-            leased = replace(
-                current,
-                status=MessageStatus.SENDING,
-                attempts=current.attempts + 1,
-                lease_until=lease_until,
-                due_at=lease_until,
-                leased_at=now,
-                resent_at=now if takeover else current.resent_at,
-            )
+            leased = applied(transition, current, args)
             self.messages[message.claim.key] = leased
             return leased
 
-    def _holds_lease(self, message: Message) -> bool:
-        current = self.messages.get(message.claim.key)
-        return current is not None and current.status is MessageStatus.SENDING and current.attempts == message.attempts
-
     def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
-        with self._lock:
-            if not self._holds_lease(message):
-                return False
-            self.messages[message.claim.key] = _sent(self.messages[message.claim.key], ses_message_id, sent_at)
-            return True
+        args = {"ses_message_id": ses_message_id, "sent_at": sent_at}
+        return self._move(sending.RECORD_SENT, message.claim.key, message, **args) is not None
 
     def record_unsent(
         self, message: Message, status: MessageStatus, reason: str, history: HistoryEntry | None = None
     ) -> bool:
-        if status not in (MessageStatus.FAILED, MessageStatus.SKIPPED):
+        transition = {MessageStatus.FAILED: sending.FAIL, MessageStatus.SKIPPED: sending.SKIP}.get(status)
+        if transition is None:
             raise ValueError(f"a message not sent ends failed or skipped, not {status}")
         with self._lock:
-            current = self._as_read(message)
-            if current is None or current.observed_ses_message_id is not None:
+            current = self.messages.get(message.claim.key)
+            if current is None or not allows(transition, current, message, {"reason": reason}):
                 return False
-            self.messages[message.claim.key] = replace(
-                current, status=status, error=reason, lease_until=None, due_at=None
-            )
+            self.messages[message.claim.key] = applied(transition, current, {"reason": reason})
             if history is not None:
                 self.history.setdefault(history.lead_id, []).append(history)
             return True
@@ -216,20 +202,8 @@ class InMemoryStore:
     def release_message(
         self, message: Message, retry_at: datetime, reason: str | None = None, *, resend: bool = False
     ) -> bool:
-        with self._lock:
-            current = self._as_read(message)
-            if current is None:
-                return False
-            resent_at = current.resent_at or (retry_at if resend else None)
-            self.messages[message.claim.key] = replace(
-                current,
-                status=MessageStatus.CLAIMED,
-                lease_until=None,
-                due_at=retry_at,
-                error=reason,
-                resent_at=resent_at,
-            )
-            return True
+        transition = sending.PUT_OFF_RESEND if resend else sending.RELEASE
+        return self._move(transition, message.claim.key, message, retry_at=retry_at, reason=reason) is not None
 
     # -- engagement ---------------------------------------------------------------------------------
 
@@ -248,7 +222,7 @@ class InMemoryStore:
         update = activity_update(list(marks))
         changed = replace(message, activity=apply_activity(message.activity, update))
         if update.failure is not None:
-            changed = replace(changed, status=MessageStatus.FAILED, error=update.failure, due_at=None)
+            changed = applied(sending.FAIL_REPORTED, changed, {"reason": update.failure})
         self.messages[key] = changed
         return changed
 
@@ -264,28 +238,18 @@ class InMemoryStore:
         return next((m for m in self.messages.values() if m.ses_message_id == ses_message_id), None)
 
     def observe_ses_id(self, key: str, ses_message_id: str) -> bool:
-        with self._lock:
-            message = self.messages.get(key)
-            if message is None or message.ses_message_id is not None:
-                return False
-            self.messages[key] = replace(message, observed_ses_message_id=ses_message_id)
-            return True
+        return self._move(sending.OBSERVE, key, None, ses_message_id=ses_message_id) is not None
 
     def reconcile_sent(self, key: str, ses_message_id: str, sent_at: datetime, now: datetime) -> bool:
         with self._lock:
             message = self.messages.get(key)
-            if message is None or message.ses_message_id is not None or message.attempts < 1:
+            args = {"ses_message_id": ses_message_id, "sent_at": sent_at, "now": now}
+            if message is None or not allows(sending.RECONCILE, message, None, args):
                 return False
-            if (
-                message.status is MessageStatus.SENDING
-                and message.lease_until is not None
-                and message.lease_until > now
-            ):
-                return False
-            self.messages[key] = _sent(message, ses_message_id, sent_at)
+            self.messages[key] = applied(sending.RECONCILE, message, args)
             lead = self.leads.get(message.claim.lead_id)
-            if lead is not None and message.claim.kind == "nurture" and message.leased_at is None:
-                recent = tuple(sorted((*lead.recent_emails, sent_at)))[-RECENT_EMAILS_KEPT:]
+            if lead is not None and sending.needs_place_on_lead(message):
+                recent = with_send_time(lead.recent_emails, sent_at, RECENT_EMAILS_KEPT)
                 self.leads[lead.lead_id] = replace(lead, recent_emails=recent, revision=lead.revision + 1)
             return True
 
@@ -304,13 +268,8 @@ class InMemoryStore:
         return due[:limit]
 
     def record_handoff(self, key: str, at: datetime, error: str | None = None) -> bool:
-        with self._lock:
-            message = self.messages.get(key)
-            if message is None or message.claim.kind != "handoff" or message.status is not MessageStatus.CLAIMED:
-                return False
-            status = MessageStatus.FAILED if error else MessageStatus.SENT
-            self.messages[key] = replace(message, status=status, sent_at=at, due_at=None, error=error)
-            return True
+        transition = sending.FAIL_HANDOFF if error else sending.PUBLISH_HANDOFF
+        return self._move(transition, key, None, at=at, error=error) is not None
 
 
 def _enrollment_position(record: EnrollmentRecord) -> tuple[datetime, tuple[str, str]]:
@@ -322,16 +281,3 @@ def _enrollment_position(record: EnrollmentRecord) -> tuple[datetime, tuple[str,
 def _message_position(message: Message) -> tuple[datetime, str]:
     assert message.due_at is not None
     return (message.due_at, message.claim.key)
-
-
-def _sent(message: Message, ses_message_id: str, sent_at: datetime) -> Message:
-    """The message as sent with this SES id: out of the due index, its last error gone."""
-    return replace(
-        message,
-        status=MessageStatus.SENT,
-        ses_message_id=ses_message_id,
-        sent_at=sent_at,
-        lease_until=None,
-        due_at=None,
-        error=None,
-    )

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from ripen.core.engine import advance, new_enrollment
-from ripen.core.sequence import Sequence
+from ripen.core.sequence import RECENT_EMAILS_KEPT, Sequence
 from ripen.core.state import (
     Confirmed,
     Decision,
@@ -35,8 +35,6 @@ from ripen.core.state import (
     TimerDue,
     Trigger,
 )
-
-RECENT_EMAILS_KEPT = 10  # as services.nurture keeps them for the frequency cap
 
 EventKind = Literal["open", "click", "bounce", "complaint", "unsubscribe", "confirm", "goal", "wake"]
 EmailKind = Literal["nurture", "confirmation"]

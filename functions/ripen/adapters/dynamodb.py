@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from pynamodb.attributes import Attribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
@@ -18,9 +18,9 @@ from pynamodb.transactions import TransactWrite
 from ripen.adapters import tables
 from ripen.adapters.tables import EnrollmentItem, HistoryItem, LeadItem, MessageItem
 from ripen.config import Settings
+from ripen.core import sending
 from ripen.core.leads import shard_of
 from ripen.core.records import (
-    HANDOFF_GRACE,
     Activity,
     Change,
     Consent,
@@ -36,9 +36,28 @@ from ripen.core.records import (
     MessageStatus,
     activity_update,
 )
-from ripen.core.sending import with_email
+from ripen.core.sending import (
+    Absent,
+    AsRead,
+    AtLeast,
+    Bump,
+    Drop,
+    Either,
+    Is,
+    Keep,
+    NotAfter,
+    Present,
+    Put,
+    Term,
+    Transition,
+    field_of,
+    value_of,
+    with_email,
+    with_send_time,
+)
+from ripen.core.sequence import RECENT_EMAILS_KEPT
 from ripen.core.state import Enrollment, Status, Wait
-from ripen.ports.store import CLAIM_TIMEOUT, HANDOFF_SHARD, RECENT_EMAILS_KEPT, SendContext, StoreUnavailableError
+from ripen.ports.store import HANDOFF_SHARD, SendContext, StoreUnavailableError
 
 _RETRIES = 3
 
@@ -76,25 +95,16 @@ class DynamoStore:
         if not marks:
             return self._put(_lead_item(lead, revision=expected_revision))
         actions, condition = _mark_update(marks)
-        try:
+
+        def write() -> None:
             with TransactWrite(connection=self._connection) as tx:
                 tx.save(_lead_item(lead, revision=expected_revision))  # VersionAttribute: still that revision
                 tx.update(MessageItem(marks[0].message_key), actions=actions, condition=condition)
-        except TransactWriteError as exc:
-            codes = {reason.code for reason in exc.cancellation_reasons or [] if reason}
-            if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
-                return False
-            raise StoreUnavailableError(str(exc)) from exc
-        return True
+
+        return _conditional(write)
 
     def _put(self, item: LeadItem) -> bool:
-        try:
-            item.save()  # VersionAttribute adds the revision (or must-not-exist) condition
-            return True
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
+        return _conditional(item.save)  # VersionAttribute adds the revision (or must-not-exist) condition
 
     # -- enrollments ------------------------------------------------------------------------------
 
@@ -144,7 +154,7 @@ class DynamoStore:
                         tx.update(MessageItem(change.marks[0].message_key), actions=actions, condition=condition)
                 return True
             except TransactWriteError as exc:
-                codes = {reason.code for reason in exc.cancellation_reasons or [] if reason}
+                codes = set(_cancelled(exc))
                 if "ConditionalCheckFailed" in codes:
                     return False
                 if codes & {"TransactionConflict", "ThrottlingError"} and attempt < _RETRIES - 1:
@@ -193,8 +203,6 @@ class DynamoStore:
         return item
 
     def _message_item(self, claim: MessageClaim) -> MessageItem:
-        handoff = claim.kind == "handoff"
-        due = claim.created_at + (HANDOFF_GRACE if handoff else CLAIM_TIMEOUT)
         return MessageItem(
             claim.key,
             lead_id=claim.lead_id,
@@ -206,11 +214,15 @@ class DynamoStore:
             kind=claim.kind,
             created_at=claim.created_at,
             status=MessageStatus.CLAIMED.value,
-            due_shard=HANDOFF_SHARD if handoff else shard_of(claim.lead_id, self._shard_count),
-            due_at=due,
+            due_shard=self._due_shard(claim),
+            due_at=sending.first_due(claim),
             expires_at=claim.created_at + self._history_ttl,
             details=json.dumps(dict(claim.details), sort_keys=True) if claim.details else None,
         )
+
+    def _due_shard(self, claim: MessageClaim) -> str:
+        """The partition of the due index a message waits in: hand-offs apart from emails."""
+        return HANDOFF_SHARD if claim.kind == "handoff" else shard_of(claim.lead_id, self._shard_count)
 
     def _history_item(self, entry: HistoryEntry) -> HistoryItem:
         return HistoryItem(
@@ -252,14 +264,7 @@ class DynamoStore:
     def postpone_message(self, message: Message, until: datetime) -> bool:
         if message.due_at is None:
             return False
-        still_as_read = (MessageItem.status == message.status.value) & (MessageItem.due_at == message.due_at)
-        try:
-            MessageItem(message.claim.key).update(actions=[MessageItem.due_at.set(until)], condition=still_as_read)
-            return True
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
+        return self._move(sending.POSTPONE, message, until=until)
 
     def history_of(self, lead_id: str) -> list[HistoryEntry]:
         return [_history(item) for item in HistoryItem.query(lead_id)]
@@ -296,44 +301,28 @@ class DynamoStore:
             _record(EnrollmentItem.from_raw_data(record)) if record else None,
         )
 
-    @staticmethod
-    def _as_read(message: Message) -> Any:
-        """The message is still as read: same status, same number of leases."""
-        attempts = MessageItem.attempts == message.attempts
-        if message.attempts == 0:
-            attempts = attempts | MessageItem.attempts.does_not_exist()
-        return MessageItem.message_key.exists() & (MessageItem.status == message.status.value) & attempts
+    def _move(self, transition: Transition, message: Message, **args: Any) -> bool:
+        """Write `transition` on `message` (as read) in one conditional update; False when its guard fails."""
+        actions = _actions(transition, args, self._due_shard(message.claim))
+        condition = _condition(transition, message, args)
+        return _conditional(lambda: MessageItem(message.claim.key).update(actions=actions, condition=condition))
 
     def lease_message(
         self, message: Message, now: datetime, lease_until: datetime, lead: Lead | None = None
     ) -> Message | None:
-        takeover = message.status is MessageStatus.SENDING
-        if message.status not in (MessageStatus.CLAIMED, MessageStatus.SENDING):
+        transition = sending.lease_for(message)
+        if transition is None:
             return None
-        condition = self._as_read(message) & MessageItem.observed_ses_message_id.does_not_exist()
-        if takeover:  # the one resend of a message whose lease ran out
-            condition = condition & MessageItem.resent_at.does_not_exist() & (MessageItem.lease_until <= now)
-        actions: list[Action] = [
-            MessageItem.status.set(MessageStatus.SENDING.value),
-            MessageItem.lease_until.set(lease_until),
-            MessageItem.due_shard.set(shard_of(message.claim.lead_id, self._shard_count)),
-            MessageItem.due_at.set(lease_until),
-            MessageItem.leased_at.set(now),
-            MessageItem.attempts.add(1),
-        ]
-        if takeover:
-            actions.append(MessageItem.resent_at.set(now))
+        args = {"now": now, "lease_until": lease_until}
+        actions = _actions(transition, args, self._due_shard(message.claim))
+        condition = _condition(transition, message, args)
         item = MessageItem(message.claim.key)
         if lead is None:
-            try:
-                item.update(actions=actions, condition=condition)  # returns the item as it became
-            except UpdateError as exc:
-                if exc.cause_response_code == "ConditionalCheckFailedException":
-                    return None  # gone, finished, or another sender got there first
-                raise
-            return _message(item)
+            # returns the item as it became; False: gone, finished, or another sender got there first
+            return _message(item) if _conditional(lambda: item.update(actions=actions, condition=condition)) else None
         recent = with_email(lead.recent_emails, message, now, RECENT_EMAILS_KEPT)
-        try:
+
+        def write() -> None:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(item, actions=actions, condition=condition)
                 # revision-checked and bumped: a sender holding an older copy of the lead reads again
@@ -341,60 +330,35 @@ class DynamoStore:
                     LeadItem(lead.lead_id, revision=lead.revision),
                     actions=[LeadItem.recent_emails.set(cast(Any, [t.timestamp() for t in recent]))],
                 )
-        except TransactWriteError as exc:
-            codes = {reason.code for reason in exc.cancellation_reasons or [] if reason}
-            if codes & {"ConditionalCheckFailed", "TransactionConflict"}:
-                return None  # the message or the lead changed since they were read
-            raise StoreUnavailableError(str(exc)) from exc
-        return replace(
-            message,
-            status=MessageStatus.SENDING,
-            attempts=message.attempts + 1,
-            lease_until=lease_until,
-            due_at=lease_until,
-            leased_at=now,
-            resent_at=now if takeover else message.resent_at,
-        )
 
-    @staticmethod
-    def _leased(message: Message) -> Any:
-        return (MessageItem.status == MessageStatus.SENDING.value) & (MessageItem.attempts == message.attempts)
+        # False: the message or the lead changed since they were read
+        return sending.applied(transition, message, args) if _conditional(write) else None
 
     def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
-        return self._record_sent(message.claim, ses_message_id, sent_at, self._leased(message), lead_too=False)
+        args = {"ses_message_id": ses_message_id, "sent_at": sent_at}
+        return self._record_sent(sending.RECORD_SENT, message, args, lead_too=False)
 
-    def _record_sent(
-        self, claim: MessageClaim, ses_message_id: str, sent_at: datetime, condition: Any, lead_too: bool
-    ) -> bool:
-        """Status sent with the SES id, out of the due index; with `lead_too`, the send time on the
-        lead in the same transaction. False when `condition` on the message fails."""
-
-        def message_update() -> list[Action]:
-            return [
-                MessageItem.status.set(MessageStatus.SENT.value),
-                MessageItem.ses_message_id.set(ses_message_id),
-                MessageItem.sent_at.set(sent_at),
-                MessageItem.lease_until.remove(),
-                MessageItem.due_shard.remove(),
-                MessageItem.due_at.remove(),
-                MessageItem.error.remove(),
-            ]
-
+    def _record_sent(self, transition: Transition, message: Message, args: Mapping[str, Any], lead_too: bool) -> bool:
+        """Write `transition` (status sent with the SES id, out of the due index); with `lead_too`,
+        the send time on the lead in the same transaction. False when its guard fails."""
+        claim = message.claim
+        actions = _actions(transition, args, self._due_shard(message.claim))
+        condition = _condition(transition, message, args)
         for attempt in range(_RETRIES + 2 if lead_too else 0):
             lead = self.get_lead(claim.lead_id)
             if lead is None:
                 break
             try:
                 with TransactWrite(connection=self._connection) as tx:
-                    tx.update(MessageItem(claim.key), actions=message_update(), condition=condition)
-                    times = sorted((*lead.recent_emails, sent_at))[-RECENT_EMAILS_KEPT:]
+                    tx.update(MessageItem(claim.key), actions=actions, condition=condition)
+                    times = with_send_time(lead.recent_emails, args["sent_at"], RECENT_EMAILS_KEPT)
                     recent: Any = [t.timestamp() for t in times]
                     tx.update(
                         LeadItem(lead.lead_id, revision=lead.revision), actions=[LeadItem.recent_emails.set(recent)]
                     )
                 return True
             except TransactWriteError as exc:
-                reasons = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+                reasons = _cancelled(exc)
                 if reasons and reasons[0] == "ConditionalCheckFailed":
                     return False  # the message is not in the state the caller expected
                 if set(reasons) & {"ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"}:
@@ -402,58 +366,31 @@ class DynamoStore:
                     continue
                 raise StoreUnavailableError(str(exc)) from exc
         # The message alone (or the lead keeps changing): never lose the fact that the email went out.
-        try:
-            MessageItem(claim.key).update(actions=message_update(), condition=condition)
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return _conditional(lambda: MessageItem(claim.key).update(actions=actions, condition=condition))
 
     def record_unsent(
         self, message: Message, status: MessageStatus, reason: str, history: HistoryEntry | None = None
     ) -> bool:
-        if status not in (MessageStatus.FAILED, MessageStatus.SKIPPED):
+        transition = {MessageStatus.FAILED: sending.FAIL, MessageStatus.SKIPPED: sending.SKIP}.get(status)
+        if transition is None:
             raise ValueError(f"a message not sent ends failed or skipped, not {status}")
-        actions: list[Action] = [
-            MessageItem.status.set(status.value),
-            MessageItem.error.set(reason[:1000]),
-            MessageItem.lease_until.remove(),
-            MessageItem.due_shard.remove(),
-            MessageItem.due_at.remove(),
-        ]
-        condition = self._as_read(message) & MessageItem.observed_ses_message_id.does_not_exist()
-        try:
+        args = {"reason": reason}
+        actions = _actions(transition, args, self._due_shard(message.claim))
+        condition = _condition(transition, message, args)
+
+        def write() -> None:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(MessageItem(message.claim.key), actions=actions, condition=condition)
                 if history is not None:
                     tx.save(self._history_item(history), condition=HistoryItem.entry.does_not_exist())
-        except TransactWriteError as exc:
-            reasons = [reason.code if reason else None for reason in exc.cancellation_reasons or []]
-            if reasons and reasons[0] in ("ConditionalCheckFailed", "TransactionConflict"):
-                return False
-            raise StoreUnavailableError(str(exc)) from exc
-        return True
+
+        return _conditional(write, decided_by_first=True)
 
     def release_message(
         self, message: Message, retry_at: datetime, reason: str | None = None, *, resend: bool = False
     ) -> bool:
-        actions: list[Action] = [
-            MessageItem.status.set(MessageStatus.CLAIMED.value),
-            MessageItem.lease_until.remove(),
-            MessageItem.due_shard.set(shard_of(message.claim.lead_id, self._shard_count)),
-            MessageItem.due_at.set(retry_at),
-            MessageItem.error.set(reason) if reason else MessageItem.error.remove(),
-        ]
-        if resend:
-            actions.append(MessageItem.resent_at.set(MessageItem.resent_at | retry_at))  # the first one stays
-        try:
-            MessageItem(message.claim.key).update(actions=actions, condition=self._as_read(message))
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        transition = sending.PUT_OFF_RESEND if resend else sending.RELEASE
+        return self._move(transition, message, retry_at=retry_at, reason=reason)
 
     # -- engagement -----------------------------------------------------------------------------------
 
@@ -462,13 +399,8 @@ class DynamoStore:
             raise ValueError("every mark must name the message written")
         actions, condition = _mark_update(marks)
         item = MessageItem(key)
-        try:
-            item.update(actions=actions, condition=condition)  # returns the item as it became
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return None
-            raise
-        return _message(item)
+        # the update returns the item as it became
+        return _message(item) if _conditional(lambda: item.update(actions=actions, condition=condition)) else None
 
     def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
         for item in MessageItem.by_ses_id.query(ses_message_id, limit=1):
@@ -476,30 +408,17 @@ class DynamoStore:
         return None
 
     def observe_ses_id(self, key: str, ses_message_id: str) -> bool:
-        condition = MessageItem.message_key.exists() & MessageItem.ses_message_id.does_not_exist()
-        try:
-            MessageItem(key).update(
-                actions=[MessageItem.observed_ses_message_id.set(ses_message_id)], condition=condition
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        args = {"ses_message_id": ses_message_id}
+        condition = _condition(sending.OBSERVE, None, args)
+        actions = _actions(sending.OBSERVE, args)
+        return _conditional(lambda: MessageItem(key).update(actions=actions, condition=condition))
 
     def reconcile_sent(self, key: str, ses_message_id: str, sent_at: datetime, now: datetime) -> bool:
         message = self.get_message(key)
         if message is None:
             return False
-        unrecorded = (
-            MessageItem.ses_message_id.does_not_exist()
-            & (MessageItem.attempts >= 1)
-            & ((MessageItem.status != MessageStatus.SENDING.value) | (MessageItem.lease_until <= now))
-        )
-        # A lease takes the email's place on the lead; only a message leased before that was so
-        # (no leased_at) still needs its send time there.
-        lead_too = message.claim.kind == "nurture" and message.leased_at is None
-        return self._record_sent(message.claim, ses_message_id, sent_at, unrecorded, lead_too)
+        args = {"ses_message_id": ses_message_id, "sent_at": sent_at, "now": now}
+        return self._record_sent(sending.RECONCILE, message, args, lead_too=sending.needs_place_on_lead(message))
 
     # -- hand-offs ------------------------------------------------------------------------------------
 
@@ -508,22 +427,109 @@ class DynamoStore:
         return [_message(item) for item in items]
 
     def record_handoff(self, key: str, at: datetime, error: str | None = None) -> bool:
-        waiting = (MessageItem.kind == "handoff") & (MessageItem.status == MessageStatus.CLAIMED.value)
-        actions: list[Action] = [
-            MessageItem.status.set((MessageStatus.FAILED if error else MessageStatus.SENT).value),
-            MessageItem.sent_at.set(at),
-            MessageItem.due_shard.remove(),
-            MessageItem.due_at.remove(),
-        ]
-        if error:
-            actions.append(MessageItem.error.set(error[:1000]))
-        try:
-            MessageItem(key).update(actions=actions, condition=waiting)
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        transition = sending.FAIL_HANDOFF if error else sending.PUBLISH_HANDOFF
+        args = {"at": at, "error": error}
+        condition = _condition(transition, None, args)
+        actions = _actions(transition, args)
+        return _conditional(lambda: MessageItem(key).update(actions=actions, condition=condition))
+
+
+def _actions(transition: Transition, args: Mapping[str, Any], due_shard: str | None = None) -> list[Action]:
+    """The update expression of `transition`'s effect. The due index is `due_at` with its partition,
+    `due_shard`: set together, removed together."""
+    actions: list[Action] = []
+    for effect in transition.effect:
+        match effect:
+            case Put(field, value) if value_of(value, args) is not None:
+                actions.append(_attribute(field).set(_stored(value_of(value, args))))
+                if field == "due_at":
+                    if due_shard is None:
+                        raise ValueError(f"{transition.name} puts a message in the due index: which partition?")
+                    actions.append(MessageItem.due_shard.set(due_shard))
+            case Put(field) | Drop(field):
+                actions.append(_attribute(field).remove())
+                if field == "due_at":
+                    actions.append(MessageItem.due_shard.remove())
+            case Bump(field, by):
+                actions.append(_attribute(field).add(by))
+            case Keep(field, value):
+                attribute = _attribute(field)
+                actions.append(attribute.set(attribute | _stored(value_of(value, args))))  # if_not_exists
+    return actions
+
+
+def _condition(transition: Transition, read: Message | None, args: Mapping[str, Any]) -> Condition:
+    """The condition expression of `transition`'s guard, on a message that exists."""
+    condition: Condition = MessageItem.message_key.exists()
+    for term in transition.guard:
+        condition = condition & _term(term, read, args)
+    return condition
+
+
+def _term(term: Term, read: Message | None, args: Mapping[str, Any]) -> Condition:
+    match term:
+        case Is(field, values):
+            first, *more = sorted(values)
+            attribute = _attribute(field)
+            return attribute.is_in(first, *more) if more else attribute == first
+        case AsRead(field):
+            if read is None:
+                raise ValueError(f"{field} as read needs the message as read")
+            attribute, value = _attribute(field), _stored(field_of(read, field))
+            if value is None:
+                return attribute.does_not_exist()
+            same: Condition = attribute == value
+            # a field never written reads as its default
+            return same | attribute.does_not_exist() if value == attribute.default else same
+        case Absent(field):
+            return _attribute(field).does_not_exist()
+        case Present(field):
+            return _attribute(field).exists()
+        case AtLeast(field, number):
+            at_least: Condition = _attribute(field) >= number
+            return at_least
+        case NotAfter(field, arg):
+            not_after: Condition = _attribute(field) <= args[arg]
+            return not_after
+        case Either(first, second):
+            either: Condition = _term(first, read, args) | _term(second, read, args)
+            return either
+    raise TypeError(term)
+
+
+def _attribute(field: str) -> Attribute[Any]:
+    """The item attribute a life-cycle field is stored in (they share their names)."""
+    attribute: Attribute[Any] = getattr(MessageItem, field)
+    return attribute
+
+
+def _stored(value: Any) -> Any:
+    return value.value if isinstance(value, MessageStatus) else value
+
+
+def _cancelled(exc: TransactWriteError) -> list[str | None]:
+    """Why each item of a cancelled transaction failed (None: it did not), in the order written."""
+    return [reason.code if reason else None for reason in exc.cancellation_reasons or []]
+
+
+def _conditional(write: Callable[[], object], *, decided_by_first: bool = False) -> bool:
+    """Run one conditional write (an item's, or a transaction's): False when a condition failed, or
+    a transaction was cancelled by a concurrent one (another writer got there first). With
+    `decided_by_first`, only the first item of the transaction decides that; any other failure is
+    the store's (`StoreUnavailableError`, or the error as raised)."""
+    try:
+        write()
+    except (PutError, UpdateError) as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    except TransactWriteError as exc:
+        reasons = _cancelled(exc)
+        decisive = reasons[:1] if decided_by_first else reasons
+        if set(decisive) & {"ConditionalCheckFailed", "TransactionConflict"}:
+            return False
+        raise StoreUnavailableError(str(exc)) from exc
+    return True
 
 
 def _mark_update(marks: Sequence[EventMark]) -> tuple[list[Action], Condition]:
@@ -541,12 +547,7 @@ def _mark_update(marks: Sequence[EventMark]) -> tuple[list[Action], Condition]:
     for name, n in update.add.items():
         actions.append(getattr(MessageItem, name).add(n))
     if update.failure is not None:
-        actions += [
-            MessageItem.status.set(MessageStatus.FAILED.value),
-            MessageItem.error.set(update.failure[:1000]),
-            MessageItem.due_shard.remove(),
-            MessageItem.due_at.remove(),
-        ]
+        actions += _actions(sending.FAIL_REPORTED, {"reason": update.failure})
     condition: Condition = MessageItem.message_key.exists() & (
         (MessageItem.ses_message_id == ses_id) | (MessageItem.observed_ses_message_id == ses_id)
     )

@@ -301,14 +301,14 @@ class Scoring(BaseModel):
 
 # The cap is checked against the lead's most recent emails, and a lead keeps this many: a larger
 # `max` could never be enforced, so the validator refuses it.
-CAPPED_EMAILS_KEPT = 10
+RECENT_EMAILS_KEPT = 10
 
 
 class FrequencyCap(BaseModel):
     """At most `max` nurture emails per lead in any `per` period, counted across all sequences."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    max: int = Field(default=1, ge=1, le=CAPPED_EMAILS_KEPT)
+    max: int = Field(default=1, ge=1, le=RECENT_EMAILS_KEPT)
     per: Duration = timedelta(hours=24)
 
 

@@ -9,7 +9,8 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 SQS_BATCH = 10
-MAX_VISIBILITY = timedelta(hours=12)  # SQS's limit for a message's visibility timeout
+# SQS refuses a visibility timeout reaching 12 hours past the job's receipt; keep clear of it.
+MAX_VISIBILITY = timedelta(hours=11, minutes=50)
 
 
 class SendJob(BaseModel):

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from ripen.core.records import Change, EnrollmentRecord, EventMark, HistoryEntry, Lead, Message, MessageStatus
+from ripen.core.sending import CLAIM_TIMEOUT as CLAIM_TIMEOUT  # declared with the message's life cycle
 from ripen.ports.errors import RetryLaterError
 
-# A claimed message not sent by then is looked at again by the sweep (lost job, crashed sender).
-CLAIM_TIMEOUT = timedelta(minutes=15)
-# Send times kept on the lead for the frequency cap (the same number Nurture keeps on enrollments).
-RECENT_EMAILS_KEPT = 10
 # Hand-offs wait in their own partition of the Messages `due` index, apart from the numbered
 # shards the sweep reads for unsent emails.
 HANDOFF_SHARD = "handoff"

@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 
 from ripen.core.engine import advance, migrate, new_enrollment
 from ripen.core.records import Change, EnrollmentRecord, EventMark, Lead, MessageClaim, change_for
-from ripen.core.sequence import CAPPED_EMAILS_KEPT, Sequence
+from ripen.core.sequence import RECENT_EMAILS_KEPT, Sequence
 from ripen.core.state import Decision, Enrolled, LeadContext, Resubmitted, SendEmail, Status, Trigger
 from ripen.core.validator import Catalog
 from ripen.ports.clock import Clock
@@ -236,7 +236,7 @@ class Nurture:
         change = change_for(record, decision, sequence, name, now, expected)
         sends = sum(1 for m in change.messages if m.kind == "nurture")
         if sends:
-            recent = (*record.recent_emails, *([now] * sends))[-CAPPED_EMAILS_KEPT:]
+            recent = (*record.recent_emails, *([now] * sends))[-RECENT_EMAILS_KEPT:]
             change = replace(change, record=replace(change.record, recent_emails=recent))
         return change
 
@@ -274,4 +274,4 @@ def merged_recent_emails(records: Iterable[EnrollmentRecord]) -> tuple[datetime,
     counts: Counter[datetime] = Counter()
     for record in records:
         counts |= Counter(record.recent_emails)
-    return tuple(sorted(counts.elements()))[-CAPPED_EMAILS_KEPT:]
+    return tuple(sorted(counts.elements()))[-RECENT_EMAILS_KEPT:]
