@@ -3,13 +3,13 @@ alarms; the template validates; samconfig.toml and the GitHub workflows deploy w
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 import yaml
@@ -190,13 +190,36 @@ def test_tables_keep_backups_are_encrypted_and_are_protected_from_deletion_in_pr
         assert table["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}, name
 
 
-def test_the_template_passes_sam_validate_with_lint(tmp_path):
-    sam = Path(sys.executable).parent / "sam"
+def sam_cli() -> list[str]:
+    """The SAM CLI as `make build` runs it: a uv tool at the version the Makefile pins, not a project dependency."""
+    [version] = re.findall(r"^SAM_CLI := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    try:
+        subprocess.run([*uv(), "--version"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("uv is not installed: it runs the SAM CLI")
+    return [*uv(), "tool", "run", "--from", version, "sam"]
+
+
+def test_the_sam_cli_is_a_tool_at_one_version_and_not_a_dependency_of_the_project():
+    # Given the pinned SAM CLI and the project's lock
+    [version] = re.findall(r"^SAM_CLI := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    locked = {p["name"] for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
+    # Then no environment of the project holds it (its pins would hold back the runtime's packages)
+    assert "aws-sam-cli" not in locked
+    # and make build and both deploys run that same version
+    assert "$(SAM) build" in (REPO / "Makefile").read_text()
+    deploys = [runs(job) for job in workflow("deploy.yml")["jobs"].values() if "steps" in job]
+    for commands in [c for c in deploys if "sam deploy" in c]:
+        assert f"uvx --from {version} sam deploy" in commands
+
+
+def test_the_template_passes_sam_validate_with_lint():
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}  # uv's own settings (index, certificates) stay in force
     done = subprocess.run(
-        [str(sam), "validate", "--lint", "--template", str(REPO / "template.yaml")],
+        [*sam_cli(), "validate", "--lint", "--template", str(REPO / "template.yaml")],
         capture_output=True,
         text=True,
-        env={"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "SAM_CLI_TELEMETRY": "0"},
+        env=env,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
