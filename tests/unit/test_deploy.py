@@ -3,6 +3,7 @@ alarms; the template validates; samconfig.toml and the GitHub workflows deploy w
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -60,6 +61,35 @@ def test_every_function_is_built_by_the_makefile_for_python313_on_arm64():
             check=False,
         )
         assert done.returncode == 0, done.stderr
+
+
+def dry_build(function: str, *settings: str) -> str:
+    done = subprocess.run(
+        ["make", "-n", "-s", "-C", str(REPO / "functions"), f"build-{function}", "ARTIFACTS_DIR=/artifacts", *settings],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return " ".join(done.stdout.replace("\\\n", " ").split())
+
+
+def test_the_build_uses_uv_when_there_is_one_and_pip_for_the_lambda_platform_when_there_is_none():
+    # Given sam build --use-container, whose image has pip but no uv
+    with_pip = dry_build("SenderFunction", "UV=no-such-uv")
+    # Then pip installs the shipped requirements as wheels only, for cp313 on arm64, into the artifact
+    assert "python3 -m pip install" in with_pip
+    assert " uv pip " not in with_pip
+    for flag in ("--requirement requirements.txt", '--target "/artifacts"', "--only-binary=:all:", "--no-deps"):
+        assert flag in with_pip, flag
+    assert "--implementation cp --python-version 3.13" in with_pip
+    # with every manylinux tag up to the runtime's glibc (2.34), or pip quietly picks older releases
+    tags = re.findall(r"--platform (\S+)", with_pip)
+    assert tags == [f"{tag}_aarch64" for tag in ("manylinux2014", "manylinux_2_24", "manylinux_2_28", "manylinux_2_34")]
+    # And with uv at hand, uv installs them and pip is not used
+    with_uv = dry_build("SenderFunction", f"UV={' '.join(uv())}")
+    assert "pip install" in with_uv
+    assert "python3 -m pip" not in with_uv
+    assert "--python-platform aarch64-manylinux_2_34 --python-version 3.13" in with_uv
 
 
 def test_the_shipped_requirements_are_uv_lock_without_dev_dependencies_and_without_botocore():
@@ -126,6 +156,38 @@ def test_every_function_logs_with_powertools_at_the_chosen_level_and_counts_in_t
     assert variables["POWERTOOLS_SERVICE_NAME"] == "ripen"
     assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "AWS::StackName"}
+
+
+def test_env_json_example_gives_sam_local_every_variable_of_every_function_from_the_stack_outputs():
+    # Given the example for `sam local invoke <Function> --env-vars env.json` (values in <> are stack outputs)
+    example = json.loads((REPO / "env.json.example").read_text())
+    outputs = TEMPLATE["Outputs"]
+    # Then it names every function, with exactly the variables template.yaml gives it
+    assert set(example) == set(FUNCTIONS)
+    for function, values in example.items():
+        declared = environment(function)
+        assert set(values) == set(declared), f"{function}: {set(values) ^ set(declared)}"
+        for name, value in values.items():
+            assert isinstance(value, str), f"{function} {name}"
+            # and every value the stack makes (a table, a queue, the secret, ...) is read from an output
+            placeholder = re.fullmatch(r"<(\w+)>", value)
+            if placeholder:
+                assert placeholder[1] in outputs, f"{function} {name}: no output {placeholder[1]}"
+                if placeholder[1] != "ApiUrl":  # PUBLIC_BASE_URL: the API's URL unless one is given
+                    assert outputs[placeholder[1]]["Value"] == declared[name], f"{function} {name}"
+            else:  # a literal, or a value the deployer chooses (a parameter, the stack's name)
+                assert references(declared[name]) <= set(TEMPLATE["Parameters"]) | {"AWS::StackName"}, name
+
+
+def references(value: object) -> set[str]:
+    text = json.dumps(value)
+    return set(re.findall(r'"Ref": "([\w:]+)"', text)) | set(re.findall(r"\$\{([\w:]+)", text))
+
+
+def test_every_function_name_is_a_stack_output_for_sam_logs_and_remote_invoke():
+    values = [output["Value"] for output in TEMPLATE["Outputs"].values()]
+    for function in FUNCTIONS:
+        assert {"Ref": function} in values, function
 
 
 # -- operations -------------------------------------------------------------------------------------
