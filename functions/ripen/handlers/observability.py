@@ -9,11 +9,12 @@ Each handler is wrapped the same way:
 - `logger`: structured JSON logs (Powertools); the service name comes from POWERTOOLS_SERVICE_NAME and
   the modules' child loggers share it. Batch handlers add each record's SQS message id while they
   handle it (`for_record`): never an email address, a name or a token.
-- `tracer`: X-Ray (template.yaml: `Tracing: Active`). Powertools turns it off outside Lambda, under
-  `sam local` and with POWERTOOLS_TRACE_DISABLED=true, so tests and `ripen dev` never load the X-Ray
-  SDK. Only botocore is patched: every AWS call (DynamoDB through pynamodb, SES, SQS, EventBridge,
-  Secrets Manager) goes through it, and patching everything the SDK knows would import pynamodb,
-  requests and more at every cold start.
+- `tracer`: X-Ray (template.yaml: `Tracing: Active`). Where Powertools would turn it off (outside
+  Lambda, under `sam local`, POWERTOOLS_TRACE_DISABLED=true) it gets a provider that records nothing:
+  Powertools' Tracer builds the X-Ray recorder even when it is off, and that import costs about
+  300 ms, so tests, `ripen dev` and the import measurements never load it. Only botocore is patched:
+  every AWS call (DynamoDB through pynamodb, SES, SQS, EventBridge, Secrets Manager) goes through
+  it, and patching everything the SDK knows would import pynamodb, requests and more at init.
 - Responses are not captured as trace metadata: the api's pages carry signed links.
 - `count_cold_start`: a `ColdStart` count through the app's metrics port, flushed with the
   invocation's other figures.
@@ -21,11 +22,14 @@ Each handler is wrapped the same way:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 if TYPE_CHECKING:
     from ripen.ports.metrics import Metrics
@@ -33,8 +37,48 @@ if TYPE_CHECKING:
 COLD_START = "ColdStart"
 RECORD_KEY = "sqs_message_id"  # not `message_id`: that names an email's SES id elsewhere in the logs
 
+
+def tracing_off() -> bool:
+    """Powertools' own rule for turning the Tracer off, read before anything loads the X-Ray SDK."""
+    disabled = resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false"))
+    return bool(disabled) or not os.getenv("LAMBDA_TASK_ROOT") or bool(os.getenv("AWS_SAM_LOCAL"))
+
+
+class _NoSegment(BaseSegment):
+    def close(self, end_time: int | None = None) -> None: ...
+
+    def add_subsegment(self, subsegment: Any) -> None: ...
+
+    def remove_subsegment(self, subsegment: Any) -> None: ...
+
+    def put_annotation(self, key: str, value: Any) -> None: ...
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None: ...
+
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None: ...
+
+
+class Untraced(BaseProvider):
+    """The provider when tracing is off: subsegments that record nothing, no X-Ray SDK."""
+
+    @contextmanager
+    def in_subsegment(self, name: Any = None, **kwargs: Any) -> Generator[BaseSegment, None, None]:
+        yield _NoSegment()
+
+    def in_subsegment_async(self, name: Any = None, **kwargs: Any) -> AbstractAsyncContextManager[BaseSegment]:
+        raise NotImplementedError("no handler is async")
+
+    def put_annotation(self, key: str, value: Any) -> None: ...
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None: ...
+
+    def patch(self, modules: Sequence[str]) -> None: ...
+
+    def patch_all(self) -> None: ...
+
+
 logger = Logger()
-tracer = Tracer(patch_modules=("botocore",))
+tracer = Tracer(disabled=True, provider=Untraced()) if tracing_off() else Tracer(patch_modules=("botocore",))
 
 _cold = True
 
