@@ -25,8 +25,16 @@ RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = cfn.resources_of_type(TEMPLATE, "AWS::Serverless::Function")
 GLOBALS = TEMPLATE["Globals"]["Function"]
 ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
-# Read by the code but never set in template.yaml: Lambda sets the region; the others are local only.
-NOT_FROM_THE_TEMPLATE = {"AWS_REGION", "DYNAMODB_ENDPOINT", "TOKEN_SECRET"}
+# Read by the code but never set in template.yaml: Lambda sets the region and LAMBDA_TASK_ROOT, sam local
+# sets AWS_SAM_LOCAL (both decide whether to trace); the others are local switches only.
+NOT_FROM_THE_TEMPLATE = {
+    "AWS_REGION",
+    "LAMBDA_TASK_ROOT",
+    "AWS_SAM_LOCAL",
+    "POWERTOOLS_TRACE_DISABLED",
+    "DYNAMODB_ENDPOINT",
+    "TOKEN_SECRET",
+}
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
 STAGES = ("dev", "staging", "prod")
 
