@@ -102,10 +102,15 @@ requirements: uv
 	  $(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --no-annotate --prune botocore; \
 	} > functions/requirements.txt
 
+# The SAM CLI runs as a tool in an environment of its own (uv's tool cache), not in the project's:
+# its pins would otherwise hold back the packages the functions ship. The tests run this same one.
+SAM_CLI := aws-sam-cli==1.170.0
+SAM := $(UV) tool run --from $(SAM_CLI) sam
+
 # sam build with functions/Makefile: wheels for manylinux aarch64 / cp313 from PyPI, no Docker.
 # SAM keeps its own state in ~/.aws-sam; set HOME to a writable folder if yours is not.
 build: python-deps
-	SAM_CLI_TELEMETRY=0 UV="$(UV)" $(RUN) sam build --template template.yaml --build-dir .aws-sam/build
+	SAM_CLI_TELEMETRY=0 UV="$(UV)" $(SAM) build --template template.yaml --build-dir .aws-sam/build
 	$(RUN) python -m ripen_dev.local.artifacts .aws-sam/build
 
 # The whole stack on this machine: http://localhost:3000/ (landing page) and /_dev (outbox); Ctrl-C stops it.

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 FUNCTION = "AWS::Serverless::Function"
-# The one managed policy accepted: CloudWatch Logs for the function's own logs. Replacing it needs a
-# hand-written role per function; it grants log writes only.
-ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole"}
+# The managed policies accepted, both added by SAM and both write-only: CloudWatch Logs for the
+# function's own logs, and X-Ray trace segments for `Tracing: Active` (IAM cannot scope those to a
+# resource). Replacing them needs a hand-written role per function.
+ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
 # Actions IAM cannot scope to a resource: `*` is the only possible Resource for them.
 NO_RESOURCE_LEVEL = {
     "cloudwatch:PutMetricData",

@@ -24,6 +24,7 @@ from ripen.ports.store import StoreUnavailableError
 from ripen_dev.fakes.clock import ManualClock
 from ripen_dev.fakes.queue import MemorySendQueue
 from ripen_dev.fakes.store import InMemoryStore
+from tests.conftest import EVENTS as EVENTS_DIR
 from tests.support.capture import (
     EVENTS_KEY,
     Leads,
@@ -424,3 +425,31 @@ def test_a_page_on_another_site_gets_no_cors_headers(api):
     raw = event(JSON_EVENT)
     raw["headers"]["origin"] = "https://evil.example"
     assert "access-control-allow-origin" not in invoke(raw).headers
+
+
+# -- one app per request --------------------------------------------------------------------------------
+
+
+def test_each_route_gets_the_app_once_per_request_and_passes_what_it_needs_down(api, monkeypatch):
+    # Given the routes' access to the app, counted
+    from ripen.web import signup, subscription
+
+    calls: list[str] = []
+
+    def counted(module: str):
+        def app() -> App:
+            calls.append(module)
+            return api
+
+        return app
+
+    monkeypatch.setattr(signup, "app", counted("signup"))
+    monkeypatch.setattr(subscription, "app", counted("subscription"))
+    samples = sorted((EVENTS_DIR / "apigw").glob("*.json"))
+    wrong = with_body(event("post-leads-json.json"), json.dumps({"email": "nope", "sequence": "nope"}))
+    # When every sample request, and a signup with fields to correct, reach the api
+    for raw in [*(event(path.name) for path in samples), wrong]:
+        calls.clear()
+        invoke(raw)
+        # Then each request took the app at most once
+        assert len(calls) <= 1, (raw["rawPath"], calls)

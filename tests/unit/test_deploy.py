@@ -3,13 +3,14 @@ alarms; the template validates; samconfig.toml and the GitHub workflows deploy w
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 import yaml
@@ -24,8 +25,16 @@ RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = cfn.resources_of_type(TEMPLATE, "AWS::Serverless::Function")
 GLOBALS = TEMPLATE["Globals"]["Function"]
 ALIASES = {f.alias for f in Settings.model_fields.values() if f.alias}
-# Read by the code but never set in template.yaml: Lambda sets the region; the others are local only.
-NOT_FROM_THE_TEMPLATE = {"AWS_REGION", "DYNAMODB_ENDPOINT", "TOKEN_SECRET"}
+# Read by the code but never set in template.yaml: Lambda sets the region and LAMBDA_TASK_ROOT, sam local
+# sets AWS_SAM_LOCAL (both decide whether to trace); the others are local switches only.
+NOT_FROM_THE_TEMPLATE = {
+    "AWS_REGION",
+    "LAMBDA_TASK_ROOT",
+    "AWS_SAM_LOCAL",
+    "POWERTOOLS_TRACE_DISABLED",
+    "DYNAMODB_ENDPOINT",
+    "TOKEN_SECRET",
+}
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
 STAGES = ("dev", "staging", "prod")
 
@@ -60,6 +69,35 @@ def test_every_function_is_built_by_the_makefile_for_python313_on_arm64():
             check=False,
         )
         assert done.returncode == 0, done.stderr
+
+
+def dry_build(function: str, *settings: str) -> str:
+    done = subprocess.run(
+        ["make", "-n", "-s", "-C", str(REPO / "functions"), f"build-{function}", "ARTIFACTS_DIR=/artifacts", *settings],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return " ".join(done.stdout.replace("\\\n", " ").split())
+
+
+def test_the_build_uses_uv_when_there_is_one_and_pip_for_the_lambda_platform_when_there_is_none():
+    # Given sam build --use-container, whose image has pip but no uv
+    with_pip = dry_build("SenderFunction", "UV=no-such-uv")
+    # Then pip installs the shipped requirements as wheels only, for cp313 on arm64, into the artifact
+    assert "python3 -m pip install" in with_pip
+    assert " uv pip " not in with_pip
+    for flag in ("--requirement requirements.txt", '--target "/artifacts"', "--only-binary=:all:", "--no-deps"):
+        assert flag in with_pip, flag
+    assert "--implementation cp --python-version 3.13" in with_pip
+    # with every manylinux tag up to the runtime's glibc (2.34), or pip quietly picks older releases
+    tags = re.findall(r"--platform (\S+)", with_pip)
+    assert tags == [f"{tag}_aarch64" for tag in ("manylinux2014", "manylinux_2_24", "manylinux_2_28", "manylinux_2_34")]
+    # And with uv at hand, uv installs them and pip is not used
+    with_uv = dry_build("SenderFunction", f"UV={' '.join(uv())}")
+    assert "pip install" in with_uv
+    assert "python3 -m pip" not in with_uv
+    assert "--python-platform aarch64-manylinux_2_34 --python-version 3.13" in with_uv
 
 
 def test_the_shipped_requirements_are_uv_lock_without_dev_dependencies_and_without_botocore():
@@ -128,6 +166,38 @@ def test_every_function_logs_with_powertools_at_the_chosen_level_and_counts_in_t
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "AWS::StackName"}
 
 
+def test_env_json_example_gives_sam_local_every_variable_of_every_function_from_the_stack_outputs():
+    # Given the example for `sam local invoke <Function> --env-vars env.json` (values in <> are stack outputs)
+    example = json.loads((REPO / "env.json.example").read_text())
+    outputs = TEMPLATE["Outputs"]
+    # Then it names every function, with exactly the variables template.yaml gives it
+    assert set(example) == set(FUNCTIONS)
+    for function, values in example.items():
+        declared = environment(function)
+        assert set(values) == set(declared), f"{function}: {set(values) ^ set(declared)}"
+        for name, value in values.items():
+            assert isinstance(value, str), f"{function} {name}"
+            # and every value the stack makes (a table, a queue, the secret, ...) is read from an output
+            placeholder = re.fullmatch(r"<(\w+)>", value)
+            if placeholder:
+                assert placeholder[1] in outputs, f"{function} {name}: no output {placeholder[1]}"
+                if placeholder[1] != "ApiUrl":  # PUBLIC_BASE_URL: the API's URL unless one is given
+                    assert outputs[placeholder[1]]["Value"] == declared[name], f"{function} {name}"
+            else:  # a literal, or a value the deployer chooses (a parameter, the stack's name)
+                assert references(declared[name]) <= set(TEMPLATE["Parameters"]) | {"AWS::StackName"}, name
+
+
+def references(value: object) -> set[str]:
+    text = json.dumps(value)
+    return set(re.findall(r'"Ref": "([\w:]+)"', text)) | set(re.findall(r"\$\{([\w:]+)", text))
+
+
+def test_every_function_name_is_a_stack_output_for_sam_logs_and_remote_invoke():
+    values = [output["Value"] for output in TEMPLATE["Outputs"].values()]
+    for function in FUNCTIONS:
+        assert {"Ref": function} in values, function
+
+
 # -- operations -------------------------------------------------------------------------------------
 
 
@@ -190,13 +260,36 @@ def test_tables_keep_backups_are_encrypted_and_are_protected_from_deletion_in_pr
         assert table["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}, name
 
 
-def test_the_template_passes_sam_validate_with_lint(tmp_path):
-    sam = Path(sys.executable).parent / "sam"
+def sam_cli() -> list[str]:
+    """The SAM CLI as `make build` runs it: a uv tool at the version the Makefile pins, not a project dependency."""
+    [version] = re.findall(r"^SAM_CLI := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    try:
+        subprocess.run([*uv(), "--version"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("uv is not installed: it runs the SAM CLI")
+    return [*uv(), "tool", "run", "--from", version, "sam"]
+
+
+def test_the_sam_cli_is_a_tool_at_one_version_and_not_a_dependency_of_the_project():
+    # Given the pinned SAM CLI and the project's lock
+    [version] = re.findall(r"^SAM_CLI := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    locked = {p["name"] for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
+    # Then no environment of the project holds it (its pins would hold back the runtime's packages)
+    assert "aws-sam-cli" not in locked
+    # and make build and both deploys run that same version
+    assert "$(SAM) build" in (REPO / "Makefile").read_text()
+    deploys = [runs(job) for job in workflow("deploy.yml")["jobs"].values() if "steps" in job]
+    for commands in [c for c in deploys if "sam deploy" in c]:
+        assert f"uvx --from {version} sam deploy" in commands
+
+
+def test_the_template_passes_sam_validate_with_lint():
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}  # uv's own settings (index, certificates) stay in force
     done = subprocess.run(
-        [str(sam), "validate", "--lint", "--template", str(REPO / "template.yaml")],
+        [*sam_cli(), "validate", "--lint", "--template", str(REPO / "template.yaml")],
         capture_output=True,
         text=True,
-        env={"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "SAM_CLI_TELEMETRY": "0"},
+        env=env,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

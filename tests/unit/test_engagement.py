@@ -12,13 +12,20 @@ import pytest
 from ripen.core.engagement import Bucket
 from ripen.core.records import LeadStatus, MessageStatus, message_key
 from ripen.core.state import Status
-from ripen.handlers.engagement import EngagementRetryError, handler
+from ripen.handlers import engagement
+from ripen.handlers.engagement import EngagementRetryError
 from ripen.services.handoffs import DETAIL_TYPE
 from ripen.services.sender import Outcome
+from ripen_dev.local.http import LambdaContext
 from tests.support.sender import take_lease
 from tests.support.ses_events import SES, event_about, sqs_batch
 
 VIA = ["eventbridge", "sns"]
+
+
+def handler(event: dict, context: object = None) -> dict:
+    """The engagement Lambda as AWS invokes it: with a context object."""
+    return engagement.handler(event, context or LambdaContext())
 
 
 @pytest.fixture

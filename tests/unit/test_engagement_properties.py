@@ -13,6 +13,7 @@ from ripen.core.state import TERMINAL
 from ripen.handlers.engagement import handler
 from ripen.services.sender import Outcome
 from ripen_dev.fakes.store import InMemoryStore
+from ripen_dev.local.http import LambdaContext
 from tests.support.mailstack import make_stack
 from tests.support.ses_events import NAMES, event_about
 
@@ -67,9 +68,9 @@ def test_no_event_stream_leaves_a_terminal_state_or_emails_a_suppressed_lead(clo
                     extra = {"linkTags": {"link": [link]}} if name.startswith("click") else {}
                     event = event_about(message, name, via, at=at, **extra)
                     delivered.append(event)
-                    handler(event, None)
+                    handler(event, LambdaContext())
                 case ("replay", index) if delivered:
-                    handler(delivered[index % len(delivered)], None)
+                    handler(delivered[index % len(delivered)], LambdaContext())
                 case ("timer",):
                     stack.timer(lead)
                 case ("unsubscribe",):

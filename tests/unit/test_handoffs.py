@@ -6,8 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ripen.core.records import MessageStatus
-from ripen.handlers.engagement import handler
+from ripen.handlers import engagement
+from ripen_dev.local.http import LambdaContext
 from tests.support.ses_events import event_about
+
+
+def handler(event: dict) -> dict:
+    return engagement.handler(event, LambdaContext())
 
 
 def ready_for_sales_while_the_bus_is_down(stack):
@@ -16,11 +21,11 @@ def ready_for_sales_while_the_bus_is_down(stack):
     case_study = stack.sent(ana, "case-study")
     stack.bus.refuse(1)
     stack.clock.advance(hours=25)
-    handler(event_about(case_study, "click", at=stack.clock.now()), None)
+    handler(event_about(case_study, "click", at=stack.clock.now()))
     followup = stack.sent(ana, "pricing-followup")
     for link, minutes in (("pricing", 5), ("demo", 7)):
         at = followup.sent_at + timedelta(minutes=minutes)
-        handler(event_about(followup, "click", at=at, linkTags={"link": [link]}), None)
+        handler(event_about(followup, "click", at=at, linkTags={"link": [link]}))
     assert stack.bus.events == []
     return ana
 

@@ -4,6 +4,7 @@ template.yaml as the SAM transform expands it (tests/support/iam.py), for every 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,20 @@ def test_the_reach_of_a_handler_follows_the_app_parts_it_uses():
     sender = reach(REPO / "functions", handler_module("SenderFunction"))
     assert {"SES_CONFIGURATION_SET", "SENDER_POSTAL_ADDRESS", "PUBLIC_BASE_URL"} <= sender.variables
     assert Path(REPO / "functions" / "ripen" / "mail" / "compose.py").exists()
+
+
+def test_tracing_brings_only_the_write_only_xray_policy_and_no_other_managed_policy():
+    # Given every function traced (Globals: Tracing Active), as the SAM transform expands it
+    expanded = iam.expand(TEMPLATE, PARAMETERS)
+    for function in FUNCTIONS:
+        role = expanded["Resources"][f"{function}Role"]["Properties"]
+        # Then its role has the X-Ray write policy next to the logs one, and nothing broader
+        names = {json.dumps(arn).rstrip('"').rsplit("/", 1)[-1] for arn in role.get("ManagedPolicyArns", [])}
+        assert names == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}, function
+
+
+def test_a_managed_policy_beyond_logs_and_tracing_is_refused():
+    def broad(resources):
+        resources["SweepFunction"]["Properties"]["Policies"].append("AmazonDynamoDBFullAccess")
+
+    assert any("AmazonDynamoDBFullAccess" in p for p in judge(with_changes(broad)))

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import io
 import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import timedelta
+
+import pytest
 
 from ripen.app import use
 from ripen.core.records import MessageStatus
-from ripen.handlers import sender
+from ripen.handlers import observability, sender
 from ripen.ports.mailer import ThrottledError
 from ripen_dev.fakes.store import InMemoryStore
+from ripen_dev.local import cfn
 from ripen_dev.local.http import LambdaContext
-from tests.conftest import EVENTS
+from tests.conftest import EVENTS, REPO
 from tests.support.mailstack import make_stack
 
 
@@ -70,3 +82,89 @@ def test_a_job_whose_turn_under_the_send_rate_comes_after_the_invocation_ends_go
     assert response == {"batchItemFailures": [{"itemIdentifier": second["messageId"]}]}
     assert [e.to for e in built.outbox.emails] == ["ana@example.com"]
     assert built.queue.deferred == [(second["receiptHandle"], timedelta(seconds=2))]
+
+
+@pytest.fixture
+def logs() -> Iterator[list[dict]]:
+    """Every line the function logs, as JSON, as it would reach CloudWatch."""
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(observability.logger.registered_formatter)
+    observability.logger.addHandler(capture)
+    lines: list[dict] = []
+    yield lines
+    logging.getLogger(observability.logger.service).removeHandler(capture)
+
+
+def read(stream_lines: list[dict]) -> list[dict]:
+    handler = logging.getLogger(observability.logger.service).handlers[-1]
+    assert isinstance(handler, logging.StreamHandler)
+    stream_lines[:] = [json.loads(line) for line in handler.stream.getvalue().splitlines()]
+    return stream_lines
+
+
+def test_a_line_logged_while_a_job_is_handled_names_its_sqs_message_and_not_the_lead(stack, logs):
+    # Given a batch with a malformed record, which the sender logs as it drops it
+    stack.signup("ana@example.com", sequence="trial-nurture")
+    stack.queue.drain()
+    event = send_jobs()
+    # When the sender Lambda handles the batch
+    sender.handler(event, LambdaContext(function_name="ripen-dev-SenderFunction"))
+    lines = read(logs)
+    # Then the drop is logged with that record's SQS message id and the invocation's context
+    [dropped] = [line for line in lines if line["message"].startswith("send job dropped")]
+    assert dropped[observability.RECORD_KEY] == event["Records"][2]["messageId"]
+    assert dropped["function_name"] == "ripen-dev-SenderFunction"
+    # and no line names the lead by address, and the key is gone once the record is done
+    assert "ana@example.com" not in json.dumps(lines)
+    assert observability.RECORD_KEY not in observability.logger.get_current_keys()
+
+
+def test_the_first_invocation_of_a_container_is_counted_as_a_cold_start_and_the_next_is_not(stack, monkeypatch):
+    monkeypatch.setattr(observability, "_cold", True)  # a fresh container
+    sender.handler(send_jobs(), LambdaContext())
+    sender.handler(send_jobs(), LambdaContext())
+    assert stack.metrics.counts[observability.COLD_START] == 1
+    assert stack.metrics.flushes == 2
+
+
+def test_every_handler_is_traced_and_tracing_stays_off_outside_lambda(stack):
+    # Given the handlers of every function template.yaml declares
+    functions = cfn.resources_of_type(cfn.load_template(REPO / "template.yaml"), "AWS::Serverless::Function")
+    for function in functions.values():
+        module_name, _, name = function["Handler"].rpartition(".")
+        source = inspect.getsource(importlib.import_module(module_name))
+        # Then each is wrapped the same way: the Lambda context in its logs, an X-Ray subsegment
+        wrapped = re.search(
+            r"@logger\.inject_lambda_context\([^\n]*clear_state=True\)\n"
+            r"@tracer\.capture_lambda_handler\(capture_response=False\)\n"
+            rf"def {name}\(",
+            source,
+        )
+        assert wrapped, function["Handler"]
+        assert "count_cold_start(" in source, function["Handler"]
+    # And here, outside Lambda, the tracer is off and the X-Ray SDK was never imported
+    sender.handler(send_jobs(), LambdaContext())
+    assert observability.tracer.disabled
+    assert "aws_xray_sdk.core" not in sys.modules
+
+
+def test_in_lambda_the_tracer_records_to_xray_and_patches_only_botocore():
+    # Given the environment Lambda gives a function (and tracing not turned off)
+    probe = (
+        "import sys; from ripen.handlers import observability as o; "
+        "print(o.tracer.disabled, type(o.tracer.provider).__module__, "
+        "sorted(m for m in sys.modules if m.startswith('aws_xray_sdk.ext.') and m.endswith('.patch')))"
+    )
+    env = {"PATH": os.environ["PATH"], "LAMBDA_TASK_ROOT": "/var/task", "AWS_REGION": "us-east-1"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(REPO / "functions")},
+        check=True,
+    )
+    # Then the tracer is on, with the X-Ray recorder, and only botocore (every AWS call) is patched
+    assert done.stdout.split(" ", 2)[:2] == ["False", "aws_xray_sdk.core.async_recorder"]
+    assert "aws_xray_sdk.ext.botocore.patch" in done.stdout
+    assert "pynamodb" not in done.stdout

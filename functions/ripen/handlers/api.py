@@ -10,14 +10,13 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
+
+from ripen.handlers.observability import count_cold_start, logger, tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, shared with the child loggers
 
 
 def build_resolver(cors: CORSConfig | None = None) -> APIGatewayHttpResolver:
@@ -49,11 +48,14 @@ def resolver() -> APIGatewayHttpResolver:
     return build_resolver(cors_for(app().settings.allowed_origins))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from ripen.app import app
 
+    metrics = app().metrics
+    count_cold_start(metrics)
     try:
         return resolver().resolve(event, context)
     finally:
-        app().flush_metrics()  # e.g. a hand-off a resubmission made
+        metrics.flush()  # the cold start, a hand-off a resubmission made, ...

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ripen.app import app
+from ripen.handlers.observability import count_cold_start, for_record, logger, tracer
 from ripen.models.ses import received_events
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -28,11 +29,14 @@ class EngagementRetryError(Exception):
     """Some events of this invocation could not be applied now; they must be delivered again."""
 
 
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    engagement = app().engagement
+    services = app()
+    count_cold_start(services.metrics)
     try:
         source, received = received_events(event)
-        failed = engagement.process(received)
+        failed = services.engagement.process(received)
         if source != "sqs":
             if failed:
                 raise EngagementRetryError(f"{len(failed)} event(s) to retry")
@@ -42,8 +46,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
         def record_handler(record: SQSRecord) -> None:
             if record.message_id in failed:
+                with for_record(record.message_id):
+                    logger.info("SES event not applied; it comes back after the visibility timeout")
                 raise EngagementRetryError("applying this event failed; it comes back after the visibility timeout")
 
         return dict(process_partial_response(event, record_handler, processor, context))
     finally:
-        app().metrics.flush()
+        services.metrics.flush()

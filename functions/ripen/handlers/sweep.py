@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-logger = Logger()  # service from POWERTOOLS_SERVICE_NAME, shared with the modules' child loggers
+from ripen.handlers.observability import count_cold_start, logger, tracer
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     from pydantic import ValidationError
 
@@ -26,13 +25,15 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         # The tick is only a trigger: a schedule with a wrong Input must not stop every timer.
         logger.warning("schedule input not understood; sweeping anyway", extra={"problems": exc.error_count()})
         tick = ScheduleTick()
-    sweep = app().sweep
+    services = app()
+    metrics = services.metrics  # the stack's namespace, like every function's figures
+    count_cold_start(metrics)
+    sweep = services.sweep
     if tick.scheduled_time is not None:
         lag = (sweep.clock.now() - tick.scheduled_time).total_seconds()
         logger.info("sweep tick", extra={"lag_seconds": round(lag, 3), "attempt": tick.attempt_number})
-    report = sweep.run(remaining_ms=context.get_remaining_time_in_millis)
-    metrics = app().metrics  # the stack's namespace, like every function's figures
     try:
+        report = sweep.run(remaining_ms=context.get_remaining_time_in_millis)
         for name, value in report.metrics().items():
             metrics.count(name, value)
     finally:

@@ -8,7 +8,7 @@ an email (GET) can never confirm anyone.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aws_lambda_powertools import Logger
@@ -43,6 +43,10 @@ from ripen.services.signup import (
 )
 from ripen.web.bodies import FORM, JSON, BodyError, read_fields, wants_json
 from ripen.web.pages import html_response_headers, page_answer, render_page
+
+if TYPE_CHECKING:
+    from ripen.app import App
+    from ripen.services.signup import Signup
 
 logger = Logger(child=True)
 router = Router()  # type: ignore[no-untyped-call]  # (Powertools leaves its __init__ unannotated)
@@ -143,16 +147,16 @@ def create_lead() -> Response[str]:
         return _refused(exc.status, SignupRejected(error=exc.code, message=exc.message), as_json, headers)
     if is_honeypot_filled(fields):
         logger.info("signup refused silently: honeypot filled")
-        return _honeypot(fields, as_json)
+        return _honeypot(services.signup, fields, as_json)
     try:
         form = parse_signup(fields, Limits(settings.max_attributes, settings.max_attribute_length))
         if form.source is None:
             form = form.model_copy(update={"source": referring_page(headers)})
         capture = services.signup.capture(form)
     except InvalidSignupError as exc:
-        problems = [*exc.problems, *_sequence_problems(fields, {p.field for p in exc.problems})]
+        problems = [*exc.problems, *_sequence_problems(services.signup, fields, {p.field for p in exc.problems})]
         logger.info("signup refused", extra={"reason": "invalid_fields", "fields": [p.field for p in problems]})
-        return _invalid(problems, as_json, headers, _choices(problems))
+        return _invalid(problems, as_json, headers, _choices(services.signup, problems))
     except NoSequenceError as exc:
         logger.info("signup refused", extra={"reason": "unknown_sequence"})
         return _invalid([_no_sequence(exc)], as_json, headers, exc.choices)
@@ -174,14 +178,14 @@ def _no_sequence(exc: NoSequenceError) -> FieldProblem:
     return FieldProblem("sequence", f"{named}; choose one of: {', '.join(exc.choices)}.")
 
 
-def _sequence_problems(fields: dict[str, Any], named: set[str]) -> list[FieldProblem]:
+def _sequence_problems(signup: Signup, fields: dict[str, Any], named: set[str]) -> list[FieldProblem]:
     """When other fields are wrong too, the sequence and the consent it needs are checked all the same,
     so a person learns everything to fix at once."""
     if "sequence" in named:
         return []
     value = fields.get("sequence")
     try:
-        sequence = app().signup.sequence_for(value if isinstance(value, str) and value.strip() else None)
+        sequence = signup.sequence_for(value if isinstance(value, str) and value.strip() else None)
     except NoSequenceError as exc:
         return [_no_sequence(exc)]
     if sequence.consent_required and "consent" not in named and not consent_given(fields.get("consent")):
@@ -189,8 +193,8 @@ def _sequence_problems(fields: dict[str, Any], named: set[str]) -> list[FieldPro
     return []
 
 
-def _choices(problems: list[FieldProblem]) -> list[str] | None:
-    return app().signup.sequences if any(p.field == "sequence" for p in problems) else None
+def _choices(signup: Signup, problems: list[FieldProblem]) -> list[str] | None:
+    return signup.sequences if any(p.field == "sequence" for p in problems) else None
 
 
 def _accepted(capture: Capture, as_json: bool) -> Response[str]:
@@ -208,11 +212,11 @@ def _thanks(status: SignupStatus, sequence: str, url: str | None, code: int, as_
     return Response(303, headers={"Location": location, "Cache-Control": "no-store"}, body="")
 
 
-def _honeypot(fields: dict[str, Any], as_json: bool) -> Response[str]:
+def _honeypot(signup: Signup, fields: dict[str, Any], as_json: bool) -> Response[str]:
     """Looks exactly like a success, so a bot learns nothing; nothing is stored or sent."""
     named = fields.get("sequence")
     try:
-        sequence = app().signup.sequence_for(named if isinstance(named, str) and named else None)
+        sequence = signup.sequence_for(named if isinstance(named, str) and named else None)
     except NoSequenceError:
         return _thanks("pending_confirmation", "", None, 201, as_json)
     status: SignupStatus = "pending_confirmation" if sequence.double_opt_in.enabled else "enrolled"
@@ -330,12 +334,12 @@ def confirm_page(
     token: Annotated[str, Query(description="The signed token from the email's link.")] = "",
 ) -> Response[str]:
     services = app()
-    claims = _claims(token)
+    claims = _claims(services, token)
     if isinstance(claims, Response):
         return claims
     state = services.signup.confirmation_state(claims.lead_id, claims.sequence or "")
     if state is not None:
-        return _confirm_result(state, claims.sequence)
+        return _confirm_result(services.signup, state, claims.sequence)
     sequence = services.signup.sequence_for(claims.sequence)
     page = render_page("confirm.html", title="Confirm your subscription", token=token, what=sequence.display_title)
     return Response(200, headers=html_response_headers(), body=page)
@@ -359,6 +363,7 @@ def confirm_page(
 )
 def confirm() -> Response[str]:
     event = router.current_event
+    services = app()
     try:
         fields = read_fields(
             event.headers, event.body, bool(event.is_base64_encoded), MAX_CONFIRM_BODY, single={"token"}
@@ -366,20 +371,19 @@ def confirm() -> Response[str]:
     except BodyError as exc:
         return _message_page(exc.status, "This link didn't work", "This link didn't work", [exc.message], tone="error")
     token = fields.get("token")
-    claims = _claims(token if isinstance(token, str) else "")
+    claims = _claims(services, token if isinstance(token, str) else "")
     if isinstance(claims, Response):
         return claims
     try:
-        result = app().signup.confirm(claims.lead_id, claims.sequence or "")
+        result = services.signup.confirm(claims.lead_id, claims.sequence or "")
     except RetryLaterError:
         return _message_page(
             503, "Please try again", "Please try again in a moment", ["We're busy right now."], tone="error"
         )
-    return _confirm_result(result.status, claims.sequence)
+    return _confirm_result(services.signup, result.status, claims.sequence)
 
 
-def _claims(token: str) -> TokenClaims | Response[str]:
-    services = app()
+def _claims(services: App, token: str) -> TokenClaims | Response[str]:
     try:
         claims = verify(services.token_key, token, Purpose.CONFIRM, services.clock.now())
     except TokenError as exc:
@@ -406,8 +410,8 @@ def _claims(token: str) -> TokenClaims | Response[str]:
     return claims
 
 
-def _confirm_result(status: ConfirmStatus, sequence_name: str | None) -> Response[str]:
-    title = _sequence_title(sequence_name)
+def _confirm_result(signup: Signup, status: ConfirmStatus, sequence_name: str | None) -> Response[str]:
+    title = _sequence_title(signup, sequence_name)
     match status:
         case ConfirmStatus.CONFIRMED:
             return _message_page(
@@ -442,9 +446,9 @@ def _confirm_result(status: ConfirmStatus, sequence_name: str | None) -> Respons
     )
 
 
-def _sequence_title(name: str | None) -> str:
+def _sequence_title(signup: Signup, name: str | None) -> str:
     try:
-        return f"“{app().signup.sequence_for(name).display_title}”"
+        return f"“{signup.sequence_for(name).display_title}”"
     except NoSequenceError:
         return "our emails"
 

@@ -15,7 +15,7 @@ changes nothing either, since the lead is already where it asked to be.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response
@@ -26,6 +26,9 @@ from pydantic import BaseModel, ValidationError
 from ripen.app import app
 from ripen.core.tokens import Purpose, TokenClaims, TokenError, issue, verify
 from ripen.web.pages import html_response_headers, page_answer, render_page
+
+if TYPE_CHECKING:
+    from ripen.app import App
 
 router = Router()  # type: ignore[no-untyped-call]
 Page = Response[str]
@@ -81,15 +84,15 @@ def _token_problem(reason: str) -> Page:
     return _message(status, title, [text, "Nothing has been changed."], tone="error")
 
 
-def _sender() -> str:
-    return app().settings.sender_company or "our"
+def _sender(services: App) -> str:
+    return services.settings.sender_company or "our"
 
 
-def _sequence_title(name: str | None) -> str | None:
+def _sequence_title(services: App, name: str | None) -> str | None:
     if not name:
         return None
     try:
-        return app().catalog.current(name).display_title
+        return services.catalog.current(name).display_title
     except (KeyError, ValueError):
         return None
 
@@ -106,11 +109,11 @@ def _form() -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
 
 
-def _claims(purpose: Purpose, form: dict[str, str] | None = None) -> TokenClaims | Page:
+def _claims(services: App, purpose: Purpose, form: dict[str, str] | None = None) -> TokenClaims | Page:
     event = router.current_event
     token = event.get_query_string_value("token") or (form or {}).get("token") or ""
     try:
-        return verify(app().token_key, token, purpose, app().clock.now())
+        return verify(services.token_key, token, purpose, services.clock.now())
     except TokenError as exc:
         return _token_problem(exc.reason)
 
@@ -123,8 +126,8 @@ def _step_of(claims: TokenClaims) -> str | None:
     return claims.message.rsplit("#", 1)[-1] if claims.message else None
 
 
-def _done_unsubscribed(changed: bool) -> Page:
-    website = app().settings.sender_website
+def _done_unsubscribed(services: App, changed: bool) -> Page:
+    website = services.settings.sender_website
     paragraphs = (
         ["You won't get any more emails from us. If one was already on its way, it has been stopped."]
         if changed
@@ -168,24 +171,23 @@ def _form_body(properties: dict[str, Any]) -> dict[str, Any]:
     responses={200: page_answer("The unsubscribe page (or: already unsubscribed)."), **TOKEN_ANSWERS},
 )
 def unsubscribe_page() -> Page:
-    claims = _claims(Purpose.UNSUBSCRIBE)
+    services = app()
+    claims = _claims(services, Purpose.UNSUBSCRIBE)
     if isinstance(claims, Response):
         return claims
-    standing = app().preferences.standing(claims.lead_id, claims.sequence)
+    standing = services.preferences.standing(claims.lead_id, claims.sequence)
     if standing.unsubscribed or standing.suppressed or not standing.found:
         return _message(200, "You're unsubscribed", ["You won't get any more emails from us."], tone="success")
-    a = app()
-    preferences = issue(
-        a.token_key, Purpose.PREFERENCES, claims.lead_id, a.clock.now() + a.link_lifetime, claims.sequence
-    )
+    expires = services.clock.now() + services.link_lifetime
+    preferences = issue(services.token_key, Purpose.PREFERENCES, claims.lead_id, expires, claims.sequence)
     return _page(
         200,
         "unsubscribe.html",
         title="Unsubscribe",
         token=_token(),
         preferences_token=preferences,
-        sender=_sender(),
-        sequence_title=_sequence_title(claims.sequence) if standing.in_sequence else None,
+        sender=_sender(services),
+        sequence_title=_sequence_title(services, claims.sequence) if standing.in_sequence else None,
         pause_choices=list(PAUSE_LABELS.items()),
     )
 
@@ -208,15 +210,16 @@ def unsubscribe_page() -> Page:
     responses={200: page_answer("Unsubscribed (or already unsubscribed)."), **TOKEN_ANSWERS},
 )
 def unsubscribe() -> Page:
+    services = app()
     form = _form()
-    claims = _claims(Purpose.UNSUBSCRIBE, form)
+    claims = _claims(services, Purpose.UNSUBSCRIBE, form)
     if isinstance(claims, Response):
         return claims
     one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
     step = _step_of(claims)
     how = f"{'one-click unsubscribe' if one_click else 'unsubscribe page'}{f' ({step})' if step else ''}"
-    result = app().preferences.unsubscribe(claims.lead_id, how, message_key=claims.message)
-    return _done_unsubscribed(result.changed)
+    result = services.preferences.unsubscribe(claims.lead_id, how, message_key=claims.message)
+    return _done_unsubscribed(services, result.changed)
 
 
 @router.get(
@@ -228,14 +231,15 @@ def unsubscribe() -> Page:
     responses={200: page_answer("The preference choices."), **TOKEN_ANSWERS},
 )
 def preferences_page() -> Page:
-    claims = _claims(Purpose.PREFERENCES)
+    services = app()
+    claims = _claims(services, Purpose.PREFERENCES)
     if isinstance(claims, Response):
         return claims
-    return _preferences_form(claims, 200)
+    return _preferences_form(services, claims, 200)
 
 
-def _preferences_form(claims: TokenClaims, status: int, problem: str | None = None) -> Page:
-    standing = app().preferences.standing(claims.lead_id, claims.sequence)
+def _preferences_form(services: App, claims: TokenClaims, status: int, problem: str | None = None) -> Page:
+    standing = services.preferences.standing(claims.lead_id, claims.sequence)
     if not standing.found or standing.unsubscribed or standing.suppressed:
         return _message(200, "You're unsubscribed", ["You won't get any more emails from us."], tone="success")
     notice = problem
@@ -248,8 +252,8 @@ def _preferences_form(claims: TokenClaims, status: int, problem: str | None = No
         token=_token(),
         notice=notice,
         paused=standing.paused_until is not None,
-        sender=_sender(),
-        sequence_title=_sequence_title(claims.sequence) if standing.in_sequence else None,
+        sender=_sender(services),
+        sequence_title=_sequence_title(services, claims.sequence) if standing.in_sequence else None,
         pause_choices=list(PAUSE_LABELS.items()),
     )
 
@@ -266,22 +270,23 @@ def _preferences_form(claims: TokenClaims, status: int, problem: str | None = No
     responses={200: page_answer("The choice is saved."), **TOKEN_ANSWERS},
 )
 def save_preferences() -> Page:
+    services = app()
     form = _form()
-    claims = _claims(Purpose.PREFERENCES, form)
+    claims = _claims(services, Purpose.PREFERENCES, form)
     if isinstance(claims, Response):
         return claims
     try:
         choice = PreferencesForm.model_validate(form).choice
     except ValidationError:
-        return _preferences_form(claims, 400, problem="Please choose one of the options below.")
-    service = app().preferences
+        return _preferences_form(services, claims, 400, problem="Please choose one of the options below.")
+    service = services.preferences
     if choice == "leave-all":
-        return _done_unsubscribed(service.unsubscribe(claims.lead_id, "preferences page").changed)
+        return _done_unsubscribed(services, service.unsubscribe(claims.lead_id, "preferences page").changed)
     if choice == "leave-sequence":
         if not claims.sequence:
-            return _preferences_form(claims, 400, problem="Please choose one of the options below.")
+            return _preferences_form(services, claims, 400, problem="Please choose one of the options below.")
         result = service.leave(claims.lead_id, claims.sequence)
-        title = _sequence_title(claims.sequence) or "this series"
+        title = _sequence_title(services, claims.sequence) or "this series"
         text = (
             f"You won't get any more emails about “{title}”." if result.changed else f"You had already left “{title}”."
         )
