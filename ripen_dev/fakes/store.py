@@ -160,7 +160,12 @@ class InMemoryStore:
             return self.messages[key]
 
     def lease_message(
-        self, message: Message, now: datetime, lease_until: datetime, lead: Lead | None = None
+        self,
+        message: Message,
+        now: datetime,
+        lease_until: datetime,
+        lead: Lead | None = None,
+        record: EnrollmentRecord | None = None,
     ) -> Message | None:
         transition = sending.lease_for(message)
         if transition is None:
@@ -170,12 +175,17 @@ class InMemoryStore:
             current = self.messages.get(message.claim.key)
             if current is None or not allows(transition, current, message, args):
                 return None
+            if record is not None:
+                enrolled = self.enrollments.get(record.key)
+                if enrolled is None or enrolled.revision != record.revision:
+                    return None
             if lead is not None:
                 stored = self.leads.get(lead.lead_id)
                 if stored is None or stored.revision != lead.revision:
                     return None
-                recent = with_email(stored.recent_emails, current, now, RECENT_EMAILS_KEPT)
-                self.leads[lead.lead_id] = replace(stored, recent_emails=recent, revision=stored.revision + 1)
+                if sending.takes_place_on_lead(current):
+                    recent = with_email(stored.recent_emails, current, now, RECENT_EMAILS_KEPT)
+                    self.leads[lead.lead_id] = replace(stored, recent_emails=recent, revision=stored.revision + 1)
             leased = applied(transition, current, args)
             self.messages[message.claim.key] = leased
             return leased

@@ -82,13 +82,12 @@ class DynamoSender:
 
 
 def take_lease(store: Any, key: str, now: datetime, lease: timedelta = timedelta(minutes=5)) -> Message:
-    """Take the send lease on `key` the way the sender does (the message as read, with its place on
-    the lead for a nurture email): what a sender that is about to die has done."""
+    """Take the send lease on `key` the way the sender does (the message, lead and enrollment as
+    read; a nurture email takes its place on the lead): what a sender that is about to die has done."""
     ref = MessageRef.parse(key)
     assert ref is not None
     context = store.send_context(key, ref.lead_id, ref.sequence)
     assert context.message is not None
-    lead = context.lead if context.message.claim.kind == "nurture" else None
-    leased = store.lease_message(context.message, now, now + lease, lead)
+    leased = store.lease_message(context.message, now, now + lease, context.lead, context.record)
     assert leased is not None, "the lease was not free"
     return leased

@@ -308,7 +308,12 @@ class DynamoStore:
         return _conditional(lambda: MessageItem(message.claim.key).update(actions=actions, condition=condition))
 
     def lease_message(
-        self, message: Message, now: datetime, lease_until: datetime, lead: Lead | None = None
+        self,
+        message: Message,
+        now: datetime,
+        lease_until: datetime,
+        lead: Lead | None = None,
+        record: EnrollmentRecord | None = None,
     ) -> Message | None:
         transition = sending.lease_for(message)
         if transition is None:
@@ -317,21 +322,29 @@ class DynamoStore:
         actions = _actions(transition, args, self._due_shard(message.claim))
         condition = _condition(transition, message, args)
         item = MessageItem(message.claim.key)
-        if lead is None:
+        if lead is None and record is None:
             # returns the item as it became; False: gone, finished, or another sender got there first
             return _message(item) if _conditional(lambda: item.update(actions=actions, condition=condition)) else None
-        recent = with_email(lead.recent_emails, message, now, RECENT_EMAILS_KEPT)
 
         def write() -> None:
             with TransactWrite(connection=self._connection) as tx:
                 tx.update(item, actions=actions, condition=condition)
-                # revision-checked and bumped: a sender holding an older copy of the lead reads again
-                tx.update(
-                    LeadItem(lead.lead_id, revision=lead.revision),
-                    actions=[LeadItem.recent_emails.set(cast(Any, [t.timestamp() for t in recent]))],
-                )
+                if lead is not None and sending.takes_place_on_lead(message):
+                    # revision-checked and bumped: a sender holding an older copy of the lead reads again
+                    recent = with_email(lead.recent_emails, message, now, RECENT_EMAILS_KEPT)
+                    tx.update(
+                        LeadItem(lead.lead_id, revision=lead.revision),
+                        actions=[LeadItem.recent_emails.set(cast(Any, [t.timestamp() for t in recent]))],
+                    )
+                elif lead is not None:
+                    tx.condition_check(LeadItem, lead.lead_id, condition=LeadItem.revision == lead.revision)
+                if record is not None:
+                    # what the sender decided from: a leave, pause, hand-off or opt-out since then stops it
+                    lead_id, sequence = record.key
+                    still = EnrollmentItem.revision == record.revision
+                    tx.condition_check(EnrollmentItem, lead_id, sequence, condition=still)
 
-        # False: the message or the lead changed since they were read
+        # False: the message, the lead or the enrollment changed since they were read
         return sending.applied(transition, message, args) if _conditional(write) else None
 
     def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:

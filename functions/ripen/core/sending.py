@@ -412,6 +412,12 @@ def applied(transition: Transition, message: Message, args: Mapping[str, Any]) -
 # -- the lead's side of a send ----------------------------------------------------------------------
 
 
+def takes_place_on_lead(message: Message) -> bool:
+    """Whether a lease on this message takes its place among the lead's recent emails (the
+    frequency cap counts nurture emails); any other email's lease only checks the lead is as read."""
+    return message.claim.kind == "nurture"
+
+
 def needs_place_on_lead(message: Message) -> bool:
     """Whether recording this message as sent must also put its send time on the lead: a nurture
     email leased before leases took its place there (no `leased_at`)."""

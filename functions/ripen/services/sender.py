@@ -6,9 +6,11 @@ sender read it, and SES is only called under a lease (`ripen.core.sending` has t
 The lease lasts longer than the sender's Lambda timeout, so an expired lease means its holder is gone.
 
 What happens to a job (one consistent read of the message, its lead and its enrollment first):
-- sent: the lease is taken, and with it (for a nurture email) the email's place in the lead's
-  recent emails, conditioned on the lead's revision: of two senders emailing one lead at once
-  (two sequences), only one passes the frequency cap; the other reads again and waits its turn.
+- sent: the lease is taken, conditioned on the lead and the enrollment being still as read (a
+  leave, pause, hand-off, opt-out or complaint landing while the email was rendered or waited for
+  its send rate makes the sender read again and decide again), and with it (for a nurture email)
+  the email's place in the lead's recent emails: of two senders emailing one lead at once (two
+  sequences), only one passes the frequency cap; the other reads again and waits its turn.
   Then SES, then the SES message id and time are recorded on the message.
 - deferred: the lead got another nurture email too recently (the frequency cap across all its
   sequences), or the send window is closed in the lead's zone (an email released late by a pause,
@@ -218,7 +220,9 @@ class Sender:
             return self._finish(message, MessageStatus.FAILED, f"could not render: {exc}", record, now)
         self._keep_to_rate(remaining_ms)
         now = self.clock.now()
-        leased = self.store.lease_message(message, now, now + LEASE, lead if claim.kind == "nurture" else None)
+        # Only if the lead and the enrollment are still as `why_not` and `_held` read them: a change
+        # that landed while rendering or waiting for the rate (a leave, pause, complaint...) is decided again.
+        leased = self.store.lease_message(message, now, now + LEASE, lead, record)
         if leased is None:
             return None
         return self._hand_to_ses(leased, email, record, now)
