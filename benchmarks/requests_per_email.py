@@ -109,6 +109,11 @@ class Recorder:
         return SentEmail(ses_id)
 
 
+# The code as it was when issue 13 was filed: its figures are measured again in the same run, on the
+# same machine and the same simulated traffic, so the two columns compare like with like.
+BASELINE = "2c5ea12af3487da63859e93ed3d435fe05388e53"
+
+
 def main(argv: list[str] | None = None) -> int:
     return 0 if all(f.met for f in measure(argv)) else 1
 
@@ -117,6 +122,7 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=400)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--baseline", default=BASELINE, help="a git commit to measure side by side ('' for none)")
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -133,7 +139,61 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
         with counted(requests):
             tally = simulate(client, settings, requests, args.leads, random.Random(args.seed))  # noqa: S311 - a reproducible mix, not a secret
         seconds = time.perf_counter() - started
-    return report(requests, tally, args.leads, seconds)
+    figures = report(requests, tally, args.leads, seconds)
+    if args.baseline:
+        side_by_side(figures, measure_baseline(args.baseline, args.leads, args.seed))
+    return figures
+
+
+def measure_baseline(commit: str, leads: int, seed: int) -> dict[str, str] | None:
+    """The same benchmark on `commit`'s code (exported from git into a scratch folder, run there with
+    this environment's packages), or None when git or the commit is not at hand (a source archive)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ripen-baseline-") as scratch:
+        folder = Path(scratch)
+        try:
+            archive = subprocess.run(  # noqa: S603 - our own repository and a commit id
+                ["git", "-C", str(REPO), "archive", "--format=tar", commit],  # noqa: S607 - git from PATH
+                check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)  # noqa: S603, S607
+        except (OSError, subprocess.CalledProcessError):
+            print(f"baseline {commit[:7]}: not measured (no git history here)")
+            return None
+        (folder / ".cache").symlink_to(REPO / ".cache")  # the same DynamoDB Local
+        env = {**os.environ, "PYTHONPATH": f"{folder / 'functions'}{os.pathsep}{folder}"}
+        run = subprocess.run(  # noqa: S603 - this Python, the benchmark module
+            [sys.executable, "-m", "benchmarks.requests_per_email", "--leads", str(leads), "--seed", str(seed)],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    figures: dict[str, str] = {}
+    for line in run.stdout.splitlines():
+        words = line.split()
+        if line.startswith("total per email") and len(words) >= 7:
+            figures["writes"], figures["reads"] = words[-2], words[-1]
+        elif line.startswith("items written") and words:
+            figures["items"] = words[-1]
+    if "writes" not in figures:
+        print(f"baseline {commit[:7]}: not measured ({(run.stderr or run.stdout).strip().splitlines()[-1:]})")
+        return None
+    return figures
+
+
+def side_by_side(figures: list[Figure], baseline: dict[str, str] | None) -> None:
+    if baseline is None:
+        return
+    now = {"writes": figures[0].value, "reads": figures[1].value, "items": figures[2].value}
+    print(f"Side by side, one run, the same traffic ({BASELINE[:7]} = the code when issue 13 was filed):")
+    print(f"{'per email':34}{BASELINE[:7]:>10}{'now':>10}")
+    for name, label in (("writes", "writes"), ("reads", "reads"), ("items", "items written")):
+        print(f"{label:34}{baseline.get(name, '?'):>10}{now[name]:>10}")
+    print()
 
 
 def make_tables(client: Any, endpoint: str) -> Any:
@@ -353,6 +413,7 @@ def report(requests: Requests, tally: Tally, leads: int, seconds: float) -> list
     return [
         Figure(f"{what} writes per email", per(writes), f"<= {MAX_WRITES:g}", w_ok),
         Figure(f"{what} reads per email", per(reads), f"<= {MAX_READS:g}", r_ok),
+        Figure(f"{what} items written per email", per(items), "(none)", True),
     ]
 
 
