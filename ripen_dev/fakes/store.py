@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from ripen.config import Settings
 from ripen.core import sending
 from ripen.core.leads import shard_of
 from ripen.core.records import (
@@ -24,10 +25,15 @@ from ripen.core.records import (
     MessageStatus,
     activity_update,
     apply_activity,
+    enrollment_expires_at,
 )
 from ripen.core.sending import Transition, allows, applied, with_email, with_send_time
 from ripen.core.sequence import RECENT_EMAILS_KEPT
 from ripen.ports.store import SendContext
+
+# How long messages and history are kept (HISTORY_RETENTION_DAYS), as the DynamoDB store writes
+# their TTL attribute.
+RETENTION = timedelta(days=Settings.model_fields["history_retention_days"].default)
 
 
 class InMemoryStore:
@@ -140,6 +146,29 @@ class InMemoryStore:
 
     def history_of(self, lead_id: str) -> list[HistoryEntry]:
         return sorted(self.history.get(lead_id, []), key=lambda h: h.entry)
+
+    # -- time to live -------------------------------------------------------------------------------
+
+    def expire_items(self, now: datetime, retention: timedelta = RETENTION) -> int:
+        """Delete every item whose TTL attribute (`expires_at`, as the DynamoDB store writes it) has
+        passed at `now`, as DynamoDB may at any moment after: TTL is a promise, not a timer.
+        Returns how many items went."""
+        with self._lock:
+            leads = [k for k, lead in self.leads.items() if _passed(lead.expires_at, now)]
+            enrollments = [k for k, r in self.enrollments.items() if _passed(enrollment_expires_at(r, retention), now)]
+            messages = [k for k, m in self.messages.items() if _passed(m.claim.created_at + retention, now)]
+            for key in leads:
+                del self.leads[key]
+            for pair in enrollments:
+                del self.enrollments[pair]
+            for key in messages:
+                del self.messages[key]
+            gone = len(leads) + len(enrollments) + len(messages)
+            for lead_id, entries in list(self.history.items()):
+                kept = [h for h in entries if not _passed(h.at + retention, now)]
+                gone += len(entries) - len(kept)
+                self.history[lead_id] = kept
+            return gone
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -280,6 +309,10 @@ class InMemoryStore:
     def record_handoff(self, key: str, at: datetime, error: str | None = None) -> bool:
         transition = sending.FAIL_HANDOFF if error else sending.PUBLISH_HANDOFF
         return self._move(transition, key, None, at=at, error=error) is not None
+
+
+def _passed(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at <= now
 
 
 def _enrollment_position(record: EnrollmentRecord) -> tuple[datetime, tuple[str, str]]:

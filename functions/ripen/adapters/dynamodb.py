@@ -35,6 +35,7 @@ from ripen.core.records import (
     MessageKind,
     MessageStatus,
     activity_update,
+    enrollment_expires_at,
 )
 from ripen.core.sending import (
     Absent,
@@ -194,6 +195,7 @@ class DynamoStore:
             timezone=record.timezone,
             attributes=dict(record.attributes),
             recent_emails=[t.timestamp() for t in record.recent_emails],
+            expires_at=enrollment_expires_at(record, self._history_ttl),
         )
         if change.expected_revision is not None:
             item.revision = change.expected_revision

@@ -107,6 +107,8 @@ class EnrollmentItem(Model):
     due_shard = UnicodeAttribute(null=True)
     due_at = EpochAttribute(null=True)
     due = DueIndex()
+    # Set only on a run that ended never confirmed (`records.enrollment_expires_at`).
+    expires_at = TTLAttribute(null=True)
 
 
 class MessageSesIndex(GlobalSecondaryIndex["MessageItem"]):

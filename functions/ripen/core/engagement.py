@@ -148,7 +148,9 @@ def after_soft_bounce(lead: Lead, at: datetime, rule: SoftBounceRule) -> Lead:
     count = lead.soft_bounces + 1 if continues else 1
     changed = replace(lead, soft_bounces=count, soft_bounced_at=at)
     if count >= rule.limit and lead.status is not LeadStatus.SUPPRESSED:
-        changed = replace(changed, status=LeadStatus.SUPPRESSED, status_reason=f"{count} soft bounces in a row")
+        changed = replace(
+            changed, status=LeadStatus.SUPPRESSED, status_reason=f"{count} soft bounces in a row", expires_at=None
+        )
     return changed
 
 
@@ -156,14 +158,16 @@ def suppressed(lead: Lead, reason: str) -> Lead | None:
     """The lead suppressed for `reason`, or None when it already is (suppression never lifts)."""
     if lead.status is LeadStatus.SUPPRESSED:
         return None
-    return replace(lead, status=LeadStatus.SUPPRESSED, status_reason=reason)
+    # The suppression lives on the lead, so the lead outlives any time to live it had (unconfirmed).
+    return replace(lead, status=LeadStatus.SUPPRESSED, status_reason=reason, expires_at=None)
 
 
 def unsubscribed(lead: Lead, reason: str) -> Lead | None:
     """The lead unsubscribed from everything, or None when it already is (or is suppressed)."""
     if lead.status is not LeadStatus.ACTIVE:
         return None
-    return replace(lead, status=LeadStatus.UNSUBSCRIBED, status_reason=reason)
+    # Kept until a fresh signup is confirmed: the lead outlives any time to live it had.
+    return replace(lead, status=LeadStatus.UNSUBSCRIBED, status_reason=reason, expires_at=None)
 
 
 # -- stats ------------------------------------------------------------------------------------------

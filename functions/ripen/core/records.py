@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from ripen.core.sequence import Sequence
-from ripen.core.state import Action, Decision, Enrollment, HandOff, LeadContext, SendConfirmation, SendEmail
+from ripen.core.state import Action, Decision, Enrollment, HandOff, LeadContext, SendConfirmation, SendEmail, Status
 
 
 class LeadStatus(StrEnum):
@@ -46,7 +46,9 @@ class Lead:
     recent_emails: tuple[datetime, ...] = ()
     soft_bounces: int = 0
     revision: int = 0
-    expires_at: datetime | None = None  # unconfirmed leads are deleted after this
+    # An active lead that never confirmed is deleted after this (the Leads table's TTL). Cleared when
+    # it confirms, is suppressed or unsubscribes: those live on the lead and must outlive any TTL.
+    expires_at: datetime | None = None
     soft_bounced_at: datetime | None = None  # the latest soft bounce (soft_bounces counts a run of them)
 
     @property
@@ -323,6 +325,9 @@ def change_for(
             )
         )
     revision = (expected_revision or 0) + 1
+    if new.status is Status.EXPIRED:
+        # Never confirmed: the run keeps no copy of a lead whose own time to live may be over.
+        record = replace(record, timezone=None, attributes={}, recent_emails=())
     history = HistoryEntry(
         lead_id=new.lead_id,
         at=now,
@@ -363,3 +368,18 @@ def handoff_claim(enrollment: Enrollment, action: HandOff, now: datetime) -> Mes
             "engagement": engagement,
         },
     )
+
+
+# An unconfirmed run's messages are kept `retention` from their creation, all before the run
+# ended; the run is kept this much longer, as DynamoDB deletes expired items late and in no order.
+UNCONFIRMED_RUN_OUTLIVES_ITS_MESSAGES = timedelta(days=30)
+
+
+def enrollment_expires_at(record: EnrollmentRecord, retention: timedelta) -> datetime | None:
+    """When time to live may delete this enrollment (its `expires_at`); None: kept. Only a run
+    never confirmed goes (the others remember a lead's journey, and what they left), and only after
+    its messages: the next run's number continues from it, so its emails never take their keys."""
+    e = record.enrollment
+    if e.status is not Status.EXPIRED or e.ended_at is None:
+        return None
+    return e.ended_at + retention + UNCONFIRMED_RUN_OUTLIVES_ITS_MESSAGES

@@ -9,12 +9,12 @@ every email already queued for them, in any sequence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
-from ripen.core.engagement import UNSUBSCRIBED, Bucket
+from ripen.core.engagement import UNSUBSCRIBED, Bucket, unsubscribed
 from ripen.core.records import EnrollmentRecord, LeadStatus, MessageStatus, message_key
 from ripen.core.state import Paused, Resumed, Status, Stopped, Trigger
 from ripen.ports.clock import Clock
@@ -75,9 +75,9 @@ class Preferences:
         changed = False
         for _ in range(MAX_ATTEMPTS):
             lead = self.store.get_lead(lead_id)
-            if lead is None or lead.status is not LeadStatus.ACTIVE:
+            marked = unsubscribed(lead, how) if lead is not None else None
+            if lead is None or marked is None:  # no lead, or one not active (suppressed, unsubscribed)
                 break
-            marked = replace(lead, status=LeadStatus.UNSUBSCRIBED, status_reason=how)
             if self.store.save_lead(marked, lead.revision):
                 changed = True
                 break

@@ -159,7 +159,8 @@ class Signup:
             consent = self._consent(form, method, now)
         expires_at = current.expires_at
         if expires_at is not None:  # a lead that never confirmed anything
-            pending = sequence.double_opt_in.enabled or current.status is LeadStatus.UNSUBSCRIBED
+            # Only an active lead may expire: an unsubscribe lives on the lead until a confirmation.
+            pending = sequence.double_opt_in.enabled and current.status is LeadStatus.ACTIVE
             expires_at = max(expires_at, now + self._lead_ttl(sequence)) if pending else None
         return replace(
             current,

@@ -25,7 +25,8 @@ from ripen.core.engagement import (
     suppressed,
     unsubscribed,
 )
-from ripen.core.records import Lead, LeadStatus, Message
+from ripen.core.leads import InvalidEmailError, lead_id_for, normalize_email
+from ripen.core.records import EventMark, Lead, LeadStatus, Message
 from ripen.core.state import Stopped
 from ripen.models.ses import AnyRecord, BounceRecord, ComplaintRecord, SubscriptionRecord
 from ripen.services.engagement.attribution import Applied, Attribution, Email, Parts, Verdict, mark
@@ -88,14 +89,48 @@ class Suppression:
             return None
         event = mark(ref, email, record)
         lead = store.get_lead(ref.lead_id)
-        changed = self._lead_after(lead, record) if lead is not None else None
-        if lead is not None and changed is not None and changed != lead:
+        if lead is None:
+            return self._write_for_deleted_lead(message, event, ref, record)
+        changed = self._lead_after(lead, record)
+        if changed is not None and changed != lead:
             if not store.save_lead(changed, lead.revision, marks=[event]):
                 return None
             return LeadWritten(message, changed, changed=True)
         if store.mark_message(ref.key, [event]) is None:
             return None
         return LeadWritten(message, lead, changed=False)
+
+    def _write_for_deleted_lead(
+        self, message: Message, event: EventMark, ref: MessageRef, record: LeadRecord
+    ) -> LeadWritten | None:
+        """The lead is gone (time to live took it, unconfirmed) but the address stays suppressed or
+        unsubscribed for good: a lead of the address alone records it, then the mark."""
+        store = self.parts.store
+        stand_in = self._address_only(ref.lead_id, record)
+        if stand_in is not None and not store.create_lead(stand_in):
+            return None  # a signup made the lead meanwhile: the next attempt changes that one
+        if store.mark_message(ref.key, [event]) is None:
+            return None
+        return LeadWritten(message, stand_in, changed=stand_in is not None)
+
+    def _address_only(self, lead_id: str, record: LeadRecord) -> Lead | None:
+        """A lead of the event's recipient alone (no details, no consent), as the event leaves it;
+        None when the event would leave it active, or names no address of this lead."""
+        addresses = [*record.mail.destination]
+        match record:
+            case BounceRecord():
+                addresses += [r.email_address for r in record.bounce.bounced_recipients]
+            case ComplaintRecord():
+                addresses += [r.email_address for r in record.complaint.complained_recipients]
+        for address in addresses:
+            try:
+                normalized = normalize_email(address)
+            except InvalidEmailError:
+                continue
+            if lead_id_for(normalized) == lead_id:
+                after = self._lead_after(Lead(lead_id, normalized, self.parts.clock.now()), record)
+                return after if after is not None and after.status is not LeadStatus.ACTIVE else None
+        return None
 
     def _lead_after(self, lead: Lead, record: LeadRecord) -> Lead | None:
         match record:
