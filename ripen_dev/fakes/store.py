@@ -26,6 +26,7 @@ from ripen.core.records import (
     activity_update,
     apply_activity,
     enrollment_expires_at,
+    mark_guard,
 )
 from ripen.core.sending import Transition, allows, applied, with_email, with_send_time
 from ripen.core.sequence import RECENT_EMAILS_KEPT
@@ -253,7 +254,7 @@ class InMemoryStore:
         message = self.messages.get(marks[0].message_key)
         if message is None or not all(message.named_by(m.ses_message_id) for m in marks):
             return False
-        return not any(m.key in message.activity.seen for m in marks)
+        return mark_guard(list(marks)).allows(message.activity)
 
     def _mark(self, marks: Sequence[EventMark]) -> Message:
         key = marks[0].message_key

@@ -11,7 +11,7 @@ from typing import Any, cast
 from pynamodb.attributes import Attribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -21,6 +21,7 @@ from ripen.config import Settings
 from ripen.core import sending
 from ripen.core.leads import shard_of
 from ripen.core.records import (
+    SEEN_KEPT,
     Activity,
     Change,
     Consent,
@@ -36,6 +37,7 @@ from ripen.core.records import (
     MessageStatus,
     activity_update,
     enrollment_expires_at,
+    mark_guard,
 )
 from ripen.core.sending import (
     Absent,
@@ -58,7 +60,7 @@ from ripen.core.sending import (
 )
 from ripen.core.sequence import RECENT_EMAILS_KEPT
 from ripen.core.state import Enrollment, Status, Wait
-from ripen.ports.store import HANDOFF_SHARD, SendContext, StoreUnavailableError
+from ripen.ports.store import HANDOFF_SHARD, MessageFullError, SendContext, StoreUnavailableError
 
 _RETRIES = 3
 
@@ -164,6 +166,8 @@ class DynamoStore:
                     continue
                 if "TransactionConflict" in codes:
                     return False  # another writer is changing this enrollment right now
+                if change.marks and _cancelled(exc)[-1] == "ValidationError":  # the marks' message is full
+                    raise MessageFullError(f"message {change.marks[0].message_key}: {exc}") from exc
                 raise StoreUnavailableError(str(exc)) from exc
         return False
 
@@ -414,8 +418,13 @@ class DynamoStore:
             raise ValueError("every mark must name the message written")
         actions, condition = _mark_update(marks)
         item = MessageItem(key)
-        # the update returns the item as it became
-        return _message(item) if _conditional(lambda: item.update(actions=actions, condition=condition)) else None
+        try:
+            written = _conditional(lambda: item.update(actions=actions, condition=condition))
+        except UpdateError as exc:
+            if exc.cause_response_code == "ValidationException":  # the item is at its 400 KB
+                raise MessageFullError(f"message {key}: {exc.cause_response_message}") from exc
+            raise
+        return _message(item) if written else None  # the update returns the item as it became
 
     def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
         for item in MessageItem.by_ses_id.query(ses_message_id, limit=1):
@@ -553,7 +562,7 @@ def _mark_update(marks: Sequence[EventMark]) -> tuple[list[Action], Condition]:
         raise ValueError("the marks of one write name one message, by one SES id")
     ses_id = marks[0].ses_message_id
     update = activity_update(list(marks))
-    actions: list[Action] = [MessageItem.seen.add(set(update.keys))]
+    actions: list[Action] = [MessageItem.seen.add(set(update.keys))] if update.keys else []  # none past the cap
     for name, at in update.first.items():
         attribute = getattr(MessageItem, name)
         actions.append(attribute.set(attribute | at))  # if_not_exists: the first one stays
@@ -566,8 +575,17 @@ def _mark_update(marks: Sequence[EventMark]) -> tuple[list[Action], Condition]:
     condition: Condition = MessageItem.message_key.exists() & (
         (MessageItem.ses_message_id == ses_id) | (MessageItem.observed_ses_message_id == ses_id)
     )
-    for key in sorted(update.keys):
+    guard = mark_guard(list(marks))
+    for key in sorted(guard.keys):
         condition = condition & ~MessageItem.seen.contains(key)
+    if guard.capped:
+        condition = condition & (MessageItem.seen.does_not_exist() | (size(MessageItem.seen) < SEEN_KEPT))
+    if guard.delivered_by is not None:
+        delivered = MessageItem.delivered_at
+        condition = condition & (delivered.does_not_exist() | (delivered <= guard.delivered_by))
+    for kind, at in sorted(guard.past_cap.items()):
+        latest = getattr(MessageItem, f"{kind}_past_cap_at")
+        condition = condition & (latest.does_not_exist() | (latest < at))
     return actions, condition
 
 
@@ -700,6 +718,8 @@ def _message(item: MessageItem) -> Message:
         scanner_clicks=int(item.scanner_clicks or 0),
         bounce=item.bounce,
         complained_at=item.complained_at,
+        open_past_cap_at=item.open_past_cap_at,
+        click_past_cap_at=item.click_past_cap_at,
     )
     return Message(
         claim=claim,

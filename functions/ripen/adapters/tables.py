@@ -167,6 +167,8 @@ class MessageItem(Model):
     scanner_clicks = NumberAttribute(null=True)
     bounce = UnicodeAttribute(null=True)
     complained_at = UTCDateTimeAttribute(null=True)
+    open_past_cap_at = UTCDateTimeAttribute(null=True)  # opens and clicks past the keys kept (SEEN_KEPT)
+    click_past_cap_at = UTCDateTimeAttribute(null=True)
     by_ses_id = MessageSesIndex()
     due = MessageDueIndex()
 

@@ -130,21 +130,29 @@ def scanner_click(
 
 @dataclass(frozen=True, slots=True)
 class SoftBounceRule:
-    """`limit` soft bounces in a row, none more than `window` after the one before, suppress a lead.
-    A soft bounce is reported once SES has stopped retrying (a mailbox full for days, a domain
-    that does not answer); a delivery delay is not one: SES is still trying then."""
+    """`limit` soft bounces in a row, none more than `window` after the one before and no email
+    delivered in between, suppress a lead. A soft bounce is reported once SES has stopped retrying
+    (a mailbox full for days, a domain that does not answer); a delivery delay is not one: SES is
+    still trying then."""
 
     limit: int = 3
     window: timedelta = timedelta(days=30)
 
+    def continues(self, lead: Lead, at: datetime) -> bool:
+        """Whether a soft bounce at `at` may add to the lead's run (unless an email was delivered
+        since the previous one): the run is there and recent, and this bounce is newer."""
+        previous = lead.soft_bounced_at
+        return previous is not None and previous < at and at - previous <= self.window
 
-def after_soft_bounce(lead: Lead, at: datetime, rule: SoftBounceRule) -> Lead:
+
+def after_soft_bounce(lead: Lead, at: datetime, rule: SoftBounceRule, delivered_since: bool = False) -> Lead:
     """The lead after a soft bounce at `at`: the run counted on, or restarted when the previous
-    bounce is older than the window; suppressed when the run reaches the limit."""
+    bounce is older than the window or an email reached the lead since it (`delivered_since`: the
+    mailbox works); suppressed when the run reaches the limit."""
     previous = lead.soft_bounced_at
     if previous is not None and at <= previous:
         return lead  # older than one already counted: late news changes nothing
-    continues = previous is not None and at - previous <= rule.window
+    continues = rule.continues(lead, at) and not delivered_since
     count = lead.soft_bounces + 1 if continues else 1
     changed = replace(lead, soft_bounces=count, soft_bounced_at=at)
     if count >= rule.limit and lead.status is not LeadStatus.SUPPRESSED:

@@ -136,6 +136,20 @@ class EventMark:
     machine: bool = False  # a privacy-proxy open or a security-scanner click
     link: str | None = None  # a click: the link's name
     detail: str | None = None  # a bounce: "Permanent/General"; a reject or rendering failure: the reason
+    # A person's open: written only if the message was not delivered after this moment (stored by
+    # an earlier batch): an open that soon after the delivery is a machine's.
+    delivered_by: datetime | None = None
+    # An open or click on a message that keeps `SEEN_KEPT` keys already: its key is not kept; it is
+    # written only if later than the latest one of its kind written so (`Activity.past_cap`), so a
+    # redelivery still counts once (an older one is taken for a redelivery too).
+    past_cap: bool = False
+
+
+# Keys of opens and clicks a message keeps to apply each once: past these, its opens and clicks are
+# applied in time order only (`EventMark.past_cap`), so the item stays far below DynamoDB's 400 KB
+# however often one email is opened (a list, a forwarding loop, a bot). Other events are few.
+SEEN_KEPT = 100
+CAPPED_KINDS = frozenset({"open", "click"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +168,50 @@ class Activity:
     scanner_clicks: int = 0
     bounce: str | None = None
     complained_at: datetime | None = None
+    open_past_cap_at: datetime | None = None  # the latest open written past `SEEN_KEPT`
+    click_past_cap_at: datetime | None = None  # the latest click written past `SEEN_KEPT`
+
+    def past_cap(self, kind: str) -> datetime | None:
+        return self.open_past_cap_at if kind == "open" else self.click_past_cap_at
+
+    @property
+    def full(self) -> bool:
+        """Whether its opens and clicks are past the keys it keeps (`SEEN_KEPT`)."""
+        return len(self.seen) >= SEEN_KEPT
+
+
+@dataclass(frozen=True, slots=True)
+class MarkGuard:
+    """What a message must be for a set of marks to be written on it (besides being named by
+    their SES id): none of `keys` seen; fewer than `SEEN_KEPT` keys when `capped`; not delivered
+    after `delivered_by`; and, per kind in `past_cap`, no such event written past the cap at or
+    after the time given. Both stores derive their condition from it."""
+
+    keys: frozenset[str]
+    capped: bool
+    delivered_by: datetime | None
+    past_cap: Mapping[str, datetime]
+
+    def allows(self, activity: Activity) -> bool:
+        if self.keys & activity.seen or (self.capped and activity.full):
+            return False
+        if self.delivered_by and activity.delivered_at and activity.delivered_at > self.delivered_by:
+            return False
+        return all((latest := activity.past_cap(kind)) is None or latest < at for kind, at in self.past_cap.items())
+
+
+def mark_guard(marks: tuple[EventMark, ...] | list[EventMark]) -> MarkGuard:
+    bounds = [m.delivered_by for m in marks if m.delivered_by is not None]
+    past_cap: dict[str, datetime] = {}
+    for m in marks:
+        if m.past_cap:
+            past_cap[m.kind] = min(past_cap.get(m.kind, m.at), m.at)
+    return MarkGuard(
+        keys=frozenset(m.key for m in marks if not m.past_cap),
+        capped=any(m.kind in CAPPED_KINDS and not m.past_cap for m in marks),
+        delivered_by=min(bounds) if bounds else None,
+        past_cap=past_cap,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +240,9 @@ def activity_update(marks: tuple[EventMark, ...] | list[EventMark]) -> ActivityU
 
     last_click: EventMark | None = None
     for mark in marks:
+        if mark.past_cap:
+            name = f"{mark.kind}_past_cap_at"
+            latest[name] = max(latest.get(name, mark.at), mark.at)
         match mark.kind:
             case "delivery":
                 once("delivered_at", mark.at)
@@ -204,7 +265,7 @@ def activity_update(marks: tuple[EventMark, ...] | list[EventMark]) -> ActivityU
     if last_click is not None:
         latest["last_click_at"] = last_click.at
         latest["last_click_link"] = last_click.link or ""
-    return ActivityUpdate(frozenset(m.key for m in marks), first, latest, add, failure)
+    return ActivityUpdate(frozenset(m.key for m in marks if not m.past_cap), first, latest, add, failure)
 
 
 def apply_activity(activity: Activity, update: ActivityUpdate) -> Activity:

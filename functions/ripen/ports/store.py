@@ -132,7 +132,8 @@ class Store(Protocol):
     def mark_message(self, key: str, marks: Sequence[EventMark]) -> Message | None:
         """Write engagement events on their message in one conditional write: only if the message
         is named by the marks' SES message id (`Message.named_by`) and has none of their keys yet.
-        Returns the message as it became; None when the condition failed (or there is no message)."""
+        Returns the message as it became; None when the condition failed (or there is no message).
+        MessageFullError when the message item cannot take the write (DynamoDB's item size limit)."""
         ...
 
     def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
@@ -167,3 +168,9 @@ class Store(Protocol):
 
 class StoreUnavailableError(RetryLaterError):
     """The store kept refusing a write for reasons other than a lost race; retry later."""
+
+
+class MessageFullError(Exception):
+    """A message item cannot take another write (at DynamoDB's 400 KB item limit): no retry will
+    write it, so the events meant for it are dropped (counted), never retried into the dead-letter
+    queue. Suppression never waits on it: the lead is written first, on its own."""

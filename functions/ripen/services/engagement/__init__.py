@@ -9,8 +9,13 @@ Each event is matched to the message it is about, applied once, and counted:
 - **Once**: a message keeps the keys of the events applied to it (`Activity.seen`, kept as long
   as the message item: its TTL); the key is added in the same conditional write or transaction
   as the change the event makes, so an event delivered twice (a retry, SNS and EventBridge both
-  wired) changes state once. Lead-level changes (suppression, unsubscribe) are idempotent by state
-  as well: a repeated bounce finds the lead suppressed already.
+  wired) changes state once. The keys of opens and clicks stop at `SEEN_KEPT`; past it they are
+  applied in time order (an event no later than the latest one is taken for a redelivery), so
+  the item stays small however often one email is opened. Lead-level changes (suppression,
+  unsubscribe, soft bounces) are idempotent by state: the lead is written first, on its own, so
+  a message item that cannot take another write never holds up a suppression; a repeated bounce
+  finds the lead suppressed already. An event whose message item is full is dropped and counted
+  (`EngagementMarksNotWritten`), never retried into the dead-letter queue.
 - **Per type**: Send confirms the send (and records it when the sender crashed after SES
   accepted it); Delivery, DeliveryDelay: the message and the stats; Open, Click: the engine
   (score, stage rules, `wait_for` branches at once, the hand-off), machine opens weighted low and
@@ -38,6 +43,7 @@ from ripen.services.engagement.metric_names import (
     EVENTS,
     LEADS_SALES_READY,
     LEADS_SUPPRESSED,
+    MARKS_NOT_WRITTEN,
     RECONCILED,
     RENDERING_FAILURES,
     RETRIED,
@@ -53,6 +59,7 @@ __all__ = [
     "EVENTS",
     "LEADS_SALES_READY",
     "LEADS_SUPPRESSED",
+    "MARKS_NOT_WRITTEN",
     "RECONCILED",
     "RENDERING_FAILURES",
     "RETRIED",

@@ -60,6 +60,15 @@ class Email:
     # The tag names a message recorded under another SES id after more than one attempt: this is
     # the first attempt, which SES accepted although it never said so in time (sent twice).
     sent_twice: bool = False
+    read: Message | None = None  # the message as read after a write on it failed
+
+    @property
+    def arrived_at(self) -> datetime:
+        """When it reached the mailbox as far as is known: its delivery, from this batch or stored by
+        an earlier one (a write that failed on it reads it), else when SES sent it."""
+        stored = self.read.activity.delivered_at if self.read is not None else None
+        known = [at for at in (self.delivered_at, stored) if at is not None]
+        return min(known) if known else self.sent_at
 
     def bucket(self, message: Message | None, ref: MessageRef, version: int | None = None) -> Bucket:
         """Counted for the email's sequence, version and step, on the day SES says it was sent."""
@@ -83,7 +92,14 @@ class Applied(Generic[T]):
     value: T
 
 
-def mark(ref: MessageRef, email: Email, record: AnyRecord, machine: bool = False) -> EventMark:
+def mark(
+    ref: MessageRef,
+    email: Email,
+    record: AnyRecord,
+    machine: bool = False,
+    delivered_by: datetime | None = None,
+    past_cap: bool = False,
+) -> EventMark:
     """What an event leaves on its message: its key (applied once), kind, time and detail."""
     link = record.click.link_name if isinstance(record, ClickRecord) else None
     detail: str | None = None
@@ -93,17 +109,38 @@ def mark(ref: MessageRef, email: Email, record: AnyRecord, machine: bool = False
         detail = f"SES rejected it after accepting it: {redact(record.reject.reason)[:300]}"
     elif isinstance(record, RenderingFailureRecord):
         detail = f"SES could not render it: {redact(record.failure.error_message)[:300]}"
-    return EventMark(ref.key, email.ses_id, record.key, record.kind, record.occurred_at, machine, link, detail)
+    return EventMark(
+        ref.key,
+        email.ses_id,
+        record.key,
+        record.kind,
+        record.occurred_at,
+        machine,
+        link,
+        detail,
+        delivered_by=delivered_by,
+        past_cap=past_cap,
+    )
+
+
+def redelivered_past_cap(message: Message, record: AnyRecord) -> bool:
+    """Whether an open or click on a message past its kept keys (`SEEN_KEPT`) is no later than the
+    latest one written so: a redelivery, as far as the message can tell."""
+    latest = message.activity.past_cap(record.kind)
+    return latest is not None and record.occurred_at <= latest
 
 
 class Attribution:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
 
-    def write(self, email: Email, pending: set[str], attempt: Callable[[MessageRef], T | None]) -> Applied[T] | Verdict:
+    def write(
+        self, email: Email, pending: set[str], attempt: Callable[[MessageRef], T | Verdict | None]
+    ) -> Applied[T] | Verdict:
         """Write an email's events on its message, with optimistic retry. `attempt` makes the
         conditional write on the message named and returns what it wrote, or None when a condition
-        failed; then what the failure reveals is fixed and it is made again. `pending`: the keys of
+        failed (or a verdict it reached itself); then what the failure reveals (the message as it is
+        now: `email.read`) is fixed and it is made again. `pending`: the keys of
         the events still to apply (a key found applied already is taken out of it).
         RetryLaterError when the message kept changing under every attempt."""
         for _ in range(MAX_ATTEMPTS):
@@ -112,6 +149,8 @@ class Attribution:
                 if email.ref is None:
                     return Verdict.UNKNOWN
             value = attempt(email.ref)
+            if isinstance(value, Verdict):
+                return value
             if value is not None:
                 return Applied(value)
             verdict = self._diagnose(email, pending)
@@ -129,6 +168,7 @@ class Attribution:
         ref = email.ref
         message = store.get_message(ref.key) if ref else None
         if message is not None and message.named_by(email.ses_id):
+            email.read = message
             seen = pending & message.activity.seen
             if seen == pending:
                 return Verdict.DUPLICATE

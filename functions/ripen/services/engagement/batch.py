@@ -21,10 +21,10 @@ from ripen.models.ses import (
 from ripen.ports.clock import Clock
 from ripen.ports.metrics import Metrics
 from ripen.ports.stats import Stats
-from ripen.ports.store import Store
+from ripen.ports.store import MessageFullError, Store
 from ripen.services.engagement.attribution import Attribution, Email, Parts
 from ripen.services.engagement.message_events import MESSAGE_ONLY, MessageEvents
-from ripen.services.engagement.metric_names import RETRIED, SKIPPED, STATS_NOT_WRITTEN
+from ripen.services.engagement.metric_names import MARKS_NOT_WRITTEN, RETRIED, SKIPPED, STATS_NOT_WRITTEN
 from ripen.services.engagement.opens_clicks import OpensClicks
 from ripen.services.engagement.suppression import Suppression
 from ripen.services.nurture import Nurture
@@ -105,19 +105,33 @@ class Engagement:
         # Send and Delivery (and the other message-only events) in one write
         message_only = [i for i, record in enumerate(records) if record.kind in MESSAGE_ONLY]
         if message_only:
-            self.message_events.apply(email, [records[i] for i in message_only], tally)
+            try:
+                self.message_events.apply(email, [records[i] for i in message_only], tally)
+            except MessageFullError:
+                self._dropped(email, [records[i] for i in message_only])
             done.update(message_only)
         for i, record in enumerate(records):
             if i in done:
                 continue
-            match record:
-                case OpenRecord():
-                    self.opens_clicks.open(email, record, tally)
-                case ClickRecord():
-                    self.opens_clicks.click(email, record, tally)
-                case BounceRecord() | ComplaintRecord() | SubscriptionRecord():
-                    self.suppression.apply(email, record, tally)
+            try:
+                match record:
+                    case OpenRecord():
+                        self.opens_clicks.open(email, record, tally)
+                    case ClickRecord():
+                        self.opens_clicks.click(email, record, tally)
+                    case BounceRecord() | ComplaintRecord() | SubscriptionRecord():
+                        self.suppression.apply(email, record, tally)
+            except MessageFullError:
+                self._dropped(email, [record])
             done.add(i)
+
+    def _dropped(self, email: Email, records: list[AnyRecord]) -> None:
+        """Events whose message item cannot take another write: no retry would write them."""
+        self.metrics.count(MARKS_NOT_WRITTEN, len(records))
+        logger.error(
+            "SES events dropped: their message cannot take another write",
+            extra={"ses_message_id": email.ses_id, "events": [r.kind for r in records]},
+        )
 
     def _write_stats(self, tally: Tally) -> None:
         """The batch's counters, one atomic ADD per bucket. The state is committed and each event

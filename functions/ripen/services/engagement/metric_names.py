@@ -12,3 +12,4 @@ RENDERING_FAILURES = "EmailRenderingFailures"
 LEADS_SUPPRESSED = "LeadsSuppressed"
 LEADS_SALES_READY = "LeadsSalesReady"
 STATS_NOT_WRITTEN = "StatsNotWritten"
+MARKS_NOT_WRITTEN = "EngagementMarksNotWritten"  # the message item is full: the event is dropped, not retried

@@ -31,7 +31,15 @@ from ripen.core.engagement import (
 from ripen.core.records import EnrollmentRecord, EventMark, Message
 from ripen.core.state import Engaged
 from ripen.models.ses import ClickRecord, OpenRecord
-from ripen.services.engagement.attribution import Applied, Attribution, Email, Parts, mark
+from ripen.services.engagement.attribution import (
+    Applied,
+    Attribution,
+    Email,
+    Parts,
+    Verdict,
+    mark,
+    redelivered_past_cap,
+)
 from ripen.services.engagement.metric_names import EVENTS, LEADS_SALES_READY
 from ripen.services.nurture import NurtureResult, SequenceVersionMissingError, UnknownSequenceError
 
@@ -67,15 +75,12 @@ class OpensClicks:
     # -- Open -------------------------------------------------------------------------------------
 
     def open(self, email: Email, record: OpenRecord, tally: Tally) -> None:
-        opened = record.open
-        arrived = email.delivered_at or email.sent_at
-        why = machine_open(opened.timestamp, opened.user_agent, opened.ip_address, arrived, self.parts.rules)
-        written = self.attribution.write(email, {record.key}, lambda ref: self._write_open(email, record, why, ref))
+        written = self.attribution.write(email, {record.key}, lambda ref: self._write_open(email, record, ref))
         if not isinstance(written, Applied):
             self.attribution.not_written(email, [record], written)
             return
         assert email.ref is not None
-        moved, first = written.value.moved, written.value.first
+        moved, first, why = written.value.moved, written.value.first, written.value.machine
         if moved.message is not None:
             first = why is None and moved.message.activity.opens == 1
         bucket = email.bucket(moved.message, email.ref, moved.version)
@@ -86,12 +91,22 @@ class OpensClicks:
             tally.add(bucket, OPENS, *([OPENED] if first else []))
         self._engaged(moved, bucket, tally)
 
-    def _write_open(self, email: Email, record: OpenRecord, why: str | None, ref: MessageRef) -> Interest | None:
+    def _write_open(self, email: Email, record: OpenRecord, ref: MessageRef) -> Interest | Verdict | None:
+        """Judged against the delivery known (this batch's, or the stored one a failed write read):
+        a person's open is written only if the message was not delivered later than that allows,
+        so a proxy fetch seconds after a delivery of an earlier batch is found out without a read."""
+        opened, rules = record.open, self.parts.rules
+        why = machine_open(opened.timestamp, opened.user_agent, opened.ip_address, email.arrived_at, rules)
         machine = why is not None
+        read = email.read  # known only once a write failed: the keys kept may be taken
+        past_cap = read is not None and read.activity.full
+        if read is not None and past_cap and redelivered_past_cap(read, record):
+            return Verdict.DUPLICATE
+        delivered_by = None if machine else opened.timestamp - rules.open_after
         live = None if machine and self._scores_nothing(ref.sequence) else self._live_enrollment(ref)
         first = not machine and live is not None and f"open:{ref.step}" not in live.enrollment.engaged
-        trigger = Engaged("open", record.open.timestamp, step=ref.step, machine=machine)
-        moved = self._engage(ref, live, trigger, mark(ref, email, record, machine))
+        trigger = Engaged("open", opened.timestamp, step=ref.step, machine=machine)
+        moved = self._engage(ref, live, trigger, mark(ref, email, record, machine, delivered_by, past_cap))
         return Interest(moved, first, why) if moved is not None else None
 
     # -- Click ------------------------------------------------------------------------------------
@@ -114,11 +129,14 @@ class OpensClicks:
             )
         self._engaged(clicked.moved, bucket, tally)
 
-    def _write_click(self, email: Email, record: ClickRecord, ref: MessageRef) -> Interest | None:
+    def _write_click(self, email: Email, record: ClickRecord, ref: MessageRef) -> Interest | Verdict | None:
         """Read first: the scanner rules need the clicks the message already knows."""
         message = self.parts.store.get_message(ref.key)
         if message is None or not message.named_by(email.ses_id) or record.key in message.activity.seen:
             return None
+        past_cap = message.activity.full
+        if past_cap and redelivered_past_cap(message, record):
+            return Verdict.DUPLICATE
         click, activity = record.click, message.activity
         others = [(at, link) for at, link, key in email.clicks if key != record.key]
         if activity.last_click_at is not None:
@@ -128,7 +146,7 @@ class OpensClicks:
         machine = why is not None
         trigger = Engaged("click", click.timestamp, step=ref.step, link=click.link_name, machine=machine)
         live = None if machine else self._live_enrollment(ref)
-        moved = self._engage(ref, live, trigger, mark(ref, email, record, machine))
+        moved = self._engage(ref, live, trigger, mark(ref, email, record, machine, past_cap=past_cap))
         first = not machine and activity.clicked_at is None
         return Interest(moved, first, why, read=message) if moved is not None else None
 

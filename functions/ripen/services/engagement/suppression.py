@@ -3,14 +3,16 @@
 A permanent bounce suppresses the lead everywhere; transient ones count toward the soft bounce
 limit (`SoftBounceRule`); a complaint suppresses the lead and stops every enrollment as an
 opt-out; a subscription change unsubscribes from everything, or leaves the sequences named by the
-topics opted out of. The lead's change and the event's mark go in one transaction; both are
-idempotent by state as well (a repeated bounce finds the lead suppressed already), and terminal
-states never move again.
+topics opted out of. The lead's change is written first, on its own, then the event's mark on
+the message: a message item that cannot take another write never holds up a suppression. The
+change is idempotent by state (a repeated bounce finds the lead suppressed already, a soft bounce
+no newer than the latest counted changes nothing), and terminal states never move again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
@@ -26,11 +28,12 @@ from ripen.core.engagement import (
     unsubscribed,
 )
 from ripen.core.leads import InvalidEmailError, lead_id_for, normalize_email
-from ripen.core.records import EventMark, Lead, LeadStatus, Message
+from ripen.core.records import EventMark, Lead, LeadStatus, Message, message_key
 from ripen.core.state import Stopped
 from ripen.models.ses import AnyRecord, BounceRecord, ComplaintRecord, SubscriptionRecord
+from ripen.ports.store import MessageFullError
 from ripen.services.engagement.attribution import Applied, Attribution, Email, Parts, Verdict, mark
-from ripen.services.engagement.metric_names import EVENTS, LEADS_SUPPRESSED
+from ripen.services.engagement.metric_names import EVENTS, LEADS_SUPPRESSED, MARKS_NOT_WRITTEN
 from ripen.services.nurture import SequenceVersionMissingError, UnknownSequenceError
 
 logger = Logger(child=True)
@@ -81,24 +84,40 @@ class Suppression:
                     tally.add(bucket, UNSUBSCRIBED)
 
     def _write(self, email: Email, record: LeadRecord, ref: MessageRef) -> LeadWritten | None:
-        """The lead's change with the mark in one transaction, or the mark alone when the lead
-        does not change. Read first: the message must be this email's and the event new to it."""
+        """The lead's change, then the mark. Read first: the message must be this email's and the
+        event new to it. The lead is written on its own, before the message: a message item that
+        cannot take another write (at its size limit) never holds up a suppression, and the change
+        is idempotent by state, so a redelivery that finds the mark missing changes nothing twice."""
         store = self.parts.store
         message = store.get_message(ref.key)
         if message is None or not message.named_by(email.ses_id) or record.key in message.activity.seen:
             return None
-        event = mark(ref, email, record)
         lead = store.get_lead(ref.lead_id)
+        event = mark(ref, email, record)
         if lead is None:
             return self._write_for_deleted_lead(message, event, ref, record)
         changed = self._lead_after(lead, record)
+        saved = False
         if changed is not None and changed != lead:
-            if not store.save_lead(changed, lead.revision, marks=[event]):
+            # The lead first, on its own: a message that cannot take another mark never blocks a
+            # suppression (writing the same change again is harmless: it depends on the lead only).
+            if not store.save_lead(changed, lead.revision):
                 return None
-            return LeadWritten(message, changed, changed=True)
-        if store.mark_message(ref.key, [event]) is None:
+            lead, saved = changed, True
+        if not self._mark(ref, event):
             return None
-        return LeadWritten(message, lead, changed=False)
+        return LeadWritten(message, lead, changed=saved)
+
+    def _mark(self, ref: MessageRef, event: EventMark) -> bool:
+        """Mark the event on its message; False when the message changed meanwhile (read again)."""
+        try:
+            return self.parts.store.mark_message(ref.key, [event]) is not None
+        except MessageFullError:
+            self.parts.metrics.count(MARKS_NOT_WRITTEN)
+            logger.error(
+                "lead event applied to the lead; its message cannot take the mark", extra={"message_key": ref.key}
+            )
+            return True
 
     def _write_for_deleted_lead(
         self, message: Message, event: EventMark, ref: MessageRef, record: LeadRecord
@@ -109,7 +128,7 @@ class Suppression:
         stand_in = self._address_only(ref.lead_id, record)
         if stand_in is not None and not store.create_lead(stand_in):
             return None  # a signup made the lead meanwhile: the next attempt changes that one
-        if store.mark_message(ref.key, [event]) is None:
+        if not self._mark(ref, event):
             return None
         return LeadWritten(message, stand_in, changed=stand_in is not None)
 
@@ -137,12 +156,29 @@ class Suppression:
             case BounceRecord() if record.permanent:
                 return suppressed(lead, f"hard bounce ({record.description})")
             case BounceRecord():
-                return after_soft_bounce(lead, record.occurred_at, self.parts.soft_bounces)
+                at, rule = record.occurred_at, self.parts.soft_bounces
+                delivered = rule.continues(lead, at) and self._delivered_between(lead, lead.soft_bounced_at, at)
+                return after_soft_bounce(lead, at, rule, delivered_since=delivered)
             case ComplaintRecord():
                 return suppressed(lead, "complaint")
             case SubscriptionRecord() if record.subscription.new_topic_preferences.unsubscribe_all:
                 return unsubscribed(lead, f"SES subscription preferences ({record.subscription.source or 'unknown'})")
         return None
+
+    def _delivered_between(self, lead: Lead, since: datetime | None, until: datetime) -> bool:
+        """Whether an email of the lead's current runs was delivered after `since` and before
+        `until`: the mailbox worked in between, so soft bounces either side are not in a row. Read
+        only while a run of soft bounces is going on (deliveries are never written on the lead: that
+        would cost a write on every delivery)."""
+        store = self.parts.store
+        for record in store.enrollments_of(lead.lead_id):
+            e = record.enrollment
+            for step in reversed(e.sent):  # the latest first
+                message = store.get_message(message_key(lead.lead_id, e.sequence, e.run, step))
+                delivered = message.activity.delivered_at if message is not None else None
+                if delivered is not None and (since is None or since < delivered) and delivered < until:
+                    return True
+        return False
 
     def _sequences_named(self, topics: list[str]) -> list[str]:
         return [t for t in topics if t in self.parts.nurture.catalog.versions]
