@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 
-from ripen.ports.mailer import MailerError, OutgoingEmail, SentEmail
+from ripen.ports.mailer import MailerError, OutgoingEmail, SentEmail, raw_message
 
 
 class OutboxMailer:
@@ -26,6 +26,7 @@ class OutboxMailer:
             self.attempts += 1
             if self._failures:
                 raise self._failures.pop(0)
+            raw_message(email)  # what SES would refuse, the outbox refuses too
             sent = SentEmail(f"outbox-{uuid.uuid4().hex}")
             self.sent.append((sent, email))
             return sent

@@ -33,6 +33,7 @@ from ripen.ports.mailer import (
     SendUncertainError,
     SentEmail,
     ThrottledError,
+    raw_message,
     redact,
 )
 
@@ -88,7 +89,7 @@ class SesMailer:
         request: dict[str, Any] = {
             "FromEmailAddress": email.from_,
             "Destination": {"ToAddresses": [email.to]},
-            "Content": {"Raw": {"Data": email.mime()}},
+            "Content": {"Raw": {"Data": raw_message(email)}},
             "EmailTags": [{"Name": name, "Value": value} for name, value in email.tags.items()],
         }
         if email.reply_to:
@@ -100,10 +101,7 @@ class SesMailer:
     def send(self, email: OutgoingEmail) -> SentEmail:
         from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 
-        try:
-            request = self.request(email)
-        except (ValueError, TypeError) as exc:  # e.g. a line break in a header: never sendable
-            raise RejectedError("InvalidMessage", redact(str(exc))[:500]) from None
+        request = self.request(email)  # an email that cannot be built is rejected before any call
         try:
             response = self.client.send_email(**request)
         except ClientError as exc:

@@ -85,6 +85,15 @@ class Mailer(Protocol):
     def send(self, email: OutgoingEmail) -> SentEmail: ...
 
 
+def raw_message(email: OutgoingEmail) -> bytes:
+    """The MIME bytes every mailer hands over; an email that cannot be built (a line break in a
+    header, say) is a `RejectedError`: it would never be sendable, so it is never retried."""
+    try:
+        return email.mime()
+    except (ValueError, TypeError) as exc:
+        raise RejectedError("InvalidMessage", redact(str(exc))[:500]) from None
+
+
 def redact(text: str) -> str:
     """Error texts sometimes quote addresses; never keep one in a reason, a log or a metric."""
     return ADDRESS.sub("<address>", text)
