@@ -14,6 +14,10 @@ from ripen_dev.fakes.clock import ManualClock
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "templates"
 EVENTS = REPO / "events"
+# Every DynamoDB Local a test starts (its own, the dev stack's, `ripen dev`'s) lives for seconds to
+# minutes: the quick JIT alone and one GC thread halve the CPU Java spends (measured: 14.7 s -> 7 s
+# for 15 template table sets and 3,000 requests), which the tests on the other core want.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 
 
 @pytest.fixture
@@ -27,6 +31,16 @@ def catalog() -> Catalog:
     loaded = load_catalog(TEMPLATES)
     assert not loaded.problems, "\n".join(map(str, loaded.problems))
     return loaded
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    """AWS's DynamoDB Local, in memory: one per test process (each xdist worker its own), for the
+    integration, browser and contract tests alike; tests keep apart by table prefix."""
+    from tests.support import dynamodb
+
+    yield dynamodb.endpoint()
+    dynamodb.stop()
 
 
 @pytest.fixture(scope="session")
