@@ -73,14 +73,22 @@ lint: python-deps
 typecheck: python-deps
 	$(RUN) mypy
 
+# Tests run on every core (pytest-xdist; which tests stay together: tests/conftest.py), at most four
+# workers: each starts its own DynamoDB Local, moto server and Chromium when its tests need them.
+PYTEST := $(RUN) pytest -q -n auto --maxprocesses 4
+# Bytecode kept in .cache/pycache even where PYTHONDONTWRITEBYTECODE is set: every worker and every
+# `ripen` subprocess would otherwise compile the same thousand modules again, seconds each.
+unit integration test: export PYTHONDONTWRITEBYTECODE :=
+unit integration test: export PYTHONPYCACHEPREFIX := $(CURDIR)/$(CACHE)/pycache
+
 unit: python-deps
-	$(RUN) pytest tests/unit -q
+	$(PYTEST) tests/unit
 
 integration: deps
-	$(RUN) pytest tests/integration -q
+	$(PYTEST) tests/integration
 
 test: deps lint typecheck
-	$(RUN) pytest -q
+	$(PYTEST)
 
 preview: python-deps chromium
 	$(RUN) ripen preview templates --out preview --screenshots

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.integration.conftest import dynamodb_endpoint  # noqa: F401 - pages store in DynamoDB Local too
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

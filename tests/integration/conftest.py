@@ -1,29 +1,18 @@
-"""Integration fixtures: AWS's DynamoDB Local, with tables created from template.yaml."""
+"""Integration fixtures: tables on DynamoDB Local (`dynamodb_endpoint`, tests/conftest.py) created
+from template.yaml."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 
 import boto3
 import pytest
 
 from ripen.config import Settings
 from ripen_dev.local import cfn, resources
-from ripen_dev.local.dynamodb_local import DynamoDBLocal
 from tests.conftest import REPO
 
 TEMPLATE = REPO / "template.yaml"
-
-
-@pytest.fixture(scope="session")
-def dynamodb_endpoint() -> Iterator[str]:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    with DynamoDBLocal(REPO / ".cache") as endpoint:
-        yield endpoint
 
 
 @pytest.fixture

@@ -52,9 +52,10 @@ def module_files(source: Path) -> dict[str, Path]:
 
 
 def reach(source: Path, module: str) -> Reach:
-    """Everything `module` (a handler's module) can reach."""
-    modules = module_files(source)
-    parts, app_top = _app(modules[APP_MODULE], modules)
+    """Everything `module` (a handler's module) can reach. (Each file is read and scanned once per
+    test process: the source does not change during a run, and a dozen tests ask.)"""
+    modules = _modules(source)
+    parts, app_top = _app(source)
     found = Reach()
     todo: list[tuple[str, str]] = [("module", module)]
     while todo:
@@ -66,7 +67,7 @@ def reach(source: Path, module: str) -> Reach:
             parent = name.rpartition(".")[0]
             if parent in modules:
                 todo.append(("module", parent))
-            code = app_top if name == APP_MODULE else _code(modules[name], name, modules)
+            code = app_top if name == APP_MODULE else _code(source, name)
         else:
             if name in found.app_parts:
                 continue
@@ -79,9 +80,16 @@ def reach(source: Path, module: str) -> Reach:
     return found
 
 
-def _app(path: Path, modules: dict[str, Path]) -> tuple[dict[str, _Code], _Code]:
+@cache
+def _modules(source: Path) -> dict[str, Path]:
+    return module_files(source)
+
+
+@cache
+def _app(source: Path) -> tuple[dict[str, _Code], _Code]:
     """The parts of `App` (each property or method on its own) and the rest of ripen/app.py."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules = _modules(source)
+    tree = ast.parse(modules[APP_MODULE].read_text(encoding="utf-8"))
     parts: dict[str, _Code] = {}
     rest: list[ast.stmt] = []
     for node in tree.body:
@@ -95,12 +103,10 @@ def _app(path: Path, modules: dict[str, Path]) -> tuple[dict[str, _Code], _Code]
 
 
 @cache
-def _parsed(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(encoding="utf-8"))
-
-
-def _code(path: Path, name: str, modules: dict[str, Path]) -> _Code:
-    body = [node for node in _parsed(path).body if not _is_type_checking(node)]
+def _code(source: Path, name: str) -> _Code:
+    modules = _modules(source)
+    path = modules[name]
+    body = [node for node in ast.parse(path.read_text(encoding="utf-8")).body if not _is_type_checking(node)]
     return _scan(body, name, modules, is_package=path.name == "__init__.py")
 
 
