@@ -73,8 +73,9 @@ lint: python-deps
 typecheck: python-deps
 	$(RUN) mypy
 
-# Tests run on every core (pytest-xdist; which tests stay together: tests/conftest.py), at most four
-# workers: each starts its own DynamoDB Local, moto server and Chromium when its tests need them.
+# Tests run on every core (pytest-xdist, --dist loadfile: a file's tests run in order on one worker,
+# so module fixtures are shared as written), at most four workers: each starts its own DynamoDB Local,
+# moto server and Chromium when its tests need them.
 PYTEST := $(RUN) pytest -q -n auto --maxprocesses 4
 # Bytecode kept in .cache/pycache even where PYTHONDONTWRITEBYTECODE is set: every worker and every
 # `ripen` subprocess would otherwise compile the same thousand modules again, seconds each.

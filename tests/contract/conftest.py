@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 # DynamoDB Local and its fresh tables, as the integration tests start them (one engine a session)
-from tests.integration.conftest import dynamo_settings, dynamodb_endpoint  # noqa: F401
+from tests.integration.conftest import dynamo_settings  # noqa: F401
 
 ENGINES = ["memory", pytest.param("dynamodb", marks=pytest.mark.integration)]
 
