@@ -164,3 +164,31 @@ def test_a_managed_policy_beyond_logs_and_tracing_is_refused():
         resources["SweepFunction"]["Properties"]["Policies"].append("AmazonDynamoDBFullAccess")
 
     assert any("AmazonDynamoDBFullAccess" in p for p in judge(with_changes(broad)))
+
+
+def test_only_rules_on_the_stacks_sales_bus_may_assume_the_webhook_role():
+    # Given every role the template writes by hand for an AWS service
+    roles = cfn.resources_of_type(TEMPLATE, "AWS::IAM::Role")
+    assert "SalesWebhookRole" in roles
+    for name, role in roles.items():
+        for statement in role["AssumeRolePolicyDocument"]["Statement"]:
+            # Then its trust names the source (no other account's rule can use it as a deputy)
+            condition = statement.get("Condition", {})
+            keys = {key for test in condition.values() for key in test}
+            assert {"aws:SourceArn", "aws:SourceAccount"} <= keys, name
+    source = roles["SalesWebhookRole"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["ArnLike"]
+    assert "rule/${SalesBus}/" in source["aws:SourceArn"]["Fn::Sub"]
+
+
+def test_the_http_api_logs_each_request_without_its_query_string_where_the_tokens_are():
+    # Given the HTTP API's access log settings
+    api = cfn.resources_of_type(TEMPLATE, "AWS::Serverless::HttpApi")["HttpApi"]
+    settings = api["AccessLogSettings"]
+    group = cfn.resources_of_type(TEMPLATE, "AWS::Logs::LogGroup")["HttpApiAccessLogGroup"]
+    # Then every request is logged, for the stack's retention, as JSON
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    line = json.loads(settings["Format"])
+    assert {"requestId", "status", "path"} <= set(line)
+    # and nothing that carries a token (the query) or points at a person (address, browser)
+    assert not any(word in settings["Format"] for word in ("rawPath", "querystring", "sourceIp", "userAgent"))
