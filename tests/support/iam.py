@@ -225,3 +225,19 @@ def _unscoped(resource: Any) -> bool:
         star = text.find("*")
         return star != -1 and (named_at is None or star < named_at)
     return False
+
+
+def main(template_path: str, out: str) -> None:
+    """`python -m tests.support.iam template.yaml out.json`: the SAM-expanded template, for checkov."""
+    from ripen_dev.local import cfn
+
+    template = cfn.load_template(Path(template_path))
+    parameters = {name: "acme.example" for name, p in template["Parameters"].items() if "Default" not in p}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(expand(template, parameters), indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(*sys.argv[1:3])
