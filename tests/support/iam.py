@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 FUNCTION = "AWS::Serverless::Function"
@@ -34,6 +35,20 @@ NO_RESOURCE_LEVEL = {
     "ses:GetAccount",  # the account's sending quota and status: no resource type in IAM
 }
 SEND_ACTIONS = {"ses:SendEmail", "ses:SendRawEmail"}
+# How the adapters reach DynamoDB (pynamodb models and transactions, the low-level client) -> the IAM
+# action each call needs. A transaction needs the action of each item in it (no TransactWriteItems).
+DYNAMODB_CALLS = {
+    "dynamodb:GetItem": r"Item\.get\(|\.get_item\(",
+    "dynamodb:BatchGetItem": r"\.batch_get\(|\.batch_get_item\(",
+    "dynamodb:Query": r"\.query\(",
+    "dynamodb:Scan": r"\.scan\(",
+    "dynamodb:PutItem": r"\.save\(|\.put_item\(",
+    "dynamodb:UpdateItem": r"\.update\(|\.update_item\(",
+    "dynamodb:ConditionCheckItem": r"\.condition_check\(",
+    "dynamodb:DeleteItem": r"\.delete\(|\.delete_item\(",
+    "dynamodb:BatchWriteItem": r"\.batch_write\(|\.batch_write_item\(",
+    "dynamodb:DescribeTable": r"[A-Z]\w*Item\.(?:exists|describe_table)\(|\.describe_table\(",
+}
 _REFERENCE = re.compile(r"\$\{([A-Za-z0-9:]+)(?:\.[A-Za-z]+)?\}")
 
 
@@ -126,14 +141,22 @@ def event_sources(template: dict[str, Any], function: str) -> set[str]:
     return found
 
 
+def dynamodb_actions_in(folder: Path) -> set[str]:
+    """The DynamoDB actions the code in `folder` can call at all."""
+    code = "\n".join(path.read_text(encoding="utf-8") for path in sorted(folder.rglob("*.py")))
+    return {action for action, call in DYNAMODB_CALLS.items() if re.search(call, code)}
+
+
 def problems(
     template: dict[str, Any],
     parameters: dict[str, str],
     named: dict[str, set[str]],
     ses_identity: str = "SesIdentity",
+    dynamodb_used: set[str] | None = None,
 ) -> list[Problem]:
     """Every least-privilege problem of every function. `named[function]`: the logical ids and
-    parameters the function's code can name (the values of the environment variables it reads)."""
+    parameters the function's code can name (the values of the environment variables it reads);
+    `dynamodb_used`: the DynamoDB actions the code ever calls (none other may be granted)."""
     expanded = expand(template, parameters)
     configuration_sets = {
         name for name, r in template["Resources"].items() if r.get("Type") == "AWS::SES::ConfigurationSet"
@@ -153,6 +176,8 @@ def problems(
         allowed = named.get(function, set()) | event_sources(template, function) | {ses_identity}
         for statement in _statements(role_resource):
             found += _statement_problems(function, statement, allowed, ses_identity, configuration_sets)
+            if dynamodb_used is not None:
+                found += _unused_dynamodb(function, statement, dynamodb_used)
     return found
 
 
@@ -183,6 +208,12 @@ def _statement_problems(
     return found
 
 
+def _unused_dynamodb(function: str, statement: dict[str, Any], used: set[str]) -> list[Problem]:
+    actions = {a for a in _as_list(statement.get("Action", [])) if a.startswith("dynamodb:")}
+    unused = sorted(a for a in actions if a not in used)
+    return [Problem(function, f"gets {unused}, which the code never calls")] if unused else []
+
+
 def _unscoped(resource: Any) -> bool:
     """`*`, or an ARN whose wildcard stands where a name from the template should be."""
     if isinstance(resource, str):
@@ -194,3 +225,19 @@ def _unscoped(resource: Any) -> bool:
         star = text.find("*")
         return star != -1 and (named_at is None or star < named_at)
     return False
+
+
+def main(template_path: str, out: str) -> None:
+    """`python -m tests.support.iam template.yaml out.json`: the SAM-expanded template, for checkov."""
+    from ripen_dev.local import cfn
+
+    template = cfn.load_template(Path(template_path))
+    parameters = {name: "acme.example" for name, p in template["Parameters"].items() if "Default" not in p}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(expand(template, parameters), indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(*sys.argv[1:3])

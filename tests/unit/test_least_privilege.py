@@ -41,7 +41,8 @@ def named_by_code(template: dict) -> dict[str, set[str]]:
 
 
 def judge(template: dict) -> list[str]:
-    return [str(p) for p in iam.problems(template, PARAMETERS, named_by_code(template))]
+    used = iam.dynamodb_actions_in(REPO / "functions" / "ripen" / "adapters")
+    return [str(p) for p in iam.problems(template, PARAMETERS, named_by_code(template), dynamodb_used=used)]
 
 
 def test_every_function_gets_only_what_its_code_uses_on_the_resources_it_names():
@@ -94,8 +95,9 @@ def test_a_grant_on_a_secret_the_code_never_names_is_refused():
 
 def test_sending_without_the_from_address_condition_or_on_any_identity_is_refused():
     def loosen(resources):
-        [send] = [p for p in resources["SenderFunction"]["Properties"]["Policies"] if "Statement" in p]
-        statement = send["Statement"][0]
+        policies = resources["SenderFunction"]["Properties"]["Policies"]
+        statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
+        [statement] = [s for s in statements if "ses:SendEmail" in s["Action"]]
         del statement["Condition"]
         statement["Resource"].append({"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:*"})
 
@@ -143,8 +145,50 @@ def test_tracing_brings_only_the_write_only_xray_policy_and_no_other_managed_pol
         assert names == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}, function
 
 
+def test_the_store_calls_no_scan_delete_or_batch_write_so_no_role_may_either():
+    used = iam.dynamodb_actions_in(REPO / "functions" / "ripen" / "adapters")
+    assert used >= {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert used.isdisjoint({"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"})
+
+
+@pytest.mark.parametrize("policy", ["DynamoDBCrudPolicy", "DynamoDBReadPolicy"])
+def test_a_sam_dynamodb_policy_template_is_refused_for_the_scan_and_deletes_it_brings(policy):
+    def crud(resources):
+        resources["ApiFunction"]["Properties"]["Policies"].append({policy: {"TableName": {"Ref": "LeadsTable"}}})
+
+    assert any("dynamodb:Scan" in p and "never calls" in p for p in judge(with_changes(crud)))
+
+
 def test_a_managed_policy_beyond_logs_and_tracing_is_refused():
     def broad(resources):
         resources["SweepFunction"]["Properties"]["Policies"].append("AmazonDynamoDBFullAccess")
 
     assert any("AmazonDynamoDBFullAccess" in p for p in judge(with_changes(broad)))
+
+
+def test_only_rules_on_the_stacks_sales_bus_may_assume_the_webhook_role():
+    # Given every role the template writes by hand for an AWS service
+    roles = cfn.resources_of_type(TEMPLATE, "AWS::IAM::Role")
+    assert "SalesWebhookRole" in roles
+    for name, role in roles.items():
+        for statement in role["AssumeRolePolicyDocument"]["Statement"]:
+            # Then its trust names the source (no other account's rule can use it as a deputy)
+            condition = statement.get("Condition", {})
+            keys = {key for test in condition.values() for key in test}
+            assert {"aws:SourceArn", "aws:SourceAccount"} <= keys, name
+    source = roles["SalesWebhookRole"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["ArnLike"]
+    assert "rule/${SalesBus}/" in source["aws:SourceArn"]["Fn::Sub"]
+
+
+def test_the_http_api_logs_each_request_without_its_query_string_where_the_tokens_are():
+    # Given the HTTP API's access log settings
+    api = cfn.resources_of_type(TEMPLATE, "AWS::Serverless::HttpApi")["HttpApi"]
+    settings = api["AccessLogSettings"]
+    group = cfn.resources_of_type(TEMPLATE, "AWS::Logs::LogGroup")["HttpApiAccessLogGroup"]
+    # Then every request is logged, for the stack's retention, as JSON
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    line = json.loads(settings["Format"])
+    assert {"requestId", "status", "path"} <= set(line)
+    # and nothing that carries a token (the query) or points at a person (address, browser)
+    assert not any(word in settings["Format"] for word in ("rawPath", "querystring", "sourceIp", "userAgent"))

@@ -173,7 +173,9 @@ def test_the_sweep_keeps_its_safety_margin_within_its_timeout():
 
 def test_the_sweep_may_write_its_tables_and_send_to_the_queue():
     policies = sweep_resource()["Policies"]
-    tables = {p["DynamoDBCrudPolicy"]["TableName"]["Ref"] for p in policies if "DynamoDBCrudPolicy" in p}
+    statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
+    writes = [s["Resource"] for s in statements if "dynamodb:PutItem" in s["Action"]]
+    tables = {r["Fn::GetAtt"][0] for resources in writes for r in resources if "Fn::GetAtt" in r}
     assert tables == {"EnrollmentsTable", "MessagesTable", "HistoryTable"}
     queues = [p["SQSSendMessagePolicy"]["QueueName"] for p in policies if "SQSSendMessagePolicy" in p]
     assert queues == [{"Fn::GetAtt": ["SendQueue", "QueueName"]}]

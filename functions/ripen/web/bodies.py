@@ -102,6 +102,20 @@ def read_fields(
     )
 
 
+def read_unsubscribe_form(
+    headers: Mapping[str, str], body: str | None, base64_encoded: bool, max_bytes: int
+) -> dict[str, str]:
+    """The fields of an unsubscribe or preferences post, under the same limits as every other body
+    (bytes, then fields). Lenient on purpose: RFC 8058 lets a mailbox provider post its one-click
+    `List-Unsubscribe=One-Click` as multipart or without a content type, so any other body that
+    says One-Click counts as one; in a form, a field sent twice keeps its first value."""
+    data = raw_body(body, base64_encoded, max_bytes)
+    if media_type(headers) != FORM:
+        return {"List-Unsubscribe": "One-Click"} if b"One-Click" in data else {}
+    fields = _form_fields(data, single=())
+    return {name: value[0] if isinstance(value, list) else value for name, value in fields.items()}
+
+
 def _json_object(data: bytes) -> dict[str, Any]:
     try:
         value = json.loads(data)

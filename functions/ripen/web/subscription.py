@@ -16,7 +16,6 @@ changes nothing either, since the lead is already where it asked to be.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from ripen.app import app
 from ripen.core.tokens import Purpose, TokenClaims, TokenError, issue, verify
+from ripen.web.bodies import BodyError, read_unsubscribe_form
 from ripen.web.pages import html_response_headers, page_answer, render_page
 
 if TYPE_CHECKING:
@@ -100,13 +100,14 @@ def _sequence_title(services: App, name: str | None) -> str | None:
 # -- request parsing --------------------------------------------------------------------------------
 
 
-def _form() -> dict[str, str]:
+def _form(services: App) -> dict[str, str] | Page:
+    """The posted fields, or a page refusing a body over the limits every route shares (413)."""
     event = router.current_event
-    content_type = (event.headers.get("content-type") or "").lower()
-    body = event.decoded_body or ""
-    if "application/x-www-form-urlencoded" not in content_type:
-        return {"List-Unsubscribe": "One-Click"} if "One-Click" in body else {}
-    return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    limit = services.settings.max_body_bytes
+    try:
+        return read_unsubscribe_form(event.headers, event.body, bool(event.is_base64_encoded), limit)
+    except BodyError as exc:
+        return _message(exc.status, "This request didn't work", [exc.message, "Nothing has been changed."], "error")
 
 
 def _claims(services: App, purpose: Purpose, form: dict[str, str] | None = None) -> TokenClaims | Page:
@@ -144,6 +145,9 @@ def _done_unsubscribed(services: App, changed: bool) -> Page:
 TOKEN_ANSWERS: dict[int, OpenAPIResponse] = {
     400: page_answer("The link is broken or meant for something else; nothing changed."),
     410: page_answer("The link has expired; nothing changed."),
+}
+BODY_ANSWERS: dict[int, OpenAPIResponse] = {
+    413: page_answer("The body is larger than MAX_BODY_BYTES or has too many fields; nothing changed."),
 }
 TOKEN_QUERY = {
     "name": "token",
@@ -207,11 +211,13 @@ def unsubscribe_page() -> Page:
             }
         ),
     },
-    responses={200: page_answer("Unsubscribed (or already unsubscribed)."), **TOKEN_ANSWERS},
+    responses={200: page_answer("Unsubscribed (or already unsubscribed)."), **TOKEN_ANSWERS, **BODY_ANSWERS},
 )
 def unsubscribe() -> Page:
     services = app()
-    form = _form()
+    form = _form(services)
+    if isinstance(form, Response):
+        return form
     claims = _claims(services, Purpose.UNSUBSCRIBE, form)
     if isinstance(claims, Response):
         return claims
@@ -267,11 +273,13 @@ def _preferences_form(services: App, claims: TokenClaims, status: int, problem: 
         "parameters": [TOKEN_QUERY],
         "requestBody": _form_body({"choice": {"type": "string"}, "token": {"type": "string", "maxLength": 1024}}),
     },
-    responses={200: page_answer("The choice is saved."), **TOKEN_ANSWERS},
+    responses={200: page_answer("The choice is saved."), **TOKEN_ANSWERS, **BODY_ANSWERS},
 )
 def save_preferences() -> Page:
     services = app()
-    form = _form()
+    form = _form(services)
+    if isinstance(form, Response):
+        return form
     claims = _claims(services, Purpose.PREFERENCES, form)
     if isinstance(claims, Response):
         return claims
