@@ -13,12 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.core.state import Status
 from ripen_dev.local.devstack.stack import DevStack
 from tests.browser.conftest import ARTIFACTS
 from tests.support.capture import next_monday
 from tests.support.devstack import dev_options
+from tests.support.ids import lead_id_for
 
 pytestmark = pytest.mark.browser
 

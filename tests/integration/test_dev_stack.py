@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.core.records import LeadStatus
 from ripen.core.state import Status
 from ripen_dev.local.devstack.ses import OutboxEmail
@@ -30,6 +29,7 @@ from ripen_dev.local.http import LambdaContext
 from tests.conftest import REPO
 from tests.support.capture import next_monday
 from tests.support.devstack import dev_options
+from tests.support.ids import lead_id_for
 
 pytestmark = pytest.mark.integration
 
