@@ -29,12 +29,18 @@ from ripen_dev.local.http import LambdaContext
 from tests.conftest import REPO
 from tests.support.capture import next_monday
 from tests.support.devstack import dev_options
-from tests.support.ids import lead_id_for
+from tests.support.ids import LEAD_ID_KEY, lead_id_for
 
 pytestmark = pytest.mark.integration
 
 ANA = "ana@example.com"
 ANA_ID = lead_id_for(ANA)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_lead_id_key(monkeypatch):
+    """The dev stack takes its lead-id key from the environment: pinned, ids are known in advance."""
+    monkeypatch.setenv("LEAD_ID_SECRET", LEAD_ID_KEY)
 
 
 @dataclass

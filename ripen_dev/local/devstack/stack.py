@@ -406,21 +406,22 @@ class DevStack:
             AWS_REGION=REGION,
             TEMPLATES_DIR=str(self.options.templates),
             TOKEN_SECRET=self._kept_secret("token-secret"),
-            LEAD_ID_SECRET=self._kept_secret("lead-id-secret"),
+            LEAD_ID_SECRET=self._kept_secret("lead-id-secret", os.environ.get("LEAD_ID_SECRET")),
             PUBLIC_BASE_URL=self.url,
         )
         return Settings.from_env(env)
 
-    def _kept_secret(self, name: str) -> str:
+    def _kept_secret(self, name: str, given: str | None = None) -> str:
         """A key kept with the data under --persist: links in kept emails go on working (the link
-        key), and the same address keeps naming the same lead (the lead-id key)."""
+        key), and the same address keeps naming the same lead (the lead-id key). A new one is
+        `given` (the environment's), else random; a kept one always wins over it."""
         persist = self.options.persist
         if persist is None:
-            return secrets.token_urlsafe(32)
+            return given or secrets.token_urlsafe(32)
         kept = persist / name
         if not kept.is_file():
             kept.parent.mkdir(parents=True, exist_ok=True)
-            kept.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+            kept.write_text(given or secrets.token_urlsafe(32), encoding="utf-8")
         return kept.read_text(encoding="utf-8").strip()
 
     def _app(self, settings: Settings, events: Any, sesv2: Any) -> App:
