@@ -228,6 +228,7 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
     env = {**settings.model_dump(by_alias=True, exclude_none=True)}
     env.update(
         TOKEN_SECRET="b" * 48,
+        LEAD_ID_SECRET="i" * 48,
         PUBLIC_BASE_URL="https://go.acme.example",
         SENDER_COMPANY="Acme Insights",
         SENDER_POSTAL_ADDRESS="Acme Insights Inc., 100 Example Street, Springfield, IL 62701, USA",

@@ -13,6 +13,7 @@ from ripen.adapters.queue import SqsSendQueue
 from ripen.adapters.templates import load_catalog
 from ripen.config import Settings
 from ripen.core.links import Links
+from ripen.core.tokens import KeyRing
 from ripen.core.validator import Catalog, SequenceError
 from ripen.ports.clock import Clock, SystemClock
 from ripen.ports.queue import JobRedelivery, SendQueue
@@ -105,10 +106,18 @@ class App:
         return SqsSendQueue(self.settings.send_queue_url)
 
     @cached_property
-    def token_key(self) -> bytes:
+    def token_key(self) -> KeyRing:
+        """The link-signing key ring: signs with its current key, verifies with any it still holds."""
         from ripen.adapters.secrets import token_key
 
         return token_key(self.settings)
+
+    @cached_property
+    def lead_id_key(self) -> bytes:
+        """The key lead ids are computed with: every part that names a lead by its address uses it."""
+        from ripen.adapters.secrets import lead_id_key
+
+        return lead_id_key(self.settings)
 
     @cached_property
     def link_lifetime(self) -> timedelta:
@@ -254,7 +263,9 @@ class App:
             open_after=timedelta(seconds=s.machine_open_seconds), click_after=timedelta(seconds=s.scanner_click_seconds)
         )
         soft = SoftBounceRule(s.soft_bounce_limit, timedelta(days=s.soft_bounce_window_days))
-        return Engagement(self.store, self.nurture, self.stats, self.metrics, self.clock, rules, soft)
+        return Engagement(
+            self.store, self.nurture, self.stats, self.metrics, self.clock, rules, soft, lead_id_key=self.lead_id_key
+        )
 
     @cached_property
     def sweep(self) -> Sweep:
@@ -284,6 +295,7 @@ class App:
             default_sequence=s.default_sequence,
             unconfirmed_lead_ttl=timedelta(days=s.unconfirmed_lead_days),
             max_attributes=s.max_attributes,
+            lead_id_key=self.lead_id_key,
         )
 
 

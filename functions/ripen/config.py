@@ -27,7 +27,11 @@ class Settings(BaseModel):
     # The HMAC key for links: from Secrets Manager in AWS (ARN), or the value itself locally.
     token_secret_arn: str | None = Field(default=None, alias="TOKEN_SECRET_ARN")
     token_secret: str | None = Field(default=None, alias="TOKEN_SECRET", repr=False)
-    link_lifetime_days: int = Field(default=60, ge=1, alias="LINK_LIFETIME_DAYS")
+    # At least 30 days: CAN-SPAM asks an unsubscribe link to work that long (they work for ever anyway).
+    link_lifetime_days: int = Field(default=60, ge=30, alias="LINK_LIFETIME_DAYS")
+    # The key that makes lead ids pseudonyms only the stack can compute: never rotated.
+    lead_id_secret_arn: str | None = Field(default=None, alias="LEAD_ID_SECRET_ARN")
+    lead_id_secret: str | None = Field(default=None, alias="LEAD_ID_SECRET", repr=False)
     # -- email: sending, footer, compliance --------------------------------------------------------
     ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
     sender_company: str | None = Field(default=None, alias="SENDER_COMPANY")

@@ -44,7 +44,7 @@ class PrintingQueue:
             print(f"queued: {claim.kind} email '{claim.email}' to {claim.lead_id} ({claim.sequence})", file=self.out)
             if claim.kind == "confirmation":
                 lifetime = self.catalog.current(claim.sequence).double_opt_in.expire_after
-                url = self.links.confirm(claim.lead_id, claim.sequence, self.clock.now(), lifetime)
+                url = self.links.confirm(claim.lead_id, claim.sequence, self.clock.now(), lifetime, claim.run)
                 print(f"        its confirm link: {url}", file=self.out)
             self.out.flush()
         return []
@@ -66,6 +66,7 @@ def serve_forever(templates: Path, page: Path, port: int, sequence: str, out: Te
             **{name: f"local-{name.split('_')[0].lower()}" for name in _TABLE_VARIABLES},
             "TEMPLATES_DIR": str(templates),
             "TOKEN_SECRET": secret,
+            "LEAD_ID_SECRET": os.environ.get("LEAD_ID_SECRET") or secrets.token_urlsafe(32),
             "PUBLIC_BASE_URL": base,
             "DEFAULT_SEQUENCE": sequence,
             "ALLOWED_ORIGINS": "*",

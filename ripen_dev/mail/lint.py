@@ -92,7 +92,9 @@ def _context(links: Links, sender: SenderDetails, sequence_name: str, title: str
         sequence_title=title,
         unsubscribe_url=links.unsubscribe(lead.lead_id, sequence_name, SAMPLE_TIME),
         preferences_url=links.preferences(lead.lead_id, sequence_name, SAMPLE_TIME),
-        confirm_url=links.confirm(lead.lead_id, sequence_name, SAMPLE_TIME, timedelta(days=7)) if confirm else None,
+        confirm_url=links.confirm(lead.lead_id, sequence_name, SAMPLE_TIME, timedelta(days=7), run=1)
+        if confirm
+        else None,
     )
 
 

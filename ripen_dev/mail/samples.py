@@ -21,6 +21,7 @@ from ripen.mail.render import SenderDetails
 SAMPLE_TIME = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 SAMPLE_BASE_URL = "https://nurture.acme.example"
 SAMPLE_KEY = b"ripen-preview-key-only-for-sample-links-0000"  # signs links in previews; never used to send
+SAMPLE_LEAD_ID_KEY = b"ripen-preview-key-only-for-sample-lead-ids"  # names the sample leads; never a stack's
 SAMPLE_SENDER = SenderDetails(
     company="Acme Insights",
     postal_address="Acme Insights Inc., 100 Example Street, Springfield, IL 62701, USA",
@@ -30,7 +31,7 @@ SAMPLE_SENDER = SenderDetails(
 
 def _lead(email: str, **fields: Any) -> Lead:
     consent = Consent(given_at=SAMPLE_TIME, source="preview", confirmed_at=SAMPLE_TIME)
-    return Lead(lead_id_for(email), email, SAMPLE_TIME, consent=consent, **fields)
+    return Lead(lead_id_for(email, SAMPLE_LEAD_ID_KEY), email, SAMPLE_TIME, consent=consent, **fields)
 
 
 SAMPLE_LEADS: dict[str, Lead] = {

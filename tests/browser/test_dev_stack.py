@@ -13,17 +13,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.core.state import Status
 from ripen_dev.local.devstack.stack import DevStack
 from tests.browser.conftest import ARTIFACTS
 from tests.support.capture import next_monday
 from tests.support.devstack import dev_options
+from tests.support.ids import LEAD_ID_KEY, lead_id_for
 
 pytestmark = pytest.mark.browser
 
 ANA = "ana@example.com"
 ANA_ID = lead_id_for(ANA)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_lead_id_key(monkeypatch):
+    """The dev stack takes its lead-id key from the environment: pinned, ids are known in advance."""
+    monkeypatch.setenv("LEAD_ID_SECRET", LEAD_ID_KEY)
 
 
 @pytest.fixture

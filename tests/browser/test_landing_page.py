@@ -13,13 +13,13 @@ from html import unescape
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.core.state import Status
 from ripen.ports.queue import SendJob
 from ripen_dev.fakes.clock import ManualClock
 from ripen_dev.local.http import LocalHttpApi
 from tests.browser.conftest import ARTIFACTS
 from tests.support.capture import CaptureStack, capture_stack, example_page, installed, next_monday
+from tests.support.ids import lead_id_for
 
 pytestmark = pytest.mark.browser
 

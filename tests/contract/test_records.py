@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from ripen.core.records import Change, EventMark, MessageStatus
+from ripen.core.records import Change, EventMark, LeadStatus, MessageStatus
 from ripen.core.state import Status
 from ripen.ports.store import SendContext
 from tests.contract import given
@@ -21,6 +21,14 @@ def test_a_lead_is_created_once_and_saved_only_at_the_revision_read(store, clock
     stored = store.get_lead("ld_ana")
     assert (stored.name, stored.revision) == ("Ana", 2)
     assert store.get_lead("ld_nobody") is None
+
+
+def test_an_unsubscribe_keeps_its_time_on_the_lead(store, clock):
+    # (confirmation links issued before it confirm nothing: issue 14)
+    lead = given.lead(store, "ld_ana", clock.now())
+    left = replace(lead, status=LeadStatus.UNSUBSCRIBED, unsubscribed_at=clock.now() + timedelta(minutes=5))
+    assert store.save_lead(left, lead.revision)
+    assert store.get_lead("ld_ana").unsubscribed_at == clock.now() + timedelta(minutes=5)
 
 
 def test_an_enrollment_is_created_once_and_moves_only_from_the_revision_read(store, clock):

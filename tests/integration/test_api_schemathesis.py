@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from ripen.app import App
 from ripen.config import Settings
-from ripen.core.leads import InvalidEmailError, lead_id_for, normalize_email
+from ripen.core.leads import InvalidEmailError, normalize_email
 from ripen.core.records import Lead
 from ripen.models.signup import ATTRIBUTE_NAME, is_honeypot_filled
 from ripen_dev.fakes.clock import ManualClock
@@ -35,6 +35,7 @@ from ripen_dev.local.http import LocalHttpApi
 from ripen_dev.local.openapi import openapi_description
 from tests.conftest import REPO, TEMPLATES
 from tests.support.capture import EVENTS_KEY, installed, next_monday
+from tests.support.ids import LEAD_ID_KEY, lead_id_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +65,7 @@ def served(dynamodb_endpoint: str) -> Iterator[tuple[str, App]]:
         AWS_REGION="us-east-1",
         TEMPLATES_DIR=str(TEMPLATES),
         TOKEN_SECRET=EVENTS_KEY,
+        LEAD_ID_SECRET=LEAD_ID_KEY,
     )
     app = App(Settings.from_env(env), queue=MemorySendQueue(), clock=ManualClock(next_monday(16)))
     from ripen.handlers.api import handler

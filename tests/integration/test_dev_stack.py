@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.core.records import LeadStatus
 from ripen.core.state import Status
 from ripen_dev.local.devstack.ses import OutboxEmail
@@ -30,11 +29,18 @@ from ripen_dev.local.http import LambdaContext
 from tests.conftest import REPO
 from tests.support.capture import next_monday
 from tests.support.devstack import dev_options
+from tests.support.ids import LEAD_ID_KEY, lead_id_for
 
 pytestmark = pytest.mark.integration
 
 ANA = "ana@example.com"
 ANA_ID = lead_id_for(ANA)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_lead_id_key(monkeypatch):
+    """The dev stack takes its lead-id key from the environment: pinned, ids are known in advance."""
+    monkeypatch.setenv("LEAD_ID_SECRET", LEAD_ID_KEY)
 
 
 @dataclass

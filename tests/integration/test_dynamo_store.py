@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 
 from ripen.core.engine import advance, new_enrollment
-from ripen.core.leads import lead_id_for, shard_of
+from ripen.core.leads import shard_of
 from ripen.core.records import Consent, EnrollmentRecord, Lead, change_for, message_key
 from ripen.core.state import Engaged, Enrolled, LeadContext, Status, Stopped, TimerDue
 from ripen.services.nurture import Nurture
 from ripen_dev.fakes.queue import MemorySendQueue
+from tests.support.ids import lead_id_for
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,13 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from ripen.adapters.bus import EventBridgeBus
-from ripen.core.leads import lead_id_for
 from ripen.core.records import HANDOFF_GRACE, Lead, Message, MessageClaim, MessageStatus, handoff_claim
 from ripen.core.state import Enrollment, HandOff, Status
 from ripen.ports.bus import BusEvent
 from ripen.services.handoffs import DETAIL_TYPE, SOURCE, HandOffs
 from ripen_dev.fakes.metrics import MemoryMetrics
 from ripen_dev.fakes.store import InMemoryStore
+from tests.support.ids import lead_id_for
 
 pytestmark = pytest.mark.integration
 REGION = "us-east-1"

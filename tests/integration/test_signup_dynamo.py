@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.models.signup import Limits, parse_signup
 from ripen.services.signup import CaptureStatus
 from ripen_dev.fakes.clock import ManualClock
 from tests.support.capture import CaptureStack, capture_stack, event, installed, invoke, next_monday, post_json
+from tests.support.ids import lead_id_for
 
 pytestmark = pytest.mark.integration
 

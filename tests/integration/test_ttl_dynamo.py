@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.core.records import LeadStatus, message_key
 from ripen.models.ses import received_events
 from ripen.models.signup import Limits, parse_signup
@@ -17,6 +16,7 @@ from ripen.services.signup import Capture, CaptureStatus
 from ripen_dev.fakes.clock import ManualClock
 from tests.support.capture import CaptureStack, capture_stack, installed, next_monday
 from tests.support.expiry import expire_items
+from tests.support.ids import lead_id_for
 from tests.support.ses_events import event_about
 
 pytestmark = pytest.mark.integration

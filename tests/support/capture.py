@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 
 from ripen.app import App, use
 from ripen.config import Settings
-from ripen.core.leads import lead_id_for
 from ripen.core.records import Lead
 from ripen.ports.queue import SendJob
 from ripen_dev.fakes.queue import MemorySendQueue
 from ripen_dev.local.http import LambdaContext, http_api_event
 from tests.conftest import EVENTS, TEMPLATES
+from tests.support.ids import LEAD_ID_KEY, lead_id_for
 
 # The test-only key that signed the tokens in events/apigw/ (see events/apigw/README.md).
 EVENTS_KEY = "ripen-events-fixture-key-not-a-secret"
@@ -48,6 +48,7 @@ def settings(**values: str) -> Settings:
             **TABLES,
             "TEMPLATES_DIR": str(TEMPLATES),
             "TOKEN_SECRET": EVENTS_KEY,
+            "LEAD_ID_SECRET": LEAD_ID_KEY,
             "DEFAULT_SEQUENCE": "trial-nurture",
             **values,
         }
@@ -190,6 +191,7 @@ def capture_stack(
         AWS_REGION="us-east-1",
         TEMPLATES_DIR=str(TEMPLATES),
         TOKEN_SECRET=EVENTS_KEY,
+        LEAD_ID_SECRET=LEAD_ID_KEY,
         **values,
     )
     configured = Settings.from_env(env)

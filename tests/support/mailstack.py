@@ -7,7 +7,6 @@ from typing import Any
 
 from ripen.app import App
 from ripen.config import Settings
-from ripen.core.leads import lead_id_for
 from ripen.core.records import Consent, Lead, Message, MessageStatus, message_key
 from ripen.core.state import TimerDue
 from ripen.core.validator import Catalog
@@ -23,6 +22,7 @@ from ripen_dev.fakes.metrics import MemoryMetrics
 from ripen_dev.fakes.queue import MemorySendQueue
 from ripen_dev.fakes.stats import MemoryStats
 from tests.conftest import TEMPLATES
+from tests.support.ids import LEAD_ID_KEY, lead_id_for
 
 KEY = "k" * 48
 BASE_URL = "https://go.acme.example"
@@ -35,6 +35,7 @@ ENV = {
     "STATS_TABLE": "stats",
     "TEMPLATES_DIR": str(TEMPLATES),
     "TOKEN_SECRET": KEY,
+    "LEAD_ID_SECRET": LEAD_ID_KEY,
     "PUBLIC_BASE_URL": BASE_URL,
     "SENDER_COMPANY": "Acme Insights",
     "SENDER_POSTAL_ADDRESS": POSTAL_ADDRESS,

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 import pytest
 
 from ripen.app import App
-from ripen.core.leads import lead_id_for
 from ripen.core.records import LeadStatus
 from ripen.core.state import Status
 from ripen.core.tokens import Purpose, issue
@@ -37,6 +36,7 @@ from tests.support.capture import (
     queued,
     settings,
 )
+from tests.support.ids import lead_id_for
 
 JANE = "jane+test@example.com"
 JANE_ID = lead_id_for(JANE)

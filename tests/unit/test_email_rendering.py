@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.core.records import Lead
 from ripen.mail.render import EmailContext, Renderer, RenderError, SenderDetails, lead_view
 from tests.conftest import TEMPLATES
+from tests.support.ids import lead_id_for
 
 UNSUBSCRIBE = "https://go.acme.example/unsubscribe?token=unsub.sig"
 PREFERENCES = "https://go.acme.example/preferences?token=prefs.sig"

@@ -124,10 +124,11 @@ def test_suppression_never_lifts_and_outranks_unsubscribing():
     assert gone is not None
     assert gone.status is LeadStatus.SUPPRESSED
     assert suppressed(gone, "complaint") is None
-    assert unsubscribed(gone, "SES subscription") is None
-    out = unsubscribed(fresh(), "SES subscription")
+    assert unsubscribed(gone, "SES subscription", later(days=1)) is None
+    out = unsubscribed(fresh(), "SES subscription", later(days=1))
     assert out is not None
     assert out.status is LeadStatus.UNSUBSCRIBED
+    assert out.unsubscribed_at == later(days=1)  # older confirmation links confirm nothing
     assert suppressed(out, "hard bounce") is not None  # the address itself is bad now
 
 

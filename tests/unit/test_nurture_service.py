@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.core.records import Consent, Lead
 from ripen.core.state import GoalReached, Status, Stopped, TimerDue
 from ripen.services.nurture import Nurture, UnknownSequenceError
 from ripen_dev.fakes.queue import MemorySendQueue
 from ripen_dev.fakes.store import InMemoryStore
+from tests.support.ids import lead_id_for
 
 
 @pytest.fixture

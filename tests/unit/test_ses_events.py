@@ -8,8 +8,8 @@ import json
 import pytest
 
 from ripen.core.engagement import ref_from_tags
-from ripen.core.leads import lead_id_for
 from ripen.models import ses
+from tests.support.ids import lead_id_for
 from tests.support.ses_events import NAMES, SES, record_of, sample
 
 TYPES = {

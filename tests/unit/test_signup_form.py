@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ripen.core.leads import InvalidEmailError, lead_id_for, normalize_email
+from ripen.core.leads import InvalidEmailError, normalize_email
 from ripen.models.signup import InvalidSignupError, Limits, is_honeypot_filled, parse_signup
 from ripen.web.bodies import BodyError, read_fields, wants_json
+from tests.support.ids import lead_id_for
 
 LIMITS = Limits(max_attributes=3, max_attribute_length=20)
 FORM = {"content-type": "application/x-www-form-urlencoded"}

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 
-from ripen.core.leads import lead_id_for
 from ripen.core.records import LeadStatus
 from ripen.core.state import Status, Stopped, TimerDue
 from ripen.models.signup import Limits, SignupForm, parse_signup
@@ -23,6 +22,7 @@ from ripen.services.signup import (
 )
 from ripen_dev.fakes.queue import MemorySendQueue
 from ripen_dev.fakes.store import InMemoryStore
+from tests.support.ids import LEAD_ID_KEY, lead_id_for
 
 ANA = "ana@example.com"
 ANA_ID = lead_id_for(ANA)
@@ -45,7 +45,14 @@ def nurture(store, queue, catalog, clock) -> Nurture:
 
 @pytest.fixture
 def signup(store, nurture, clock) -> Signup:
-    return Signup(store, nurture, clock, default_sequence="trial-nurture", unconfirmed_lead_ttl=timedelta(days=30))
+    return Signup(
+        store,
+        nurture,
+        clock,
+        default_sequence="trial-nurture",
+        unconfirmed_lead_ttl=timedelta(days=30),
+        lead_id_key=LEAD_ID_KEY.encode(),
+    )
 
 
 def form(email: str = ANA, **fields) -> SignupForm:
@@ -110,7 +117,7 @@ def test_an_unknown_sequence_is_refused_with_the_ones_that_exist(signup, store):
 
 def test_without_a_default_a_signup_must_name_its_sequence(store, nurture, clock):
     with pytest.raises(NoSequenceError):
-        Signup(store, nurture, clock).capture(form())
+        Signup(store, nurture, clock, lead_id_key=LEAD_ID_KEY.encode()).capture(form())
 
 
 # -- again -------------------------------------------------------------------------------------------------

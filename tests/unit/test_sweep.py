@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ripen.core.leads import lead_id_for, shard_of
+from ripen.core.leads import shard_of
 from ripen.core.records import Consent, EnrollmentRecord, Lead, MessageStatus
 from ripen.core.state import Engaged, Enrollment, Status, Wait
 from ripen.ports.queue import SendJob
@@ -22,6 +22,7 @@ from ripen.services.sweep import Sweep
 from ripen_dev.fakes.clock import ManualClock
 from ripen_dev.fakes.queue import MemorySendQueue
 from ripen_dev.fakes.store import InMemoryStore
+from tests.support.ids import lead_id_for
 from tests.support.sender import MemorySender, take_lease
 
 

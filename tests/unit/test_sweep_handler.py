@@ -10,7 +10,6 @@ import pytest
 
 from ripen.app import App, use
 from ripen.config import Settings
-from ripen.core.leads import lead_id_for
 from ripen.core.records import Consent, Lead
 from ripen.handlers import sweep as sweep_function
 from ripen.models.schedule import ScheduleTick
@@ -21,6 +20,7 @@ from ripen_dev.fakes.store import InMemoryStore
 from ripen_dev.local import cfn
 from ripen_dev.local.http import LambdaContext
 from tests.conftest import EVENTS, REPO
+from tests.support.ids import lead_id_for
 from tests.support.sender import MemorySender
 
 TEMPLATE = cfn.load_template(REPO / "template.yaml")

@@ -6,18 +6,42 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ripen.core.tokens import Purpose, TokenError, issue, verify
+from ripen.core.tokens import KeyRing, Purpose, TokenError, issue, verify
 
 KEY = b"k" * 32
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 def test_a_token_verifies_for_its_own_purpose_until_it_expires():
-    token = issue(KEY, Purpose.UNSUBSCRIBE, "ld_abc", NOW + timedelta(days=30), sequence="trial-nurture")
-    claims = verify(KEY, token, Purpose.UNSUBSCRIBE, NOW)
+    token = issue(KEY, Purpose.PREFERENCES, "ld_abc", NOW + timedelta(days=30), sequence="trial-nurture")
+    claims = verify(KEY, token, Purpose.PREFERENCES, NOW)
     assert (claims.lead_id, claims.sequence) == ("ld_abc", "trial-nurture")
     with pytest.raises(TokenError, match="expired"):
-        verify(KEY, token, Purpose.UNSUBSCRIBE, NOW + timedelta(days=30))
+        verify(KEY, token, Purpose.PREFERENCES, NOW + timedelta(days=30))
+
+
+def test_an_unsubscribe_token_still_unsubscribes_after_its_expiry_and_says_it_has_expired():
+    token = issue(KEY, Purpose.UNSUBSCRIBE, "ld_abc", NOW + timedelta(days=30))
+    claims = verify(KEY, token, Purpose.UNSUBSCRIBE, NOW + timedelta(days=400))
+    assert claims.lead_id == "ld_abc"
+    assert claims.expired(NOW + timedelta(days=400))  # what it leads to (preferences) ends with it
+
+
+def test_a_token_names_its_key_and_verifies_only_while_the_ring_holds_that_key():
+    old, new = KeyRing("k1", {"k1": KEY}), KeyRing("k2", {"k1": KEY, "k2": b"n" * 32})
+    token = issue(old, Purpose.PREFERENCES, "ld_abc", NOW + timedelta(days=1))
+    assert verify(new, token, Purpose.PREFERENCES, NOW).lead_id == "ld_abc"
+    with pytest.raises(TokenError, match="forged"):
+        verify(KeyRing("k2", {"k2": b"n" * 32}), token, Purpose.PREFERENCES, NOW)
+    # a token signed before the ring had ids verifies with any key the ring holds
+    plain = issue(KEY, Purpose.PREFERENCES, "ld_abc", NOW + timedelta(days=1))
+    assert verify(new, plain, Purpose.PREFERENCES, NOW).lead_id == "ld_abc"
+
+
+def test_a_confirm_token_carries_its_run_and_when_it_was_issued():
+    token = issue(KEY, Purpose.CONFIRM, "ld_abc", NOW + timedelta(days=7), "trial-nurture", issued_at=NOW, run=2)
+    claims = verify(KEY, token, Purpose.CONFIRM, NOW)
+    assert (claims.run, claims.issued_at) == (2, NOW)
 
 
 def test_a_token_for_one_purpose_is_refused_for_another():

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from ripen.adapters import tables
-from ripen.core.leads import lead_id_for
 from ripen.core.records import UNCONFIRMED_RUN_OUTLIVES_ITS_MESSAGES, LeadStatus, MessageStatus, message_key
 from ripen.core.state import Status
 from ripen.handlers import engagement
@@ -18,6 +17,7 @@ from ripen_dev.fakes.store import RETENTION, InMemoryStore
 from ripen_dev.local import cfn, resources
 from ripen_dev.local.http import LambdaContext
 from tests.conftest import REPO
+from tests.support.ids import lead_id_for
 from tests.support.mailstack import Stack
 from tests.support.ses_events import event_about
 

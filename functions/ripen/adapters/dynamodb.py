@@ -620,6 +620,7 @@ def _lead_item(lead: Lead, revision: int | None) -> LeadItem:
         recent_emails=[t.timestamp() for t in lead.recent_emails],
         soft_bounces=lead.soft_bounces,
         soft_bounced_at=lead.soft_bounced_at,
+        unsubscribed_at=lead.unsubscribed_at,
         created_at=lead.created_at,
         expires_at=lead.expires_at,
     )
@@ -654,6 +655,7 @@ def _lead(item: LeadItem) -> Lead:
         revision=int(item.revision or 0),
         expires_at=item.expires_at,
         soft_bounced_at=item.soft_bounced_at,
+        unsubscribed_at=item.unsubscribed_at,
     )
 
 

@@ -1,11 +1,20 @@
-"""The link-signing key: Secrets Manager in AWS (through Powertools parameters, cached), an
-environment variable locally. Never logged, never in the repo."""
+"""The stack's secrets: Secrets Manager in AWS (through Powertools parameters, cached), an
+environment variable locally. Never logged, never in the repo.
+
+- The link-signing keys (`TOKEN_SECRET_ARN` / `TOKEN_SECRET`): a plain secret is one key; JSON
+  `{"current": "k2", "keys": {"k1": "...", "k2": "..."}}` is a key ring, so the key can rotate
+  while links signed with a retired-but-listed key keep working (docs/operator-guide.md).
+- The lead-id key (`LEAD_ID_SECRET_ARN` / `LEAD_ID_SECRET`): makes lead ids pseudonyms only the
+  stack can compute. A secret of its own, never rotated: a new key would give every address a new
+  id, and the leads, suppressions and unsubscribes stored under the old ones would be lost.
+"""
 
 from __future__ import annotations
 
 import json
 
 from ripen.config import Settings
+from ripen.core.tokens import KeyRing
 
 CACHE_SECONDS = 300
 MIN_KEY_LENGTH = 32
@@ -15,19 +24,52 @@ class MissingSecretError(RuntimeError):
     pass
 
 
-def token_key(settings: Settings) -> bytes:
-    if settings.token_secret_arn:
+def token_key(settings: Settings) -> KeyRing:
+    """The link-signing key ring."""
+    raw = _read(settings.token_secret_arn, settings.token_secret, "TOKEN_SECRET_ARN", "TOKEN_SECRET", "sign links")
+    ring = _key_ring(raw)
+    for key in ring.keys.values():
+        _long_enough(key, "link-signing")
+    return ring
+
+
+def lead_id_key(settings: Settings) -> bytes:
+    """The key lead ids are computed with (`ripen.core.leads.lead_id_for`)."""
+    raw = _read(
+        settings.lead_id_secret_arn, settings.lead_id_secret, "LEAD_ID_SECRET_ARN", "LEAD_ID_SECRET", "name leads"
+    )
+    return _long_enough(_unwrap(raw).encode("utf-8"), "lead-id")
+
+
+def _read(arn: str | None, value: str | None, arn_name: str, value_name: str, purpose: str) -> str:
+    if arn:
         from aws_lambda_powertools.utilities import parameters  # lazy: boto3 only when needed
 
-        raw = str(parameters.get_secret(settings.token_secret_arn, max_age=CACHE_SECONDS))
-        value = _unwrap(raw)
-    elif settings.token_secret:
-        value = settings.token_secret
-    else:
-        raise MissingSecretError("set TOKEN_SECRET_ARN (AWS) or TOKEN_SECRET (local) to sign links")
-    if len(value) < MIN_KEY_LENGTH:
-        raise MissingSecretError(f"the link-signing secret must be at least {MIN_KEY_LENGTH} characters")
-    return value.encode("utf-8")
+        return str(parameters.get_secret(arn, max_age=CACHE_SECONDS))
+    if value:
+        return value
+    raise MissingSecretError(f"set {arn_name} (AWS) or {value_name} (local) to {purpose}")
+
+
+def _long_enough(key: bytes, what: str) -> bytes:
+    if len(key) < MIN_KEY_LENGTH:
+        raise MissingSecretError(f"the {what} secret must be at least {MIN_KEY_LENGTH} characters")
+    return key
+
+
+def _key_ring(raw: str) -> KeyRing:
+    """A JSON key ring, or a single key (plain text, or JSON like {"key": "..."})."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and "current" in data and isinstance(data.get("keys"), dict):
+        keys = {str(kid): str(key).encode("utf-8") for kid, key in data["keys"].items()}
+        current = str(data["current"])
+        if not current or current not in keys:
+            raise MissingSecretError("the link-signing key ring's 'current' must name one of its 'keys'")
+        return KeyRing(current, keys)
+    return KeyRing.single(_unwrap(raw).encode("utf-8"))
 
 
 def _unwrap(raw: str) -> str:

@@ -58,6 +58,7 @@ class LeadItem(Model):
     recent_emails = ListAttribute(of=NumberAttribute, default=list)
     soft_bounces = NumberAttribute(default=0)
     soft_bounced_at = UTCDateTimeAttribute(null=True)
+    unsubscribed_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     revision = VersionAttribute()
     expires_at = TTLAttribute(null=True)

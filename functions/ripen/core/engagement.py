@@ -170,12 +170,12 @@ def suppressed(lead: Lead, reason: str) -> Lead | None:
     return replace(lead, status=LeadStatus.SUPPRESSED, status_reason=reason, expires_at=None)
 
 
-def unsubscribed(lead: Lead, reason: str) -> Lead | None:
-    """The lead unsubscribed from everything, or None when it already is (or is suppressed)."""
+def unsubscribed(lead: Lead, reason: str, at: datetime) -> Lead | None:
+    """The lead unsubscribed from everything at `at`, or None when it already is (or is suppressed)."""
     if lead.status is not LeadStatus.ACTIVE:
         return None
     # Kept until a fresh signup is confirmed: the lead outlives any time to live it had.
-    return replace(lead, status=LeadStatus.UNSUBSCRIBED, status_reason=reason, expires_at=None)
+    return replace(lead, status=LeadStatus.UNSUBSCRIBED, status_reason=reason, expires_at=None, unsubscribed_at=at)
 
 
 # -- stats ------------------------------------------------------------------------------------------

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 
 
-def lead_id_for(normalized_email: str) -> str:
+def lead_id_for(normalized_email: str, key: bytes) -> str:
     """A stable, opaque id for an address, so keys, tags, logs and metrics never carry the address.
 
-    Deterministic so that two signups racing for the same address converge on one item.
+    Deterministic so that two signups racing for the same address converge on one item. Keyed
+    (HMAC-SHA256 with the stack's lead-id secret): a pseudonym only the stack can compute, so a list
+    of guessed addresses cannot be matched against the ids in logs, SES tags, history or hand-offs.
     """
-    digest = hashlib.sha256(f"ripen:lead:{normalized_email}".encode()).digest()
+    digest = hmac.new(key, f"ripen:lead:{normalized_email}".encode(), hashlib.sha256).digest()
     return "ld_" + base64.b32encode(digest).decode("ascii").lower().rstrip("=")[:24]
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from ripen.core.tokens import Purpose, issue
+from ripen.core.tokens import KeyRing, Purpose, issue
 
 
 class Links:
-    def __init__(self, base_url: str, key: bytes, lifetime: timedelta) -> None:
+    def __init__(self, base_url: str, key: KeyRing | bytes, lifetime: timedelta) -> None:
         self.base_url = base_url.rstrip("/")
         self.key = key
         self.lifetime = lifetime
@@ -23,12 +23,16 @@ class Links:
         now: datetime,
         message: str | None = None,
         lifetime: timedelta | None = None,
+        run: int | None = None,
     ) -> str:
-        token = issue(self.key, purpose, lead_id, now + (lifetime or self.lifetime), sequence, message)
+        expires = now + (lifetime or self.lifetime)
+        token = issue(self.key, purpose, lead_id, expires, sequence, message, issued_at=now, run=run)
         return f"{self.base_url}{path}?{urlencode({'token': token})}"
 
-    def confirm(self, lead_id: str, sequence: str, now: datetime, lifetime: timedelta) -> str:
-        return self._url("/confirm", Purpose.CONFIRM, lead_id, sequence, now, lifetime=lifetime)
+    def confirm(self, lead_id: str, sequence: str, now: datetime, lifetime: timedelta, run: int) -> str:
+        """Bound to the run it confirms and dated: a link from an earlier run, or from before the
+        lead last unsubscribed, confirms nothing."""
+        return self._url("/confirm", Purpose.CONFIRM, lead_id, sequence, now, lifetime=lifetime, run=run)
 
     def unsubscribe(self, lead_id: str, sequence: str | None, now: datetime, message: str | None = None) -> str:
         return self._url("/unsubscribe", Purpose.UNSUBSCRIBE, lead_id, sequence, now, message)

@@ -50,6 +50,8 @@ class Lead:
     # it confirms, is suppressed or unsubscribes: those live on the lead and must outlive any TTL.
     expires_at: datetime | None = None
     soft_bounced_at: datetime | None = None  # the latest soft bounce (soft_bounces counts a run of them)
+    # The latest unsubscribe from everything: a confirmation link issued before it confirms nothing.
+    unsubscribed_at: datetime | None = None
 
     @property
     def confirmed(self) -> bool:

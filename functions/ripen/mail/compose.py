@@ -53,7 +53,7 @@ class Composer:
         confirm = None
         if claim.kind == "confirmation":
             lifetime = sequence.double_opt_in.expire_after
-            confirm = self.links.confirm(lead.lead_id, sequence.name, now, lifetime=lifetime)
+            confirm = self.links.confirm(lead.lead_id, sequence.name, now, lifetime=lifetime, run=claim.run)
         return EmailContext(
             lead=lead_view(lead),
             sender=self.sender,

@@ -75,7 +75,7 @@ class Preferences:
         changed = False
         for _ in range(MAX_ATTEMPTS):
             lead = self.store.get_lead(lead_id)
-            marked = unsubscribed(lead, how) if lead is not None else None
+            marked = unsubscribed(lead, how, self.clock.now()) if lead is not None else None
             if lead is None or marked is None:  # no lead, or one not active (suppressed, unsubscribed)
                 break
             if self.store.save_lead(marked, lead.revision):

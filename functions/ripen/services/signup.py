@@ -46,6 +46,7 @@ class ConfirmStatus(StrEnum):
     ALREADY_CONFIRMED = "already_confirmed"
     GONE = "gone"  # the unconfirmed lead was deleted, or the sequence no longer exists
     REFUSED = "refused"  # suppressed, or unsubscribed since (a fresh signup is needed)
+    OUTDATED = "outdated"  # the link is for another run, or was issued before the lead last unsubscribed
 
 
 class NoSequenceError(UnknownSequenceError):
@@ -90,8 +91,11 @@ class Signup:
         default_sequence: str | None = None,
         unconfirmed_lead_ttl: timedelta = timedelta(days=30),
         max_attributes: int = 20,
+        *,
+        lead_id_key: bytes,
     ) -> None:
         self.store = store
+        self.lead_id_key = lead_id_key
         self.nurture = nurture
         self.clock = clock
         self.default_sequence = default_sequence
@@ -116,7 +120,7 @@ class Signup:
         sequence = self.sequence_for(form.sequence)
         if sequence.consent_required and not form.consent:
             raise ConsentRequiredError(sequence.name)
-        lead_id = lead_id_for(form.email)
+        lead_id = lead_id_for(form.email, self.lead_id_key)
         for _ in range(MAX_ATTEMPTS):
             now = self.clock.now()
             current = self.store.get_lead(lead_id)
@@ -205,8 +209,13 @@ class Signup:
 
     # -- confirm ----------------------------------------------------------------------------------
 
-    def confirm(self, lead_id: str, sequence_name: str) -> Confirmation:
-        """The lead clicked "yes, confirm": record it, then start the sequence (its first email at once)."""
+    def confirm(
+        self, lead_id: str, sequence_name: str, run: int | None = None, issued_at: datetime | None = None
+    ) -> Confirmation:
+        """The lead clicked "yes, confirm": record it, then start the sequence (its first email at once).
+
+        `run` and `issued_at` come from the link: one for another run of the enrollment, or issued
+        before the lead last unsubscribed, confirms nothing (None: not from a link, nothing to check)."""
         try:
             sequence = self.nurture.sequence(sequence_name)
         except UnknownSequenceError:
@@ -216,6 +225,9 @@ class Signup:
             lead = self.store.get_lead(lead_id)
             if lead is None:
                 return Confirmation(ConfirmStatus.GONE, sequence)
+            if self._link_outdated(lead, sequence.name, run, issued_at):
+                self._log("confirmation refused", lead_id, sequence, reason="outdated link")
+                return Confirmation(ConfirmStatus.OUTDATED, sequence)
             if lead.status is LeadStatus.SUPPRESSED or (
                 lead.status is LeadStatus.UNSUBSCRIBED and not self._reconsent_pending(lead_id, sequence)
             ):
@@ -245,13 +257,17 @@ class Signup:
             return Confirmation(ConfirmStatus.CONFIRMED, sequence, tuple(outcome.queued))
         return Confirmation(ConfirmStatus.ALREADY_CONFIRMED, sequence)
 
-    def confirmation_state(self, lead_id: str, sequence_name: str) -> ConfirmStatus | None:
+    def confirmation_state(
+        self, lead_id: str, sequence_name: str, run: int | None = None, issued_at: datetime | None = None
+    ) -> ConfirmStatus | None:
         """What confirming would come to, read only (for the page a link opens); None: it is awaited."""
         if sequence_name not in self.sequences:
             return ConfirmStatus.GONE
         lead = self.store.get_lead(lead_id)
         if lead is None:
             return ConfirmStatus.GONE
+        if self._link_outdated(lead, sequence_name, run, issued_at):
+            return ConfirmStatus.OUTDATED
         if lead.status is LeadStatus.SUPPRESSED or (
             lead.status is LeadStatus.UNSUBSCRIBED
             and not self._reconsent_pending(lead_id, self.sequence_for(sequence_name))
@@ -262,6 +278,17 @@ class Signup:
         if lead.confirmed and lead.status is LeadStatus.ACTIVE and not waiting:
             return ConfirmStatus.ALREADY_CONFIRMED
         return None
+
+    def _link_outdated(self, lead: Lead, sequence_name: str, run: int | None, issued_at: datetime | None) -> bool:
+        """A confirmation link from before the lead's last unsubscribe, or for another run of the
+        enrollment: an old email must not bring back someone who left (or confirm a signup they
+        did not make)."""
+        if issued_at is not None and lead.unsubscribed_at is not None and issued_at < lead.unsubscribed_at:
+            return True
+        if run is None:
+            return False
+        record = self.store.get_enrollment(lead.lead_id, sequence_name)
+        return record is not None and record.enrollment.run != run
 
     def _reconsent_pending(self, lead_id: str, sequence: Sequence) -> bool:
         """An unsubscribed lead is confirmed only through the double opt-in their fresh signup started."""

@@ -337,7 +337,7 @@ def confirm_page(
     claims = _claims(services, token)
     if isinstance(claims, Response):
         return claims
-    state = services.signup.confirmation_state(claims.lead_id, claims.sequence or "")
+    state = services.signup.confirmation_state(claims.lead_id, claims.sequence or "", claims.run, claims.issued_at)
     if state is not None:
         return _confirm_result(services.signup, state, claims.sequence)
     sequence = services.signup.sequence_for(claims.sequence)
@@ -375,7 +375,7 @@ def confirm() -> Response[str]:
     if isinstance(claims, Response):
         return claims
     try:
-        result = services.signup.confirm(claims.lead_id, claims.sequence or "")
+        result = services.signup.confirm(claims.lead_id, claims.sequence or "", claims.run, claims.issued_at)
     except RetryLaterError:
         return _message_page(
             503, "Please try again", "Please try again in a moment", ["We're busy right now."], tone="error"
@@ -407,7 +407,19 @@ def _claims(services: App, token: str) -> TokenClaims | Response[str]:
         return _message_page(
             400, "This link didn't work", "This link didn't work", ["The link names no list."], tone="error"
         )
+    if claims.run is None or claims.issued_at is None:  # made before links named their run and date
+        return _no_longer_valid()
     return claims
+
+
+def _no_longer_valid() -> Response[str]:
+    return _message_page(
+        410,
+        "This link is no longer valid",
+        "This link is no longer valid",
+        ["It is from an earlier signup. If you'd like to hear from us, sign up again and use the newest link."],
+        tone="error",
+    )
 
 
 def _confirm_result(signup: Signup, status: ConfirmStatus, sequence_name: str | None) -> Response[str]:
@@ -429,6 +441,8 @@ def _confirm_result(signup: Signup, status: ConfirmStatus, sequence_name: str | 
                 [f"You're receiving {title}. There's nothing more to do."],
                 tone="",
             )
+        case ConfirmStatus.OUTDATED:
+            return _no_longer_valid()
         case ConfirmStatus.REFUSED:
             return _message_page(
                 403,

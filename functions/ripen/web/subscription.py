@@ -10,7 +10,8 @@
 
 Tokens are signed, expiring and bound to their purpose (`ripen.core.tokens`). A forged, cut-off,
 expired or wrong-purpose token gets a friendly page and changes nothing; a token used again
-changes nothing either, since the lead is already where it asked to be.
+changes nothing either, since the lead is already where it asked to be. An unsubscribe token
+unsubscribes however old it is; the preference choices it offers end when it would have expired.
 """
 
 from __future__ import annotations
@@ -182,8 +183,13 @@ def unsubscribe_page() -> Page:
     standing = services.preferences.standing(claims.lead_id, claims.sequence)
     if standing.unsubscribed or standing.suppressed or not standing.found:
         return _message(200, "You're unsubscribed", ["You won't get any more emails from us."], tone="success")
-    expires = services.clock.now() + services.link_lifetime
-    preferences = issue(services.token_key, Purpose.PREFERENCES, claims.lead_id, expires, claims.sequence)
+    now = services.clock.now()
+    preferences = None
+    if not claims.expired(now):  # the preferences token it offers never outlives the unsubscribe token
+        expires = min(now + services.link_lifetime, claims.expires_at)
+        preferences = issue(
+            services.token_key, Purpose.PREFERENCES, claims.lead_id, expires, claims.sequence, issued_at=now
+        )
     return _page(
         200,
         "unsubscribe.html",

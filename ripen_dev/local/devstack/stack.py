@@ -66,7 +66,7 @@ class DevOptions:
     template: Path = Path("template.yaml")
     samples: Path = Path("events/ses/eventbridge")
     cache: Path = Path(".cache")  # where DynamoDB Local is installed
-    persist: Path | None = None  # keep data here (DynamoDB files, sent emails, the clock, the link key)
+    persist: Path | None = None  # keep data here (DynamoDB files, sent emails, the clock, the link and lead-id keys)
     sweep_every: float = 2.0  # seconds between sweeps (every minute in AWS)
     poll_every: float = 0.5  # seconds between looks at the queues
     deliver: bool = True  # SES reports Delivery right after Send; False: the outbox's button does
@@ -400,24 +400,28 @@ class DevStack:
         for function in cfn.resources_of_type(template, "AWS::Serverless::Function"):
             env.update(cfn.function_environment(template, function, refs, parameters))
         env.pop("TOKEN_SECRET_ARN", None)
+        env.pop("LEAD_ID_SECRET_ARN", None)
         env.update(
             DYNAMODB_ENDPOINT=dynamodb,
             AWS_REGION=REGION,
             TEMPLATES_DIR=str(self.options.templates),
-            TOKEN_SECRET=self._token_secret(),
+            TOKEN_SECRET=self._kept_secret("token-secret"),
+            LEAD_ID_SECRET=self._kept_secret("lead-id-secret", os.environ.get("LEAD_ID_SECRET")),
             PUBLIC_BASE_URL=self.url,
         )
         return Settings.from_env(env)
 
-    def _token_secret(self) -> str:
-        """The link-signing key: kept with the data under --persist (links in kept emails go on working)."""
+    def _kept_secret(self, name: str, given: str | None = None) -> str:
+        """A key kept with the data under --persist: links in kept emails go on working (the link
+        key), and the same address keeps naming the same lead (the lead-id key). A new one is
+        `given` (the environment's), else random; a kept one always wins over it."""
         persist = self.options.persist
         if persist is None:
-            return secrets.token_urlsafe(32)
-        kept = persist / "token-secret"
+            return given or secrets.token_urlsafe(32)
+        kept = persist / name
         if not kept.is_file():
             kept.parent.mkdir(parents=True, exist_ok=True)
-            kept.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+            kept.write_text(given or secrets.token_urlsafe(32), encoding="utf-8")
         return kept.read_text(encoding="utf-8").strip()
 
     def _app(self, settings: Settings, events: Any, sesv2: Any) -> App:

@@ -46,6 +46,7 @@ class Parts:
     clock: Clock
     rules: Rules
     soft_bounces: SoftBounceRule
+    lead_id_key: bytes  # to tell which recipient of a lead-less event is the lead (lead_id_for)
 
 
 @dataclass

@@ -42,8 +42,12 @@ class Engagement:
         clock: Clock,
         rules: Rules | None = None,
         soft_bounces: SoftBounceRule | None = None,
+        *,
+        lead_id_key: bytes,
     ) -> None:
-        self.parts = Parts(store, nurture, metrics, clock, rules or Rules(), soft_bounces or SoftBounceRule())
+        self.parts = Parts(
+            store, nurture, metrics, clock, rules or Rules(), soft_bounces or SoftBounceRule(), lead_id_key
+        )
         self.stats = stats
         attribution = Attribution(self.parts)
         self.message_events = MessageEvents(self.parts, attribution)

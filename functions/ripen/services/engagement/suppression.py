@@ -146,7 +146,7 @@ class Suppression:
                 normalized = normalize_email(address)
             except InvalidEmailError:
                 continue
-            if lead_id_for(normalized) == lead_id:
+            if lead_id_for(normalized, self.parts.lead_id_key) == lead_id:
                 after = self._lead_after(Lead(lead_id, normalized, self.parts.clock.now()), record)
                 return after if after is not None and after.status is not LeadStatus.ACTIVE else None
         return None
@@ -162,7 +162,8 @@ class Suppression:
             case ComplaintRecord():
                 return suppressed(lead, "complaint")
             case SubscriptionRecord() if record.subscription.new_topic_preferences.unsubscribe_all:
-                return unsubscribed(lead, f"SES subscription preferences ({record.subscription.source or 'unknown'})")
+                why = f"SES subscription preferences ({record.subscription.source or 'unknown'})"
+                return unsubscribed(lead, why, self.parts.clock.now())
         return None
 
     def _delivered_between(self, lead: Lead, since: datetime | None, until: datetime) -> bool:
