@@ -20,7 +20,7 @@ def token_key(settings: Settings) -> bytes:
         from aws_lambda_powertools.utilities import parameters  # lazy: boto3 only when needed
 
         raw = str(parameters.get_secret(settings.token_secret_arn, max_age=CACHE_SECONDS))
-        value = _unwrap(raw)
+        value = unwrap(raw)
     elif settings.token_secret:
         value = settings.token_secret
     else:
@@ -30,7 +30,7 @@ def token_key(settings: Settings) -> bytes:
     return value.encode("utf-8")
 
 
-def _unwrap(raw: str) -> str:
+def unwrap(raw: str) -> str:
     """A generated secret may be plain text or JSON like {"key": "..."}."""
     try:
         data = json.loads(raw)
