@@ -179,6 +179,7 @@ def test_a_form_post_with_an_unsolved_captcha_gets_an_error_page(world):
         answer = invoke(http_api_event("POST", "/leads", headers, body, source_ip=ATTACKER))
     assert answer.status == 422
     assert "text/html" in answer.headers["content-type"]
+    assert "you&#39;re human" in answer.body or "you're human" in answer.body
     assert world.store.leads == {}
 
 
@@ -196,3 +197,55 @@ def test_the_limit_counters_hold_neither_the_ip_nor_the_address(world):
 def test_a_sequence_that_says_nothing_about_double_opt_in_asks_for_confirmation():
     settings_ = SequenceSettings.model_validate({"name": "quiet", "from": "Acme <hi@acme.example>"})
     assert settings_.double_opt_in.enabled
+
+
+class _Answer:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def __enter__(self) -> _Answer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def read(self, size: int = -1) -> bytes:
+        return self.body
+
+
+def test_the_siteverify_check_posts_the_token_and_fails_closed(monkeypatch):
+    import urllib.error
+    import urllib.request
+    from urllib.parse import parse_qs
+
+    from ripen.adapters.captcha import SiteVerifyCaptcha
+
+    asked: list[Any] = []
+
+    def provider_says(answer: bytes | Exception):
+        def urlopen(request: Any, timeout: float) -> _Answer:
+            asked.append((request.full_url, parse_qs(request.data.decode()), timeout))
+            if isinstance(answer, Exception):
+                raise answer
+            return _Answer(answer)
+
+        monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+
+    captcha = SiteVerifyCaptcha("turnstile", "the-secret")
+    provider_says(b'{"success": true}')
+    assert captcha.verify("tok", "203.0.113.9")
+    url, form, timeout = asked[-1]
+    assert url == "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+    assert form == {"secret": ["the-secret"], "response": ["tok"], "remoteip": ["203.0.113.9"]}
+    assert timeout <= 5
+    # A refusal, an unreadable answer, or no answer at all: refused
+    provider_says(b'{"success": false, "error-codes": ["invalid-input-response"]}')
+    assert not captcha.verify("tok", None)
+    provider_says(b"<html>busy</html>")
+    assert not captcha.verify("tok", None)
+    provider_says(urllib.error.URLError("timed out"))
+    assert not captcha.verify("tok", None)
+    # And an empty token never reaches the provider
+    calls = len(asked)
+    assert not captcha.verify("", None)
+    assert len(asked) == calls
