@@ -93,6 +93,14 @@ def test_200_posts_of_200_addresses_from_one_client_send_no_more_than_its_budget
     assert world.emails_queued() == 1
 
 
+def test_every_address_of_one_ipv6_network_counts_as_one_client(world):
+    # Given one client cycling through the addresses of its IPv6 /64
+    for n in range(30):
+        world.post(f"victim{n}@example.com", ip=f"2001:db8:1:2::{n + 1:x}")
+    # Then it still gets only the per-IP budget
+    assert world.emails_queued() == 10
+
+
 def test_one_unconfirmed_address_reposted_25_times_in_30_days_gets_at_most_5_confirmations(world):
     # Given someone reposting one person's address every 29 hours for 30 days (the sweep runs meanwhile)
     caused = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -59,7 +60,7 @@ class SignupLimits:
         p, now, take = self.policy, self.clock.now(), self.limiter.take
         checks = []
         if source_ip:
-            ip = "ip#" + self.hashed("ip", source_ip)
+            ip = "ip#" + self.hashed("ip", client_of(source_ip))
             checks += [(ip, p.per_ip_minute, MINUTE), (ip, p.per_ip_hour, HOUR)]
         mailbox = "mailbox#" + self.hashed("mailbox", canonical_mailbox(address))
         checks += [(mailbox, p.per_mailbox_day, DAY), (mailbox, p.per_mailbox_30_days, MONTH)]
@@ -89,3 +90,15 @@ class Admission:
         if self._answer is None:
             self._answer = self._limits.admit(self._source_ip, self._address)
         return self._answer
+
+
+def client_of(source_ip: str) -> str:
+    """What counts as one client: an IPv4 address, or an IPv6 /64 (one subscriber's whole network:
+    a client can pick any address in it)."""
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return source_ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
