@@ -5,6 +5,8 @@ Tests and `ripen dev` install their own parts with `use(App(...))`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -24,11 +26,14 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
     from ripen.mail.compose import Composer
     from ripen.mail.render import Renderer
     from ripen.ports.bus import EventBus
+    from ripen.ports.captcha import CaptchaVerifier
+    from ripen.ports.limits import Limiter
     from ripen.ports.mailer import Mailer
     from ripen.ports.metrics import Metrics
     from ripen.ports.stats import Stats
     from ripen.services.engagement import Engagement
     from ripen.services.handoffs import HandOffs
+    from ripen.services.limits import SignupLimits
     from ripen.services.pacing import Pacer
     from ripen.services.preferences import Preferences
     from ripen.services.sender import Sender
@@ -55,6 +60,8 @@ class App:
         metrics: Metrics | None = None,
         bus: EventBus | None = None,
         stats: Stats | None = None,
+        limiter: Limiter | None = None,
+        captcha: CaptchaVerifier | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -65,6 +72,8 @@ class App:
         self._metrics = metrics
         self._bus = bus
         self._stats = stats
+        self._limiter = limiter
+        self._captcha = captcha
 
     @property
     def hands_off_at_once(self) -> bool:
@@ -297,6 +306,44 @@ class App:
             max_attributes=s.max_attributes,
             lead_id_key=self.lead_id_key,
         )
+
+    # -- abuse: limits on the emails signups cause, the optional CAPTCHA ---------------------------
+
+    @cached_property
+    def signup_limits(self) -> SignupLimits | None:
+        """None when there is nowhere to count (no LIMITS_TABLE and no limiter given: local runs)."""
+        from ripen.services.limits import LimitPolicy, SignupLimits
+
+        s = self.settings
+        limiter = self._limiter
+        if limiter is None and s.limits_table:
+            from ripen.adapters.limits import DynamoLimiter
+
+            limiter = DynamoLimiter(s.limits_table, s.region, s.dynamodb_endpoint)
+        if limiter is None:
+            return None
+        policy = LimitPolicy(
+            per_ip_minute=s.signup_emails_per_ip_minute,
+            per_ip_hour=s.signup_emails_per_ip_hour,
+            per_mailbox_day=s.signup_emails_per_mailbox_day,
+            per_mailbox_30_days=s.signup_emails_per_mailbox_month,
+            per_account_day=s.max_confirmations_per_day,
+        )
+        # Its own key, derived from the lead-id secret (never rotated, unlike the link key ring): the
+        # counters' keys are keyed hashes, never an address or an IP in clear.
+        key = hmac.new(self.lead_id_key, b"ripen signup limits", hashlib.sha256).digest()
+        return SignupLimits(limiter, key, policy, self.clock, self.metrics)
+
+    @cached_property
+    def captcha(self) -> CaptchaVerifier | None:
+        if self._captcha is not None:
+            return self._captcha
+        s = self.settings
+        if not s.captcha_provider:
+            return None
+        from ripen.adapters.captcha import SiteVerifyCaptcha, captcha_secret
+
+        return SiteVerifyCaptcha(s.captcha_provider, captcha_secret(s))
 
 
 _app: App | None = None

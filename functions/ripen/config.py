@@ -53,6 +53,19 @@ class Settings(BaseModel):
     max_attributes: int = Field(default=20, ge=0, le=100, alias="MAX_ATTRIBUTES")
     max_attribute_length: int = Field(default=500, ge=1, le=4_000, alias="MAX_ATTRIBUTE_LENGTH")
     unconfirmed_lead_days: int = Field(default=30, ge=1, alias="UNCONFIRMED_LEAD_DAYS")
+    # Emails signups may cause (issue 14): per source IP, per mailbox, for the account; counted in
+    # LIMITS_TABLE (unset: no limits, for local runs only). Over a limit the answer is the same, unsent.
+    limits_table: str | None = Field(default=None, alias="LIMITS_TABLE")
+    signup_emails_per_ip_minute: int = Field(default=10, ge=1, le=10_000, alias="SIGNUP_EMAILS_PER_IP_MINUTE")
+    signup_emails_per_ip_hour: int = Field(default=50, ge=1, le=100_000, alias="SIGNUP_EMAILS_PER_IP_HOUR")
+    signup_emails_per_mailbox_day: int = Field(default=3, ge=1, le=100, alias="SIGNUP_EMAILS_PER_MAILBOX_DAY")
+    signup_emails_per_mailbox_month: int = Field(default=5, ge=1, le=1000, alias="SIGNUP_EMAILS_PER_MAILBOX_MONTH")
+    max_confirmations_per_day: int = Field(default=1000, ge=1, le=10_000_000, alias="MAX_CONFIRMATIONS_PER_DAY")
+    # An optional CAPTCHA on POST /leads: `turnstile` or `hcaptcha` (empty: none), its secret key
+    # from Secrets Manager (ARN) or, locally, the value itself.
+    captcha_provider: str = Field(default="", pattern=r"^(|turnstile|hcaptcha)$", alias="CAPTCHA_PROVIDER")
+    captcha_secret_arn: str | None = Field(default=None, alias="CAPTCHA_SECRET_ARN")
+    captcha_secret: str | None = Field(default=None, alias="CAPTCHA_SECRET", repr=False)
     # -- engagement: SES events, suppression, the hand-off to sales ---------------------------------
     sales_bus_name: str | None = Field(default=None, alias="SALES_BUS_NAME")
     soft_bounce_limit: int = Field(default=3, ge=1, le=50, alias="SOFT_BOUNCE_LIMIT")

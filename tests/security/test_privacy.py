@@ -20,12 +20,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from ripen.app import use
-from ripen.core.leads import lead_id_for, normalize_email
+from ripen.core.leads import normalize_email
 from ripen.core.records import message_key
 from ripen.handlers import api, engagement, sweep
 from ripen.handlers.observability import logger as powertools_logger
 from ripen_dev.fakes.store import InMemoryStore
 from ripen_dev.local.http import LambdaContext, http_api_event
+from tests.support.ids import lead_id_for
 from tests.support.mailstack import Stack, make_stack
 from tests.support.ses_events import event_about, sqs_batch
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from ripen.app import use
-from ripen.core.leads import lead_id_for
 from ripen.handlers import api
 from ripen_dev.fakes.store import InMemoryStore
 from ripen_dev.local.http import LambdaContext, http_api_event
+from tests.support.ids import lead_id_for
 from tests.support.mailstack import Stack, make_stack
 
 FORM = "application/x-www-form-urlencoded"

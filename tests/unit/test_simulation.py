@@ -147,6 +147,7 @@ def test_without_clicks_nobody_reaches_pricing_or_sales(tmp_path, trial):
 WAIT_FOR_OPEN = """
 name: opens
 from: "Acme <hello@acme.example>"
+double_opt_in: false
 frequency_cap: off
 steps:
   - email: hello

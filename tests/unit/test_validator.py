@@ -14,6 +14,7 @@ EMAILS = {
     "welcome": "Hi! [Plans](https://x.example/pricing){ link=pricing }",
     "followup": "More. [Book a demo](https://x.example/demo){ link=demo }",
     "last": "Bye.",
+    "confirm": "Please confirm: {{ confirm_url }}",  # double opt-in is on unless a sequence turns it off
 }
 
 

@@ -38,7 +38,7 @@ def lead_id_key(settings: Settings) -> bytes:
     raw = _read(
         settings.lead_id_secret_arn, settings.lead_id_secret, "LEAD_ID_SECRET_ARN", "LEAD_ID_SECRET", "name leads"
     )
-    return _long_enough(_unwrap(raw).encode("utf-8"), "lead-id")
+    return _long_enough(unwrap(raw).encode("utf-8"), "lead-id")
 
 
 def _read(arn: str | None, value: str | None, arn_name: str, value_name: str, purpose: str) -> str:
@@ -69,10 +69,10 @@ def _key_ring(raw: str) -> KeyRing:
         if not current or current not in keys:
             raise MissingSecretError("the link-signing key ring's 'current' must name one of its 'keys'")
         return KeyRing(current, keys)
-    return KeyRing.single(_unwrap(raw).encode("utf-8"))
+    return KeyRing.single(unwrap(raw).encode("utf-8"))
 
 
-def _unwrap(raw: str) -> str:
+def unwrap(raw: str) -> str:
     """A generated secret may be plain text or JSON like {"key": "..."}."""
     try:
         data = json.loads(raw)

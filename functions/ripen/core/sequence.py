@@ -357,7 +357,7 @@ class SequenceSettings(BaseModel):
     description: str | None = None
     from_: Sender = Field(alias="from")
     reply_to: Sender | None = None
-    double_opt_in: DoubleOptIn = DoubleOptIn(enabled=False)
+    double_opt_in: DoubleOptIn = DoubleOptIn()  # on unless the sequence says `double_opt_in: false`
     consent_required: bool = True
     thank_you_url: str | None = None
     send_window: SendWindow | None = None

@@ -7,7 +7,7 @@ so there is one path from a decision to a stored state and a queued send.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -27,6 +27,7 @@ from ripen.ports.store import Store
 logger = Logger(child=True)
 
 MAX_ATTEMPTS = 4  # re-read and re-decide when another writer moved the enrollment first
+HELD_BACK = "held back"  # the decision would send an email its caller's admission refused: nothing stored
 
 
 class UnknownSequenceError(KeyError):
@@ -83,12 +84,19 @@ class Nurture:
             raise UnknownSequenceError(name) from None
 
     def enroll(
-        self, lead: Lead, sequence_name: str, source: str = "signup", *, reconsent: bool = False
+        self,
+        lead: Lead,
+        sequence_name: str,
+        source: str = "signup",
+        *,
+        reconsent: bool = False,
+        admit: Callable[[], bool] | None = None,
     ) -> NurtureResult:
         """Put a lead into a sequence once. Again while enrolled counts as engagement (and refreshes the
         lead's attributes the engine sees); again after leaving starts a new run only if the sequence's
         re-entry policy allows it. `reconsent`: a lead who unsubscribed gave fresh consent; they come
-        back only through double opt-in, whatever the sequence says."""
+        back only through double opt-in, whatever the sequence says. `admit`: asked before storing a
+        new run or an email (the signup limits); when it says no, nothing is stored (`HELD_BACK`)."""
         sequence = self.sequence(sequence_name)
         for _ in range(MAX_ATTEMPTS):
             now = self.clock.now()
@@ -97,7 +105,7 @@ class Nurture:
                 refreshed = replace(
                     existing, timezone=lead.timezone or existing.timezone, attributes=dict(lead.attributes)
                 )
-                return self.apply_record(refreshed, Resubmitted(), "resubmitted")
+                return self.apply_record(refreshed, Resubmitted(), "resubmitted", admit=admit)
             if existing and not self._may_reenter(existing, sequence, now, reconsent):
                 return NurtureResult(False, existing, reason=f"already {existing.enrollment.status.value}")
             run = existing.enrollment.run + 1 if existing else 1
@@ -112,6 +120,8 @@ class Nurture:
             record, decision = self._decide(record, Enrolled(), sequence, now, confirmed, reconfirm=reconsent)
             expected = existing.revision if existing else None
             change = self._change(record, decision, sequence, source, now, expected)
+            if admit is not None and not admit():  # a new run always sends, now or later
+                return NurtureResult(False, change.record, decision, reason=HELD_BACK, started=True)
             if self.store.commit(change):
                 outcome = self._done(change, decision)
                 outcome.started = True
@@ -150,6 +160,7 @@ class Nurture:
         name: str,
         marks: Seq[EventMark] = (),
         siblings: Seq[EnrollmentRecord] | None = None,
+        admit: Callable[[], bool] | None = None,
     ) -> NurtureResult:
         """Decide from a record already in hand (e.g. from the due index) with one conditional write.
         `marks`: the engagement events behind the trigger, written on their message in the same
@@ -164,6 +175,8 @@ class Nurture:
         if not decision.changed:
             return NurtureResult(False, record, decision, reason="nothing to do")
         change = self._change(record, decision, sequence, name, now, record.revision)
+        if admit is not None and any(m.kind != "handoff" for m in change.messages) and not admit():
+            return NurtureResult(False, record, decision, reason=HELD_BACK)
         if marks:
             change = replace(change, marks=tuple(marks))
         if not self.store.commit(change):

@@ -9,7 +9,7 @@ enrollment or a second email.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -116,7 +116,11 @@ class Signup:
 
     # -- capture ----------------------------------------------------------------------------------
 
-    def capture(self, form: SignupForm, method: ConsentMethod = "form") -> Capture:
+    def capture(
+        self, form: SignupForm, method: ConsentMethod = "form", admit: Callable[[], bool] | None = None
+    ) -> Capture:
+        """`admit`: asked once this signup would cause an email (the signup limits); when it says no,
+        the answer is the same and nothing is stored that would send."""
         sequence = self.sequence_for(form.sequence)
         if sequence.consent_required and not form.consent:
             raise ConsentRequiredError(sequence.name)
@@ -125,9 +129,13 @@ class Signup:
             now = self.clock.now()
             current = self.store.get_lead(lead_id)
             if current is None:
+                if admit is not None and not admit():  # a new lead always gets an email: keep nothing
+                    self._log("signup email held back", lead_id, sequence)
+                    status = CaptureStatus.PENDING_CONFIRMATION if sequence.double_opt_in.enabled else None
+                    return Capture(lead_id, sequence, status or CaptureStatus.ENROLLED, created=True)
                 lead = self._new_lead(lead_id, form, sequence, method, now)
                 if self.store.create_lead(lead):
-                    return self._enroll(lead, sequence, now, bool(form.consent))
+                    return self._enroll(lead, sequence, now, bool(form.consent), admit)
                 continue  # someone created it a moment ago: update theirs
             if current.status is LeadStatus.SUPPRESSED or (
                 current.status is LeadStatus.UNSUBSCRIBED and not form.consent
@@ -136,7 +144,7 @@ class Signup:
                 return Capture(lead_id, sequence, CaptureStatus.NOT_ENROLLED, created=False)
             lead = self._updated_lead(current, form, sequence, method, now)
             if lead == current or self.store.save_lead(lead, current.revision):
-                return self._enroll(lead, sequence, now, bool(form.consent))
+                return self._enroll(lead, sequence, now, bool(form.consent), admit)
         raise BusyError(lead_id)
 
     def _new_lead(
@@ -183,7 +191,9 @@ class Signup:
         # Never before the confirmation links stop working and the enrollment expires.
         return max(self.unconfirmed_lead_ttl, sequence.double_opt_in.expire_after + timedelta(days=1))
 
-    def _enroll(self, lead: Lead, sequence: Sequence, now: datetime, consented: bool) -> Capture:
+    def _enroll(
+        self, lead: Lead, sequence: Sequence, now: datetime, consented: bool, admit: Callable[[], bool] | None = None
+    ) -> Capture:
         before = self.store.get_enrollment(lead.lead_id, sequence.name)
         if before and not before.enrollment.terminal and _just_entered(before, now):
             self._log("same signup again", lead.lead_id, sequence)
@@ -194,7 +204,9 @@ class Signup:
         if left and not consented:
             self._log("not enrolled", lead.lead_id, sequence, reason="left this sequence")
             return Capture(lead.lead_id, sequence, CaptureStatus.NOT_ENROLLED, created=False)
-        outcome = self.nurture.enroll(lead, sequence.name, reconsent=left or lead.status is LeadStatus.UNSUBSCRIBED)
+        outcome = self.nurture.enroll(
+            lead, sequence.name, reconsent=left or lead.status is LeadStatus.UNSUBSCRIBED, admit=admit
+        )
         if outcome.record is None:
             raise BusyError(lead.lead_id)
         capture = Capture(

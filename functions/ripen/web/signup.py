@@ -34,6 +34,7 @@ from ripen.models.signup import (
     parse_signup,
     shown,
 )
+from ripen.ports.captcha import TOKEN_FIELDS
 from ripen.ports.errors import RetryLaterError
 from ripen.services.signup import (
     Capture,
@@ -46,6 +47,7 @@ from ripen.web.pages import html_response_headers, page_answer, render_page
 
 if TYPE_CHECKING:
     from ripen.app import App
+    from ripen.ports.captcha import CaptchaVerifier
     from ripen.services.signup import Signup
 
 logger = Logger(child=True)
@@ -65,6 +67,7 @@ LABELS = {
     "sequence": "Sequence",
     "tz": "Time zone",
     "body": "Form",
+    "captcha": "Verification",
 }
 
 
@@ -109,7 +112,10 @@ SIGNUP_BODY = {
     summary="Capture a lead",
     description="Landing pages post signups here. Safe to repeat: the same address makes one lead and at most "
     "one enrollment per sequence, and nothing is ever sent twice. A filled honeypot field (`website`) is "
-    "accepted without storing anything.",
+    "accepted without storing anything. With a CAPTCHA configured (CAPTCHA_PROVIDER), the widget's token "
+    "(`cf-turnstile-response` or `h-captcha-response`) must be solved, or nothing is stored (422). Emails a "
+    "signup would cause are limited per source IP, per mailbox and per day; over a limit the answer is the "
+    "same and nothing is sent.",
     tags=["Leads"],
     operation_id="createLead",
     openapi_extensions={"requestBody": SIGNUP_BODY},
@@ -148,11 +154,19 @@ def create_lead() -> Response[str]:
     if is_honeypot_filled(fields):
         logger.info("signup refused silently: honeypot filled")
         return _honeypot(services.signup, fields, as_json)
+    source_ip = source_ip_of(event.raw_event)
+    tokens = {name: fields.pop(name, None) for name in TOKEN_FIELDS.values()}  # never kept as attributes
+    captcha = services.captcha
+    if captcha is not None and not _solved(captcha, tokens.get(captcha.field), source_ip):
+        logger.info("signup refused", extra={"reason": "captcha"})
+        return _invalid([CAPTCHA_UNSOLVED], as_json, headers)
     try:
         form = parse_signup(fields, Limits(settings.max_attributes, settings.max_attribute_length))
         if form.source is None:
             form = form.model_copy(update={"source": referring_page(headers)})
-        capture = services.signup.capture(form)
+        limits = services.signup_limits
+        admit = limits.admission(source_ip, form.email) if limits is not None else None
+        capture = services.signup.capture(form, admit=admit)
     except InvalidSignupError as exc:
         problems = [*exc.problems, *_sequence_problems(services.signup, fields, {p.field for p in exc.problems})]
         logger.info("signup refused", extra={"reason": "invalid_fields", "fields": [p.field for p in problems]})
@@ -171,6 +185,11 @@ def create_lead() -> Response[str]:
 
 
 CONSENT_MISSING = FieldProblem("consent", "Please tick the box to agree to receive our emails.")
+CAPTCHA_UNSOLVED = FieldProblem("captcha", "Please complete the check that you're human, then send the form again.")
+
+
+def _solved(captcha: CaptchaVerifier, token: Any, source_ip: str | None) -> bool:
+    return isinstance(token, str) and bool(token) and captcha.verify(token, source_ip)
 
 
 def _no_sequence(exc: NoSequenceError) -> FieldProblem:
@@ -267,6 +286,12 @@ def _json(code: int, body: str, extra: dict[str, str] | None = None) -> Response
         headers={"Cache-Control": "no-store", **(extra or {})},
         body=body,
     )
+
+
+def source_ip_of(event: dict[str, Any]) -> str | None:
+    """The client's address as API Gateway saw it (HTTP API v2: requestContext.http.sourceIp)."""
+    ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
+    return ip if isinstance(ip, str) and ip else None
 
 
 def referring_page(headers: Any) -> str | None:
