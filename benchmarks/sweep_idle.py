@@ -115,7 +115,7 @@ def world_of(lead_states: dict[str, str]) -> Any:
             f"{lead_id}@example.com",
             signed_up,
             timezone="UTC",
-            consent=Consent(signed_up, confirmed_at=signed_up),
+            consents=(Consent(signed_up, confirmed_at=signed_up),),
         )
         nurture = Nurture(world, catalog, MemorySendQueue(), clock)
         nurture.enroll(lead, "trial-nurture")

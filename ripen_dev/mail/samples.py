@@ -31,7 +31,7 @@ SAMPLE_SENDER = SenderDetails(
 
 def _lead(email: str, **fields: Any) -> Lead:
     consent = Consent(given_at=SAMPLE_TIME, source="preview", confirmed_at=SAMPLE_TIME)
-    return Lead(lead_id_for(email, SAMPLE_LEAD_ID_KEY), email, SAMPLE_TIME, consent=consent, **fields)
+    return Lead(lead_id_for(email, SAMPLE_LEAD_ID_KEY), email, SAMPLE_TIME, consents=(consent,), **fields)
 
 
 SAMPLE_LEADS: dict[str, Lead] = {

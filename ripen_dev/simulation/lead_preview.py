@@ -83,7 +83,7 @@ def sample_lead(timezone: str, signed_up_at: datetime | None, base: Lead | None 
     if at.tzinfo is None:
         at = at.replace(tzinfo=zone)
     at = at.astimezone(ZoneInfo("UTC"))
-    return replace(lead, timezone=timezone, created_at=at, consent=Consent(given_at=at, source="preview"))
+    return replace(lead, timezone=timezone, created_at=at, consents=(Consent(given_at=at, source="preview"),))
 
 
 def preview_lead(

@@ -132,7 +132,7 @@ def test_the_due_index_holds_only_waiting_enrollments(dynamo_store, dynamo_setti
 
 def test_racing_signups_for_one_address_make_one_lead(dynamo_store, clock):
     email = "ana@example.com"
-    lead = Lead(lead_id_for(email), email, clock.now(), consent=Consent(given_at=clock.now()))
+    lead = Lead(lead_id_for(email), email, clock.now(), consents=(Consent(given_at=clock.now()),))
     assert sorted(race(5, lambda _: dynamo_store.create_lead(lead))) == [False] * 4 + [True]
     stored = dynamo_store.get_lead(lead.lead_id)
     assert stored.email == email
@@ -175,7 +175,7 @@ def test_a_lead_walks_the_whole_trial_on_dynamodb(dynamo_store, catalog, clock):
         email,
         clock.now(),
         timezone="UTC",
-        consent=Consent(given_at=clock.now(), confirmed_at=clock.now()),
+        consents=(Consent(given_at=clock.now(), confirmed_at=clock.now()),),
     )
     assert dynamo_store.create_lead(lead)
     nurture.enroll(lead, "trial-nurture")
@@ -194,3 +194,23 @@ def test_a_lead_walks_the_whole_trial_on_dynamodb(dynamo_store, catalog, clock):
     assert record.enrollment.status is Status.COMPLETED
     history = dynamo_store.history_of(lead.lead_id)
     assert history[-1].lines[-1] == "completed: trial-over"
+
+
+def test_a_lead_stored_before_the_consent_log_reads_its_one_record_as_the_first_entry(dynamo_store, clock):
+    from ripen.adapters.tables import ConsentAttribute, LeadItem
+
+    # Given a lead item written when a lead held one consent record (the `consent` map)
+    given_at = clock.now()
+    LeadItem(
+        "ld_old",
+        email="old@example.com",
+        created_at=given_at,
+        consent=ConsentAttribute(given_at=given_at, method="form", source="landing", wording="2025-01"),
+    ).save()
+    # When it is read, and saved again with a fresh statement
+    lead = dynamo_store.get_lead("ld_old")
+    assert lead.consents == (Consent(given_at, "form", "landing", "2025-01"),)
+    fresh = Consent(given_at + timedelta(days=1), "form", "comeback", "2026-03")
+    assert dynamo_store.save_lead(lead.with_consent(fresh), lead.revision)
+    # Then the old record stays first in the log, and the fresh one follows it
+    assert [c.source for c in dynamo_store.get_lead("ld_old").consents] == ["landing", "comeback"]

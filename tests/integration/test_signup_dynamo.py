@@ -42,7 +42,9 @@ def test_a_form_signup_is_stored_with_its_consent_and_expiry_and_its_email_queue
     assert invoke(event("post-leads-form-base64.json")).status == 303
     item = lead_item(stack)
     assert item["email"] == {"S": "jane+test@example.com"}
-    consent = item["consent"]["M"]
+    assert "consent" not in item  # the one record of before: now the first entry of the log
+    [entry] = item["consents"]["L"]
+    consent = entry["M"]
     assert {k: v["S"] for k, v in consent.items() if k != "given_at"} == {
         "method": "form",
         "source": "landing-a",
@@ -64,7 +66,8 @@ def test_confirming_keeps_the_lead_for_good_and_queues_the_welcome_on_sqs(stack,
     assert invoke(event("post-confirm-form-base64.json")).status == 200
     item = lead_item(stack)
     assert "expires_at" not in item
-    assert "confirmed_at" in item["consent"]["M"]
+    [entry] = item["consents"]["L"]
+    assert "confirmed_at" in entry["M"]
     assert [j.message_key for j in stack.drain_send_queue()] == [f"{JANE_ID}#trial-nurture#1#welcome"]
 
 
@@ -91,9 +94,10 @@ def test_racing_signups_for_one_address_make_one_lead_one_enrollment_and_one_ema
     assert len(stack.items("EnrollmentsTable")) == 1
     assert len(stack.items("MessagesTable")) == 1
     assert len(stack.drain_send_queue()) == 1
-    # And the same posts afterwards are told the same thing, JSON and form alike, and send nothing
+    # And the same posts afterwards are told what a new signup is told (nothing tells a known address
+    # apart), JSON and form alike, and send nothing
     json_answer, form_answer = invoke(event("post-leads-json.json")), invoke(event("post-leads-form-base64.json"))
-    assert (json_answer.status, json_answer.json["status"]) == (200, "pending_confirmation")
+    assert (json_answer.status, json_answer.json["status"]) == (201, "pending_confirmation")
     assert (form_answer.status, form_answer.location) == (303, "https://acme.example/trial/thanks")
     assert stack.drain_send_queue() == []
 

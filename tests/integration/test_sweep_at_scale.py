@@ -57,7 +57,11 @@ def build_world(catalog, clock: ManualClock):
     def lead(name: str, tz: str | None, confirmed: bool = True) -> Lead:
         now = clock.now()
         return Lead(
-            name, f"{name}@example.com", now, timezone=tz, consent=Consent(now, confirmed_at=now if confirmed else None)
+            name,
+            f"{name}@example.com",
+            now,
+            timezone=tz,
+            consents=(Consent(now, confirmed_at=now if confirmed else None),),
         )
 
     nurture.enroll(lead("trial_utc", "UTC"), "trial-nurture")

@@ -47,7 +47,7 @@ def readers(
     lost, when not `sent`); returns their lead ids."""
     world = InMemoryStore()
     template = Lead("ld_template", "template@example.com", clock.now(), timezone="UTC")
-    template = replace(template, consent=Consent(clock.now(), confirmed_at=clock.now()))
+    template = replace(template, consents=(Consent(clock.now(), confirmed_at=clock.now()),))
     Nurture(world, catalog, MemorySendQueue(), clock).enroll(template, "ebook-nurture")
     if sent:
         bulk.mark_sent(world, clock.now())

@@ -72,7 +72,7 @@ class Stack:
         now = self.clock.now()
         consent = Consent(given_at=now, source="test form", confirmed_at=now if confirmed else None)
         lead = Lead(
-            lead_id_for(email), email, now, name=name, timezone="UTC", attributes=attributes or {}, consent=consent
+            lead_id_for(email), email, now, name=name, timezone="UTC", attributes=attributes or {}, consents=(consent,)
         )
         assert self.store.create_lead(lead)
         outcome = self.app.nurture.enroll(lead, sequence)

@@ -26,7 +26,7 @@ def test_the_description_documents_the_signup_endpoint_for_json_and_forms(tmp_pa
     assert schema["required"] == ["email"]
     assert {"email", "name", "sequence", "consent", "tz", "website", "utm_source"} <= set(schema["properties"])
     assert "attributes" not in schema["properties"]
-    assert set(post["responses"]) == {"200", "201", "303", "400", "413", "415", "422", "503"}
+    assert set(post["responses"]) == {"201", "303", "400", "413", "415", "422", "503"}
     accepted = post["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
     assert accepted == "#/components/schemas/SignupAccepted"
     assert set(post["responses"]["422"]["content"]) == {"application/json", "text/html"}

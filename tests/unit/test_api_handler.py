@@ -139,7 +139,7 @@ def test_the_same_signup_as_json_and_then_as_a_form_is_one_lead_and_one_email(ap
     invoke(event("post-leads-json.json"))
     clock.advance(minutes=3)
     assert invoke(event("post-leads-form-base64.json")).status == 303
-    assert invoke(event("post-leads-json.json")).status == 200
+    assert invoke(event("post-leads-json.json")).status == 201  # answered as a new one: nobody learns it is known
     assert len(store.leads) == 1
     assert len(store.enrollments) == 1
     assert queued(queue) == [f"{JANE_ID}#trial-nurture#1#confirm"]

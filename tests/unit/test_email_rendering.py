@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ripen.core.records import Lead
+from ripen.core.records import Consent, Lead
 from ripen.mail.render import EmailContext, Renderer, RenderError, SenderDetails, lead_view
 from tests.conftest import TEMPLATES
 from tests.support.ids import lead_id_for
@@ -36,12 +36,15 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def lead(name: str | None = None, **attributes: str) -> Lead:
+    """A confirmed lead: emails show the free-form fields of confirmed leads only."""
+    at = datetime(2026, 3, 2, tzinfo=UTC)
     return Lead(
         lead_id_for("ana@example.com"),
         "ana@example.com",
-        datetime(2026, 3, 2, tzinfo=UTC),
+        at,
         name=name,
         attributes=attributes,
+        consents=(Consent(at, confirmed_at=at),),
     )
 
 

@@ -192,12 +192,21 @@ def test_signing_up_again_while_pending_resends_the_confirmation_at_most_hourly(
     assert [a.number for _, a in w.actions if isinstance(a, SendConfirmation)] == [1, 2]
 
 
-def test_signing_up_again_while_active_counts_as_engagement_and_sends_nothing(trial, clock):
+def test_signing_up_again_while_active_counts_as_engagement_once_a_week_and_sends_nothing(trial, clock):
     w = walker(trial, clock, tz="UTC").start()
     sent = list(w.emails)
-    w.apply(Resubmitted())
+    w.apply(Resubmitted(confirmed=True))
     assert w.emails == sent
     assert w.state.score == trial.scoring.resubmit
+    clock.advance(days=6)
+    w.apply(Resubmitted(confirmed=True))  # within the week: not counted again
+    assert w.state.score == trial.scoring.resubmit
+
+
+def test_signing_up_again_without_confirmed_consent_is_not_counted(trial, clock):
+    w = walker(trial, clock, tz="UTC").start()
+    w.apply(Resubmitted(confirmed=False))  # anyone can post an address
+    assert w.state.score == 0
 
 
 def test_machine_opens_score_little_and_scanner_clicks_nothing(ebook, clock):

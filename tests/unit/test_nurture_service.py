@@ -31,7 +31,7 @@ def nurture(store, queue, catalog, clock) -> Nurture:
 
 def lead(clock, email="ana@example.com", confirmed=True, tz="UTC") -> Lead:
     consent = Consent(given_at=clock.now(), confirmed_at=clock.now() if confirmed else None)
-    return Lead(lead_id_for(email), email, clock.now(), timezone=tz, consent=consent)
+    return Lead(lead_id_for(email), email, clock.now(), timezone=tz, consents=(consent,))
 
 
 def test_enrolling_queues_the_first_email_at_once(nurture, queue, store, clock):

@@ -135,19 +135,30 @@ def test_a_double_click_makes_one_lead_one_enrollment_and_one_email(signup, stor
     assert store.get_enrollment(ANA_ID, "ebook-nurture").enrollment.score == 0  # one signup, not two
 
 
-def test_signing_up_again_later_counts_as_interest_updates_details_and_sends_nothing(signup, store, queue, clock):
+def test_signing_up_again_later_only_adds_missing_details_and_sends_nothing(signup, store, queue, clock):
     signup.capture(form(sequence="ebook-nurture", company="Acme"))
     clock.advance(days=1)
     again = signup.capture(form(sequence="ebook-nurture", name="Ana B", company="Acme Corp", role="cto"))
     assert (again.status, again.created) == (CaptureStatus.ALREADY_ENROLLED, False)
     assert jobs(queue) == ["ebook-nurture#1#ebook-delivery"]
     record = store.get_enrollment(ANA_ID, "ebook-nurture")
-    assert record.enrollment.score == 3  # scoring.resubmit
+    assert record.enrollment.score == 0  # single opt-in: never confirmed, so a post is no proof of interest
     lead = store.get_lead(ANA_ID)
-    assert lead.name == "Ana B"
-    assert dict(lead.attributes) == {"company": "Acme Corp", "role": "cto"}
+    assert lead.name == "Ana B"  # she had given none
+    assert dict(lead.attributes) == {"company": "Acme", "role": "cto"}  # added, never changed
     # ...and the engine's copy, which branches on attributes, sees them too
-    assert dict(record.attributes) == {"company": "Acme Corp", "role": "cto"}
+    assert dict(record.attributes) == {"company": "Acme", "role": "cto"}
+
+
+def test_a_confirmed_lead_signing_up_again_counts_as_interest_once_a_week(signup, store, clock):
+    signup.capture(form())
+    signup.confirm(ANA_ID, "trial-nurture")
+    clock.advance(days=1)
+    signup.capture(form())
+    assert store.get_enrollment(ANA_ID, "trial-nurture").enrollment.score == 3  # scoring.resubmit
+    clock.advance(days=1)
+    signup.capture(form())
+    assert store.get_enrollment(ANA_ID, "trial-nurture").enrollment.score == 3  # not again within the week
 
 
 def test_signing_up_again_while_unconfirmed_resends_the_confirmation_at_most_hourly(signup, queue, clock):
@@ -277,7 +288,8 @@ def test_an_unsubscribed_lead_comes_back_only_through_double_opt_in_again(signup
     assert jobs(queue) == ["ebook-nurture#2#confirm"]  # a confirmation, not the ebook
     lead = store.get_lead(ANA_ID)
     assert lead.status is LeadStatus.UNSUBSCRIBED  # until they confirm
-    assert (lead.consent.wording, lead.consent.confirmed_at) == ("2026-05", None)
+    assert (lead.consent.wording, lead.consent.confirmed_at) == ("2026-03", None)  # the sequence's wording
+    assert len(lead.consents) == 2  # the first statement is kept, the fresh one appended
     assert signup.confirm(ANA_ID, "ebook-nurture").status is ConfirmStatus.CONFIRMED
     assert jobs(queue) == ["ebook-nurture#2#confirm", "ebook-nurture#2#ebook-delivery"]
     assert store.get_lead(ANA_ID).status is LeadStatus.ACTIVE

@@ -57,7 +57,7 @@ class World:
     def signup(self, email: str, sequence: str, tz: str | None = "UTC", confirmed: bool = True) -> str:
         now = self.clock.now()
         consent = Consent(given_at=now, confirmed_at=now if confirmed else None)
-        lead = Lead(lead_id_for(email), email, now, timezone=tz, consent=consent)
+        lead = Lead(lead_id_for(email), email, now, timezone=tz, consents=(consent,))
         assert self.nurture.enroll(lead, sequence).applied
         return lead.lead_id
 
@@ -372,7 +372,7 @@ def test_a_claim_whose_job_never_reached_the_queue_is_queued_again_once(catalog,
     down = Nurture(world.store, catalog, RefusingQueue(), clock)
     now = clock.now()
     consent = Consent(now, confirmed_at=now)
-    lead = Lead(lead_id_for("lost@example.com"), "lost@example.com", now, timezone="UTC", consent=consent)
+    lead = Lead(lead_id_for("lost@example.com"), "lost@example.com", now, timezone="UTC", consents=(consent,))
     down.enroll(lead, "trial-nurture")
     key = f"{lead.lead_id}#trial-nurture#1#welcome"
     assert world.store.get_message(key).status is MessageStatus.CLAIMED
@@ -398,7 +398,8 @@ def test_a_lost_job_is_queued_again_less_often_as_it_ages(catalog, clock):
     start = clock.now()
     consent = Consent(start, confirmed_at=start)
     down.enroll(
-        Lead(lead_id_for("old@example.com"), "old@example.com", start, timezone="UTC", consent=consent), "trial-nurture"
+        Lead(lead_id_for("old@example.com"), "old@example.com", start, timezone="UTC", consents=(consent,)),
+        "trial-nurture",
     )
     # When the sweep runs every five minutes for twelve hours
     requeued_at = []

@@ -48,7 +48,9 @@ def three_due_readers(stack, catalog, clock) -> None:
     for i in range(3):
         email = f"reader{i}@example.com"
         consent = Consent(clock.now(), confirmed_at=clock.now())
-        nurture.enroll(Lead(lead_id_for(email), email, clock.now(), timezone="UTC", consent=consent), "ebook-nurture")
+        nurture.enroll(
+            Lead(lead_id_for(email), email, clock.now(), timezone="UTC", consents=(consent,)), "ebook-nurture"
+        )
     MemorySender(store, clock).deliver(queue.drain())
     clock.advance(days=2, minutes=1)
 

@@ -602,12 +602,12 @@ def _strings(values: Any) -> dict[str, str]:
 
 
 def _lead_item(lead: Lead, revision: int | None) -> LeadItem:
-    consent = None
-    if lead.consent:
-        c = lead.consent
-        consent = tables.ConsentAttribute(
+    consents = [
+        tables.ConsentAttribute(
             given_at=c.given_at, method=c.method, source=c.source, wording=c.wording, confirmed_at=c.confirmed_at
         )
+        for c in lead.consents
+    ]
     item = LeadItem(
         lead.lead_id,
         email=lead.email,
@@ -616,7 +616,7 @@ def _lead_item(lead: Lead, revision: int | None) -> LeadItem:
         attributes=dict(lead.attributes),
         status=lead.status.value,
         status_reason=lead.status_reason,
-        consent=consent,
+        consents=consents,
         recent_emails=[t.timestamp() for t in lead.recent_emails],
         soft_bounces=lead.soft_bounces,
         soft_bounced_at=lead.soft_bounced_at,
@@ -629,17 +629,19 @@ def _lead_item(lead: Lead, revision: int | None) -> LeadItem:
     return item
 
 
+def _consent(c: tables.ConsentAttribute) -> Consent:
+    return Consent(
+        given_at=c.given_at,
+        method=cast(ConsentMethod, c.method),
+        source=c.source,
+        wording=c.wording,
+        confirmed_at=c.confirmed_at,
+    )
+
+
 def _lead(item: LeadItem) -> Lead:
-    consent = None
-    if item.consent is not None:
-        c = item.consent
-        consent = Consent(
-            given_at=c.given_at,
-            method=cast(ConsentMethod, c.method),
-            source=c.source,
-            wording=c.wording,
-            confirmed_at=c.confirmed_at,
-        )
+    # A lead stored before the log holds its one record in `consent`: the log's first entry.
+    earlier = [item.consent] if item.consent is not None and not item.consents else []
     return Lead(
         lead_id=item.lead_id,
         email=item.email,
@@ -649,7 +651,7 @@ def _lead(item: LeadItem) -> Lead:
         attributes=_strings(item.attributes),
         status=LeadStatus(item.status),
         status_reason=item.status_reason,
-        consent=consent,
+        consents=tuple(_consent(c) for c in [*earlier, *(item.consents or [])]),
         recent_emails=_times(item.recent_emails),
         soft_bounces=int(item.soft_bounces or 0),
         revision=int(item.revision or 0),

@@ -54,7 +54,8 @@ class LeadItem(Model):
     attributes = MapAttribute[str, Any](default=dict)
     status = UnicodeAttribute(default="active")
     status_reason = UnicodeAttribute(null=True)
-    consent = ConsentAttribute(null=True)
+    consent = ConsentAttribute(null=True)  # written before the consent log; read as its first entry
+    consents = ListAttribute(of=ConsentAttribute, default=list)  # the consent log, oldest first
     recent_emails = ListAttribute(of=NumberAttribute, default=list)
     soft_bounces = NumberAttribute(default=0)
     soft_bounced_at = UTCDateTimeAttribute(null=True)

@@ -54,6 +54,8 @@ from ripen.core.windows import next_send_time
 MAX_STEPS_PER_DECISION = 500
 CONFIRMATION_RESEND_GAP = timedelta(hours=1)
 MAX_CONFIRMATIONS = 5  # first, one reminder, and a few re-sends on resubmission
+# Engaged keys: `resubmit:any` the latest form post, `resubmit:<n>` when renewed interest was counted the n-th time.
+RESUBMIT = "resubmit:"
 
 
 class SequenceLoopError(RuntimeError):
@@ -201,8 +203,8 @@ class _Move:
                 self.timer_due()
             case Engaged() if status in (Status.ACTIVE, Status.PAUSED):
                 self.engaged(trigger)
-            case Resubmitted():
-                self.resubmitted()
+            case Resubmitted(confirmed=confirmed):
+                self.resubmitted(confirmed)
             case GoalReached(event=event) if status is not Status.NEW and event == self._goal:
                 self.finish(Status.GOAL_REACHED, f"goal '{event}' reached")
             case Stopped(reason=reason):
@@ -335,25 +337,44 @@ class _Move:
                 )
                 self.run()
 
-    def resubmitted(self) -> None:
+    def resubmitted(self, confirmed: bool) -> None:
         e = self.e
         if e.status is Status.PENDING:
             last = e.last_confirmation_at
             if (last is None or self.now - last >= CONFIRMATION_RESEND_GAP) and e.confirmations < MAX_CONFIRMATIONS:
                 self.send_confirmation("signed up again: confirmation re-sent")
         elif e.status in (Status.ACTIVE, Status.PAUSED):
-            self.add_score(self.seq.scoring.resubmit, "filled in a form again")
+            # The latest post is kept (and with it the details it added, in the same write).
+            self.set(engaged={**e.engaged, f"{RESUBMIT}any": self.now})
+            self.renewed_interest(confirmed)
+
+    def renewed_interest(self, confirmed: bool) -> None:
+        """A lead filled in a form again. Anyone can post an address, so it counts only for a lead who
+        confirmed, at most once per `resubmit_every`, at most `resubmit_cap` in all, and it never
+        hands off by itself."""
+        scoring = self.seq.scoring
+        counted = sorted(at for key, at in self.e.engaged.items() if key.startswith(RESUBMIT) and key[-1].isdigit())
+        weight = min(scoring.resubmit, scoring.resubmit_cap - len(counted) * scoring.resubmit)
+        if not confirmed:
+            self.note("filled in a form again: not counted (consent not confirmed)")
+        elif counted and self.now - counted[-1] < scoring.resubmit_every:
+            self.note(f"filled in a form again: not counted (once per {format_duration(scoring.resubmit_every)})")
+        elif weight <= 0:
+            self.note("filled in a form again: not counted (resubmit_cap reached)")
+        else:
+            self.set(engaged={**self.e.engaged, f"{RESUBMIT}{len(counted) + 1}": self.now})
+            self.add_score(weight, "filled in a form again", may_hand_off=False)
 
     # -- scoring, stages, hand-off ----------------------------------------------------------------
 
-    def add_score(self, weight: float, what: str) -> None:
+    def add_score(self, weight: float, what: str, may_hand_off: bool = True) -> None:
         before = current_score(self.e.frozen(), self.seq, self.now)
         score = before + weight
         self.set(score=score, score_at=self.now)
         self.note(f"{what} ({weight:+g} -> score {score:g})" if weight else what)
         self.apply_stage_rules()
         ready = self.seq.sales_ready
-        if ready and score >= ready.score:
+        if ready and score >= ready.score and may_hand_off:
             self.actions.append(HandOff(score=score, stage=self.e.stage))
             self.finish(Status.SALES_READY, f"sales-ready at score {score:g}")
 

@@ -28,6 +28,7 @@ class InvalidEmailError(ValueError):
 
 
 MAX_EMAIL_LENGTH = 254
+MAX_FIRST_NAME = 30  # what emails greet a lead with ("Hi Ana"): a form refuses longer, emails cut it
 
 
 def normalize_email(address: str) -> str:

@@ -23,7 +23,8 @@ ConsentMethod = Literal["form", "import", "api"]
 
 @dataclass(frozen=True, slots=True)
 class Consent:
-    """Proof of consent: when, where, which wording, how; and when double opt-in confirmed it."""
+    """One statement of consent: when, where, which wording (the sequence's, from the server), how;
+    and when double opt-in confirmed it. A lead keeps them as a log (`Lead.consents`)."""
 
     given_at: datetime
     method: ConsentMethod = "form"
@@ -42,7 +43,9 @@ class Lead:
     attributes: Mapping[str, str] = field(default_factory=dict)
     status: LeadStatus = LeadStatus.ACTIVE
     status_reason: str | None = None
-    consent: Consent | None = None
+    # Every statement of consent, oldest first: appended to, never replaced (`with_consent`), so a
+    # later post can never rewrite the proof of an earlier one. Only confirming touches an entry.
+    consents: tuple[Consent, ...] = ()
     recent_emails: tuple[datetime, ...] = ()
     soft_bounces: int = 0
     revision: int = 0
@@ -54,8 +57,41 @@ class Lead:
     unsubscribed_at: datetime | None = None
 
     @property
+    def consent(self) -> Consent | None:
+        """The latest statement of consent (the one a confirmation confirms)."""
+        return self.consents[-1] if self.consents else None
+
+    @property
     def confirmed(self) -> bool:
         return bool(self.consent and self.consent.confirmed_at)
+
+    def with_consent(self, consent: Consent) -> Lead:
+        """The lead with `consent` appended to its log (see `consent_log`)."""
+        return replace(self, consents=consent_log((*self.consents, consent)))
+
+    def with_latest_confirmed(self, at: datetime) -> Lead:
+        """The latest statement marked confirmed by the double opt-in click (the only change an entry sees)."""
+        latest = self.consent
+        if latest is None or latest.confirmed_at is not None:
+            return self
+        return replace(self, consents=(*self.consents[:-1], replace(latest, confirmed_at=at)))
+
+
+# The consent log is bounded so a lead item stays small however often an address is posted: past
+# this many entries the oldest unconfirmed ones go, but never the first (the original statement)
+# and never a confirmed one (each took a click from the mailbox's owner).
+CONSENTS_KEPT = 20
+
+
+def consent_log(entries: tuple[Consent, ...]) -> tuple[Consent, ...]:
+    kept = list(entries)
+    index = 1
+    while len(kept) > CONSENTS_KEPT and index < len(kept) - 1:  # the latest stays too: it may await its click
+        if kept[index].confirmed_at is None:
+            del kept[index]
+        else:
+            index += 1
+    return tuple(kept)
 
 
 @dataclass(frozen=True, slots=True)

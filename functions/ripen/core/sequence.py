@@ -236,6 +236,16 @@ class DoubleOptIn(BaseModel):
         return self
 
 
+class ConsentText(BaseModel):
+    """The consent text the sequence's forms show. Its `wording` version is stored with every
+    statement of consent, from here and never from the form (a post could claim any)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    wording: str | None = Field(
+        default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="e.g. '2026-03'"
+    )
+
+
 class SendWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     days: tuple[Weekday, ...] = WEEKDAYS
@@ -292,7 +302,11 @@ class Scoring(BaseModel):
     machine_open: float = 0
     click: float = 5
     links: dict[str, float] = Field(default_factory=dict)
-    resubmit: float = 3
+    # Renewed interest (a confirmed lead filling in a form again): `resubmit` points, at most once
+    # per `resubmit_every`, and at most `resubmit_cap` in all per run. Never a hand-off on its own.
+    resubmit: float = Field(default=3, ge=0)
+    resubmit_every: Duration = timedelta(days=7)
+    resubmit_cap: float = Field(default=6, ge=0)
     decay_per_week: Percent = 0.0
 
     def click_weight(self, link: str | None) -> float:
@@ -359,6 +373,7 @@ class SequenceSettings(BaseModel):
     reply_to: Sender | None = None
     double_opt_in: DoubleOptIn = DoubleOptIn()  # on unless the sequence says `double_opt_in: false`
     consent_required: bool = True
+    consent: ConsentText = ConsentText()
     thank_you_url: str | None = None
     send_window: SendWindow | None = None
     goal: Goal | None = None

@@ -114,7 +114,10 @@ class Engaged:
 
 @dataclass(frozen=True, slots=True)
 class Resubmitted:
-    """The lead filled in a form again."""
+    """The lead filled in a form again. Renewed interest counts only when their consent is confirmed:
+    anyone can post an address."""
+
+    confirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

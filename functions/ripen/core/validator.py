@@ -222,6 +222,18 @@ class _Checker:
         emails = self._check_emails(seq)
         self._check_references(seq, emails)
         self._check_graph(seq)
+        self._check_resubmit_cap(seq)
+
+    def _check_resubmit_cap(self, seq: Sequence) -> None:
+        """Anyone can post a form: what re-posts may add must never make a lead sales-ready."""
+        cap = seq.scoring.resubmit_cap
+        if seq.sales_ready and cap >= seq.sales_ready.score:
+            self.report(
+                ("scoring", "resubmit_cap"),
+                f"scoring.resubmit_cap ({cap:g}) reaches sales_ready.score ({seq.sales_ready.score:g}): "
+                "form posts alone could make a lead sales-ready",
+                "keep resubmit_cap well below the sales-ready score",
+            )
 
     def _check_emails(self, seq: Sequence) -> dict[str, set[str]]:
         """Every email step's file must exist; returns the link names each declares."""

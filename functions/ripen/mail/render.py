@@ -28,6 +28,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from ripen.adapters.templates import find_email
+from ripen.core.leads import MAX_FIRST_NAME
 from ripen.core.records import Lead
 from ripen.mail.links import Link, rewrite_links
 from ripen.mail.source import EmailSource, SourceError, blank_front_matter, parse_email
@@ -93,14 +94,17 @@ def trusted(text: str) -> Markup:
 
 def lead_view(lead: Lead) -> dict[str, Any]:
     """The lead as templates see it: only the fields it has, so a missing one is an error unless
-    the template gives a `default()`."""
-    view: dict[str, Any] = {"attributes": dict(lead.attributes)}
+    the template gives a `default()`. Anyone can post a form, so free-form attributes (and the
+    company among them) reach emails only once the lead confirmed their address; the name is
+    checked at the form (letters only) and the first name kept short."""
+    confirmed = lead.confirmed
+    view: dict[str, Any] = {"attributes": dict(lead.attributes) if confirmed else {}}
     name = " ".join((lead.name or "").split())
     if name:
         view["name"] = name
-        view["first_name"] = name.split(" ")[0]
+        view["first_name"] = name.split(" ")[0][:MAX_FIRST_NAME]
     company = str(lead.attributes.get("company") or "").strip()
-    if company:
+    if company and confirmed:
         view["company"] = company
     return view
 

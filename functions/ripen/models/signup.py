@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from ripen.core.leads import MAX_EMAIL_LENGTH, InvalidEmailError, normalize_email
+from ripen.core.leads import MAX_EMAIL_LENGTH, MAX_FIRST_NAME, InvalidEmailError, normalize_email
 
 HONEYPOT = "website"
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -68,6 +68,22 @@ def _header_safe(value: str) -> str:
     value = _valid_text(value)
     if any(unicodedata.category(c) in ("Cc", *_LINE_BREAKS) for c in value):
         raise ValueError("Line breaks and control characters are not allowed here.")
+    return value
+
+
+_NAME_PUNCTUATION = frozenset(" .'-")
+
+
+def _person_name(value: str) -> str:
+    """A person's name, as emails greet them with it: letters, combining marks, spaces and `.'-`
+    only (no digits, links, markup or sentences), and a first name of at most 30 characters."""
+    value = " ".join(_header_safe(value).split())
+    if not all(c in _NAME_PUNCTUATION or unicodedata.category(c)[0] in "LM" for c in value):
+        raise ValueError("A name holds letters, spaces and . ' - only.")
+    if not any(unicodedata.category(c)[0] == "L" for c in value):
+        raise ValueError("A name holds letters, spaces and . ' - only.")
+    if len(value.split(" ")[0]) > MAX_FIRST_NAME:
+        raise ValueError(f"A first name has at most {MAX_FIRST_NAME} characters.")
     return value
 
 
@@ -126,7 +142,7 @@ Text200 = Annotated[
     BeforeValidator(_blank_to_none),
 ]
 Name = Annotated[
-    Annotated[str, StringConstraints(max_length=100), AfterValidator(_header_safe)] | None,
+    Annotated[str, StringConstraints(max_length=100), AfterValidator(_person_name)] | None,
     BeforeValidator(_blank_to_none),
 ]
 SequenceName = Annotated[
@@ -158,7 +174,13 @@ class SignupForm(BaseModel):
     )
 
     email: Email
-    name: Annotated[Name, Field(description="Shown in emails ('Hi Jane'); no line breaks.")] = None
+    name: Annotated[
+        Name,
+        Field(
+            description="Shown in emails ('Hi Jane'): letters, spaces and . ' - only; a first name of at most 30 "
+            "characters. Fills an empty name only: a known lead's name is never changed by a post."
+        ),
+    ] = None
     sequence: Annotated[
         SequenceName,
         Field(description="The sequence to enter (a folder under templates/); the configured default otherwise."),
@@ -171,7 +193,11 @@ class SignupForm(BaseModel):
         ),
     ] = False
     consent_version: Annotated[
-        Text40, Field(description="Which wording of the consent text was shown, e.g. '2026-03'.")
+        Text40,
+        Field(
+            description="Accepted and ignored: the consent record keeps the wording version the sequence "
+            "declares (`consent.wording` in sequence.yaml), never one a post claims."
+        ),
     ] = None
     source: Annotated[
         Text200, Field(description="The form or page the signup came from; the Referer page otherwise.")
@@ -335,16 +361,17 @@ def shown(field: str) -> str:
 
 # -- answers ------------------------------------------------------------------------------------------
 
-SignupStatus = Literal["pending_confirmation", "enrolled", "already_enrolled", "not_enrolled"]
+SignupStatus = Literal["pending_confirmation", "enrolled"]
 
 
 class SignupAccepted(BaseModel):
-    """What a JSON caller gets for an accepted signup (201: something new; 200: already known)."""
+    """What a JSON caller gets for an accepted signup: the same for a new address and a known one."""
 
     model_config = ConfigDict(title="SignupAccepted")
     status: SignupStatus = Field(
-        description="pending_confirmation: a confirmation email is on its way; enrolled: the first email is on "
-        "its way; already_enrolled: nothing is sent twice; not_enrolled: nothing will be sent."
+        description="What the sequence does with a new signup, whoever signed up: pending_confirmation (double "
+        "opt-in: a confirmation email is sent to a new address) or enrolled (the first email is sent to a new "
+        "address). A known address gets the same answer and nothing twice."
     )
     sequence: str
     message: str = Field(description="A sentence to show the person who signed up.")

@@ -17,10 +17,17 @@ The event (source `ripen`, detail-type `Lead Sales Ready`):
      "name": "Ana Lopez", "attributes": {"company": "Fernhill"}, "score": 52.4, "stage": "decision",
      "sequence": "trial-nurture", "version": 1, "run": 1, "sales_ready_at": "2026-03-05T14:02:11+00:00",
      "engagement": [{"event": "click", "target": "pricing", "at": "..."}, ...]}
+
+The name and attributes came from a public form: the event carries them as plain text that CRMs,
+spreadsheets and chat tools show as it is (`for_crm`): no control characters, no markup or link
+syntax (`<>[]()|` and the like), no mentions (`@here`, `<!channel>`), nothing a spreadsheet would
+run as a formula (a leading `=+-@`), at most 200 characters.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -41,14 +48,33 @@ PUBLISHED = "HandOffsPublished"
 PUBLISH_FAILED = "HandOffPublishFailed"
 
 
+MAX_VALUE_LENGTH = 200
+_MARKUP = re.compile(r"[<>\[\](){}|`*~\\]")  # HTML, markdown and Slack link syntax
+_MENTION = re.compile(r"(?<!\w)[@!#]+(?=\w)")  # @here, !channel, #general: not an address's @
+_FORMULA = "=+-@"  # what a spreadsheet runs when a cell starts with it
+_NUMBER = re.compile(r"^[+-]?\d[\d .-]*$")  # a signed number or a phone number: nothing to run
+
+
+def for_crm(value: str) -> str:
+    """A form's text made plain for the tools a hand-off reaches."""
+    text = unicodedata.normalize("NFC", value)
+    text = "".join(" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in text)
+    text = " ".join(_MENTION.sub("", _MARKUP.sub(" ", text)).split())
+    if not _NUMBER.match(text):
+        text = text.lstrip(_FORMULA + " ")
+    if len(text) > MAX_VALUE_LENGTH:
+        text = text[: MAX_VALUE_LENGTH - 1].rstrip() + "…"
+    return text
+
+
 def sales_ready_event(claim: MessageClaim, lead: Lead) -> BusEvent:
     details = dict(claim.details)
     detail: dict[str, Any] = {
         "handoff_id": claim.key,
         "lead_id": lead.lead_id,
         "email": lead.email,
-        "name": lead.name,
-        "attributes": dict(lead.attributes),
+        "name": for_crm(lead.name) if lead.name else None,
+        "attributes": {key: for_crm(value) for key, value in lead.attributes.items()},
         "score": details.get("score"),
         "stage": details.get("stage"),
         "sequence": claim.sequence,

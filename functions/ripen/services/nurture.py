@@ -105,7 +105,7 @@ class Nurture:
                 refreshed = replace(
                     existing, timezone=lead.timezone or existing.timezone, attributes=dict(lead.attributes)
                 )
-                return self.apply_record(refreshed, Resubmitted(), "resubmitted", admit=admit)
+                return self.apply_record(refreshed, Resubmitted(confirmed=lead.confirmed), "resubmitted", admit=admit)
             if existing and not self._may_reenter(existing, sequence, now, reconsent):
                 return NurtureResult(False, existing, reason=f"already {existing.enrollment.status.value}")
             run = existing.enrollment.run + 1 if existing else 1

@@ -158,34 +158,48 @@ class Signup:
             name=form.name,
             timezone=form.tz,
             attributes=form.lead_attributes(),
-            consent=self._consent(form, method, now) if form.consent else None,
+            consents=(self._consent(form, sequence, method, now),) if form.consent else (),
             expires_at=now + self._lead_ttl(sequence) if pending else None,
         )
 
     def _updated_lead(
         self, current: Lead, form: SignupForm, sequence: Sequence, method: ConsentMethod, now: datetime
     ) -> Lead:
-        consent = current.consent
-        if form.consent and (current.status is LeadStatus.UNSUBSCRIBED or not current.confirmed):
-            # The latest statement of consent; a confirmed one is kept as the proof it is.
-            consent = self._consent(form, method, now)
+        """Anyone can post any address, so a post only fills what the lead has not said yet: it never
+        rewrites a name, a time zone or an attribute, and it appends consent, never replaces it."""
+        lead = current
+        statement = self._consent(form, sequence, method, now) if form.consent else None
+        if statement and self._consent_is_news(current, statement, sequence):
+            lead = lead.with_consent(statement)
         expires_at = current.expires_at
         if expires_at is not None:  # a lead that never confirmed anything
             # Only an active lead may expire: an unsubscribe lives on the lead until a confirmation.
             pending = sequence.double_opt_in.enabled and current.status is LeadStatus.ACTIVE
             expires_at = max(expires_at, now + self._lead_ttl(sequence)) if pending else None
         return replace(
-            current,
-            name=form.name or current.name,
-            timezone=form.tz or current.timezone,
-            attributes=merged(current.attributes, form.lead_attributes(), self.max_attributes),
-            consent=consent,
+            lead,
+            name=current.name or form.name,
+            timezone=current.timezone or form.tz,
+            attributes=merged(form.lead_attributes(), current.attributes, self.max_attributes),
             expires_at=expires_at,
         )
 
     @staticmethod
-    def _consent(form: SignupForm, method: ConsentMethod, now: datetime) -> Consent:
-        return Consent(given_at=now, method=method, source=form.source, wording=form.consent_version)
+    def _consent_is_news(lead: Lead, statement: Consent, sequence: Sequence) -> bool:
+        """Whether a post's consent is a new statement worth its own entry: the lead had none in force
+        (none yet, or they unsubscribed since), or it is one a double opt-in is about to confirm and
+        not a repeat of the one already waiting for it."""
+        latest = lead.consent
+        if latest is None or lead.status is LeadStatus.UNSUBSCRIBED:
+            return True
+        if not sequence.double_opt_in.enabled or lead.confirmed:
+            return False
+        return replace(latest, given_at=statement.given_at) != statement
+
+    @staticmethod
+    def _consent(form: SignupForm, sequence: Sequence, method: ConsentMethod, now: datetime) -> Consent:
+        # The wording shown is the sequence's, as configured on the server; the form's claim is not proof.
+        return Consent(given_at=now, method=method, source=form.source, wording=sequence.consent.wording)
 
     def _lead_ttl(self, sequence: Sequence) -> timedelta:
         # Never before the confirmation links stop working and the enrollment expires.
@@ -247,10 +261,9 @@ class Signup:
                 return Confirmation(ConfirmStatus.REFUSED, sequence)
             if lead.confirmed and lead.status is LeadStatus.ACTIVE and lead.expires_at is None:
                 break
-            consent = lead.consent or Consent(given_at=now, source="confirmation link")
+            stated = lead if lead.consent else lead.with_consent(Consent(given_at=now, source="confirmation link"))
             confirmed = replace(
-                lead,
-                consent=consent if consent.confirmed_at else replace(consent, confirmed_at=now),
+                stated.with_latest_confirmed(now),
                 status=LeadStatus.ACTIVE,
                 status_reason=None,
                 expires_at=None,
@@ -314,7 +327,8 @@ class Signup:
 
 
 def merged(old: Mapping[str, str], new: Mapping[str, str], limit: int) -> dict[str, str]:
-    """The lead's attributes after a signup: new values win; at most `limit`, the oldest dropped first."""
+    """`new` over `old`, at most `limit`, the oldest of `old` dropped first. (A signup passes the lead's
+    own attributes as `new`: a post may add fields, never change one.)"""
     current = dict(old)
     result = {**current, **new}
     if len(result) <= limit:

@@ -47,6 +47,7 @@ from ripen.web.pages import html_response_headers, page_answer, render_page
 
 if TYPE_CHECKING:
     from ripen.app import App
+    from ripen.core.sequence import Sequence
     from ripen.ports.captcha import CaptchaVerifier
     from ripen.services.signup import Signup
 
@@ -57,9 +58,8 @@ MAX_CONFIRM_BODY = 4_096
 THANKS: dict[str, str] = {
     "pending_confirmation": "Thanks! Please check your inbox and click the link in our email to confirm your address.",
     "enrolled": "Thanks for signing up! Your first email is on its way.",
-    "already_enrolled": "Thanks! You're already signed up, so there's nothing more to do.",
-    "not_enrolled": "Thanks, we've received your details.",
 }
+RECEIVED = "Thanks, we've received your details."
 LABELS = {
     "email": "Email address",
     "name": "Name",
@@ -121,11 +121,8 @@ SIGNUP_BODY = {
     openapi_extensions={"requestBody": SIGNUP_BODY},
     responses={
         201: {
-            "description": "Accepted: the lead entered the sequence (or began a new run of it).",
-            "content": {JSON: {"model": SignupAccepted}},
-        },
-        200: {
-            "description": "Accepted: already known (nothing is sent twice).",
+            "description": "Accepted. The same answer for a new address and a known one (so nobody can learn "
+            "who is on the list); nothing is ever sent twice.",
             "content": {JSON: {"model": SignupAccepted}},
         },
         303: {
@@ -217,10 +214,15 @@ def _choices(signup: Signup, problems: list[FieldProblem]) -> list[str] | None:
 
 
 def _accepted(capture: Capture, as_json: bool) -> Response[str]:
-    sequence = capture.sequence
-    return _thanks(
-        capture.status.value, sequence.name, sequence.thank_you_url, 201 if capture.created else 200, as_json
-    )
+    """The same answer for every accepted signup to a sequence, new address or known (enrolled,
+    unsubscribed, suppressed): anyone could otherwise learn who is on the list. What happened is in
+    the logs (by lead id) and the enrollment's history."""
+    return _answer_for(capture.sequence, as_json)
+
+
+def _answer_for(sequence: Sequence, as_json: bool) -> Response[str]:
+    status: SignupStatus = "pending_confirmation" if sequence.double_opt_in.enabled else "enrolled"
+    return _thanks(status, sequence.name, sequence.thank_you_url, 201, as_json)
 
 
 def _thanks(status: SignupStatus, sequence: str, url: str | None, code: int, as_json: bool) -> Response[str]:
@@ -238,8 +240,7 @@ def _honeypot(signup: Signup, fields: dict[str, Any], as_json: bool) -> Response
         sequence = signup.sequence_for(named if isinstance(named, str) and named else None)
     except NoSequenceError:
         return _thanks("pending_confirmation", "", None, 201, as_json)
-    status: SignupStatus = "pending_confirmation" if sequence.double_opt_in.enabled else "enrolled"
-    return _thanks(status, sequence.name, sequence.thank_you_url, 201, as_json)
+    return _answer_for(sequence, as_json)
 
 
 def _invalid(
@@ -323,7 +324,7 @@ def referring_page(headers: Any) -> str | None:
 def thanks(
     status: Annotated[str, Query(description="The signup's status, as POST /leads reported it.")] = "",
 ) -> Response[str]:
-    text = THANKS.get(status, THANKS["not_enrolled"])
+    text = THANKS.get(status, RECEIVED)
     return _message_page(200, "Thank you", "Thank you", [text])
 
 
