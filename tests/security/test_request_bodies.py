@@ -54,3 +54,34 @@ def test_given_a_huge_json_body_when_posted_then_a_json_caller_gets_413_as_json(
     assert response["statusCode"] == 413
     if path == "/leads":
         assert json.loads(response["body"])["error"] == "payload_too_large"
+
+
+def test_no_other_site_may_post_signups_with_fetch_until_the_operator_names_it():
+    # Given the template as deployed without overrides
+    from ripen_dev.local import cfn
+    from tests.conftest import REPO
+
+    parameter = cfn.load_template(REPO / "template.yaml")["Parameters"]["AllowedOrigins"]
+    # Then it has no default (least of all "*"): each stage names its sites (samconfig.toml)
+    assert "Default" not in parameter
+    samconfig = (REPO / "samconfig.toml").read_text()
+    assert samconfig.count("AllowedOrigins=") == samconfig.count("parameter_overrides")
+    assert 'AllowedOrigins=\\"*' not in samconfig
+
+
+def test_every_github_action_is_pinned_to_a_commit_a_moved_tag_cannot_change():
+    # Given the CI and deploy workflows (the deploy job holds the AWS role)
+    import re
+
+    from tests.conftest import REPO
+
+    uses = [
+        line.split("uses:", 1)[1].strip()
+        for path in sorted((REPO / ".github" / "workflows").glob("*.yml"))
+        for line in path.read_text().splitlines()
+        if "uses:" in line and "./" not in line
+    ]
+    # Then each names a full commit SHA, with the version beside it for Dependabot and readers
+    assert uses
+    unpinned = [u for u in uses if not re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}\s+# v[\d.]+", u)]
+    assert not unpinned, unpinned

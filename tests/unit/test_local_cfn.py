@@ -9,7 +9,12 @@ from ripen_dev.local.devstack.triggers import load_handler
 from tests.conftest import REPO
 
 TEMPLATE = cfn.load_template(REPO / "template.yaml")
-REQUIRED = {"SenderCompany": "Acme", "SenderPostalAddress": "1 Example Way", "SesIdentity": "acme.example"}
+REQUIRED = {
+    "SenderCompany": "Acme",
+    "SenderPostalAddress": "1 Example Way",
+    "SesIdentity": "acme.example",
+    "AllowedOrigins": "https://acme.example,https://www.acme.example",
+}
 
 
 def test_conditions_follow_the_parameters():
@@ -54,7 +59,7 @@ def test_the_ses_events_rule_resolves_to_the_local_configuration_set_and_queue()
 def test_sub_and_join_resolve_and_what_only_aws_knows_does_not():
     resolve = cfn.Resolver(TEMPLATE, refs={}, parameters=REQUIRED, pseudo={"AWS::StackName": "ripen-dev"})
     assert resolve({"Fn::Sub": "${AWS::StackName}-sales"}) == "ripen-dev-sales"
-    assert resolve({"Fn::Join": [",", {"Ref": "AllowedOrigins"}]}) == "*"
+    assert resolve({"Fn::Join": [",", {"Ref": "AllowedOrigins"}]}) == "https://acme.example,https://www.acme.example"
     with pytest.raises(cfn.UnresolvedError, match="HttpApi"):
         resolve({"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"})
 

@@ -50,6 +50,7 @@ DEV_PARAMETERS = {
     "SenderWebsite": "https://acme.example",
     "SesIdentity": "acme.example",
     "SesEventsVia": "EventBridge",
+    "AllowedOrigins": "*",  # local only: pages on any localhost port may post
 }
 # Top-level domains that never resolve (RFC 2606, RFC 6761): pages there are shown locally instead.
 UNREACHABLE = (".example", ".invalid", ".test")
