@@ -102,10 +102,11 @@ def test_the_preferences_page_leaves_one_sequence_and_keeps_the_rest(page, stack
 
 
 def test_an_expired_link_explains_itself_and_changes_nothing(page, stack, site):
+    # (An unsubscribe link never expires for unsubscribing: tests/security; the preferences link does.)
     lead = stack.signup("ana@example.com")
-    unsubscribe, _ = links_in_welcome(stack, site)
+    _, preferences = links_in_welcome(stack, site)
     stack.clock.advance(days=61)
-    page.goto(unsubscribe)
+    page.goto(preferences)
     expect(page.get_by_role("heading", name="This link has expired")).to_be_visible()
     expect(page.get_by_role("alert")).to_be_visible()
     assert fits_the_phone(page)
