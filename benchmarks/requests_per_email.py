@@ -33,6 +33,7 @@ import math
 import os
 import random
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -79,6 +80,7 @@ class Requests:
     by_call: Counter[str] = field(default_factory=Counter)  # billed units (read or write) by phase and call
     reader: Any = None  # an uncounted client: what a transaction's items were before and after it
     tables: dict[str, Any] = field(default_factory=dict)  # their key schemas and indexes, read once
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         phase = self.phase
@@ -108,42 +110,39 @@ class Requests:
         if "bench" not in context:
             return
         phase = context["bench"][0]
-        before = sum(self.read_units.values()) + sum(self.write_units.values())
-        self.add(parsed, model, context)
-        after = sum(self.read_units.values()) + sum(self.write_units.values())
-        self.by_call[f"{phase}: {model.name}"] += after - before
+        reads, writes = self.units(parsed, model, context)
+        with self.lock:  # the sweep and the sender work in threads
+            self.read_units[phase] += reads
+            self.write_units[phase] += writes
+            self.by_call[f"{phase}: {model.name}"] += reads + writes
 
-    def add(self, parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> None:
-        phase, items = context["bench"]
+    def units(self, parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> tuple[float, float]:
+        """The read and write units one call is billed."""
+        items = context["bench"][1]
         consumed = parsed.get("ConsumedCapacity")
         if consumed and "bench_before" in context:
             after = [self.item(action) for action in context["bench_actions"]]
-            units = sum(
-                self.transaction_units(action, old, new)
-                for action, old, new in zip(context["bench_actions"], context["bench_before"], after, strict=True)
-            )
-            self.write_units[phase] += units
             self.estimated[model.name] += 1
-            return
+            actions = zip(context["bench_actions"], context["bench_before"], after, strict=True)
+            return 0.0, sum(self.transaction_units(action, old, new) for action, old, new in actions)
         if consumed and "bench_minimum" in context and not float(consumed.get("CapacityUnits", 0)):
-            self.read_units[phase] += context["bench_minimum"]
             self.estimated["Query (found nothing)"] += 1
-            return
+            return context["bench_minimum"], 0.0
         if not consumed:
             self.estimated[model.name] += 1
             transaction = 2 if model.name.startswith("Transact") else 1
             if model.name in WRITES:
-                self.write_units[phase] += items * transaction
-            else:
-                self.read_units[phase] += items * transaction * 0.5
-            return
+                return 0.0, float(items * transaction)
+            return items * transaction * 0.5, 0.0
+        reads = writes = 0.0
         for entry in consumed if isinstance(consumed, list) else [consumed]:
-            reads, writes = entry.get("ReadCapacityUnits"), entry.get("WriteCapacityUnits")
-            if reads is None and writes is None:
+            read, write = entry.get("ReadCapacityUnits"), entry.get("WriteCapacityUnits")
+            if read is None and write is None:
                 total = float(entry.get("CapacityUnits", 0))
-                reads, writes = (0.0, total) if model.name in WRITES else (total, 0.0)
-            self.read_units[phase] += float(reads or 0)
-            self.write_units[phase] += float(writes or 0)
+                read, write = (0.0, total) if model.name in WRITES else (total, 0.0)
+            reads += float(read or 0)
+            writes += float(write or 0)
+        return reads, writes
 
     def schema(self, table: str) -> Any:
         if table not in self.tables:
