@@ -11,7 +11,17 @@ request is counted through botocore's `before-parameter-build` hook, by phase, o
 The sweep's reads of its due indexes (two queries per shard per run) are a fixed cost per minute,
 whatever the load; they are shown on their own line, not per email.
 
-    uv run --frozen python -m benchmarks.requests_per_email [--leads 400]
+Two regimes, measured side by side in one run (`--regime both`, the default):
+- busy: events arrive in full batches (the queue's 5-second window gathers up to 100); 400 leads.
+- trickle: a small sender; every email gets Send, Delivery and Open, each arriving on its own (one
+  event per engagement batch), and every lead clicks pricing once; 50 leads.
+Every DynamoDB call asks for `ReturnConsumedCapacity=TOTAL`, so the billed read and write request
+units (transactions and index writes included) are what DynamoDB Local says each call consumed.
+Lambda invocations are counted per function and timed in this process (a stand-in for their billed
+duration), SQS requests and custom EventBridge events are counted, and all of it is priced with
+`benchmarks.prices` into infrastructure dollars per 1,000 emails.
+
+    uv run --frozen python -m benchmarks.requests_per_email [--leads 400] [--regime busy|trickle|both]
 """
 
 from __future__ import annotations
@@ -19,9 +29,11 @@ from __future__ import annotations
 import argparse
 import heapq
 import itertools
+import math
 import os
 import random
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks import prices
 from benchmarks.figures import Figure
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,6 +58,12 @@ READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 PHASES = ("signup", "decisions", "sweep index", "sender", "engagement")
 WINDOW = timedelta(seconds=5)  # the engagement queue's MaximumBatchingWindowInSeconds
+REGIMES = {"busy": 400, "trickle": 50}  # leads by default
+ENGAGEMENT_BATCH = {"busy": 100, "trickle": 1}  # events per engagement invocation
+SENDER_BATCH = 10  # the send queue's BatchSize
+SQS_BATCH = 10  # jobs per SendMessageBatch
+# Calls that accept ReturnConsumedCapacity (Scan too; the product never scans).
+CAPACITY = READS | WRITES
 
 
 @dataclass
@@ -55,8 +74,15 @@ class Requests:
     reads: Counter[str] = field(default_factory=Counter)
     writes: Counter[str] = field(default_factory=Counter)
     items: Counter[str] = field(default_factory=Counter)  # items written (a transaction writes several)
+    read_units: Counter[str] = field(default_factory=Counter)  # billed RRU, as DynamoDB reports them
+    write_units: Counter[str] = field(default_factory=Counter)  # billed WRU, indexes and transactions in
+    estimated: Counter[str] = field(default_factory=Counter)  # calls whose units are estimated, by name
+    by_call: Counter[str] = field(default_factory=Counter)  # billed units (read or write) by phase and call
+    reader: Any = None  # an uncounted client: what a transaction's items were before and after it
+    tables: dict[str, Any] = field(default_factory=dict)  # their key schemas and indexes, read once
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def handle(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+    def handle(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         phase = self.phase
         if phase == "decisions" and model.name == "Query" and params.get("IndexName") == "due":
             phase = "sweep index"
@@ -65,6 +91,129 @@ class Requests:
         elif model.name in WRITES:
             self.writes[phase] += 1
             self.items[phase] += len(params.get("TransactItems", [])) or 1
+        if model.name in CAPACITY:
+            params["ReturnConsumedCapacity"] = "TOTAL"
+            context["bench"] = (phase, len(params.get("TransactItems", [])) or 1)
+            if model.name == "Query":
+                context["bench_minimum"] = 1.0 if params.get("ConsistentRead") else 0.5
+            if model.name == "TransactWriteItems" and self.reader is not None:
+                context["bench_before"] = [self.item(action) for action in params["TransactItems"]]
+                context["bench_actions"] = params["TransactItems"]
+
+    def consumed(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        """Add what a call consumed, as DynamoDB Local reports it, except where it is known to
+        differ from DynamoDB: it reports four units per table for any transaction (DynamoDB bills two
+        per item and KB, and the index writes the change causes), and nothing for a query that finds
+        nothing (DynamoDB bills its minimum). A call that reports nothing (a failed condition or a
+        cancelled transaction: both still billed) is estimated: a unit per item, two in a
+        transaction, half a unit per item read."""
+        if "bench" not in context:
+            return
+        phase = context["bench"][0]
+        reads, writes = self.units(parsed, model, context)
+        with self.lock:  # the sweep and the sender work in threads
+            self.read_units[phase] += reads
+            self.write_units[phase] += writes
+            self.by_call[f"{phase}: {model.name}"] += reads + writes
+
+    def units(self, parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> tuple[float, float]:
+        """The read and write units one call is billed."""
+        items = context["bench"][1]
+        consumed = parsed.get("ConsumedCapacity")
+        if consumed and "bench_before" in context:
+            after = [self.item(action) for action in context["bench_actions"]]
+            self.estimated[model.name] += 1
+            actions = zip(context["bench_actions"], context["bench_before"], after, strict=True)
+            return 0.0, sum(self.transaction_units(action, old, new) for action, old, new in actions)
+        if consumed and "bench_minimum" in context and not float(consumed.get("CapacityUnits", 0)):
+            self.estimated["Query (found nothing)"] += 1
+            return context["bench_minimum"], 0.0
+        if not consumed:
+            self.estimated[model.name] += 1
+            transaction = 2 if model.name.startswith("Transact") else 1
+            if model.name in WRITES:
+                return 0.0, float(items * transaction)
+            return items * transaction * 0.5, 0.0
+        reads = writes = 0.0
+        for entry in consumed if isinstance(consumed, list) else [consumed]:
+            read, write = entry.get("ReadCapacityUnits"), entry.get("WriteCapacityUnits")
+            if read is None and write is None:
+                total = float(entry.get("CapacityUnits", 0))
+                read, write = (0.0, total) if model.name in WRITES else (total, 0.0)
+            reads += float(read or 0)
+            writes += float(write or 0)
+        return reads, writes
+
+    def schema(self, table: str) -> Any:
+        if table not in self.tables:
+            self.tables[table] = self.reader.describe_table(TableName=table)["Table"]
+        return self.tables[table]
+
+    def item(self, action: dict[str, Any]) -> dict[str, Any] | None:
+        """The item a transaction's action is about, as it is now (read consistently, uncounted)."""
+        (verb, detail), *_ = action.items()
+        table = detail["TableName"]
+        keys = [k["AttributeName"] for k in self.schema(table)["KeySchema"]]
+        key = detail["Key"] if verb != "Put" else {k: detail["Item"][k] for k in keys}
+        found: dict[str, Any] | None = self.reader.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        return found
+
+    def transaction_units(self, action: dict[str, Any], old: Any, new: Any) -> float:
+        """DynamoDB's bill for one action of a transaction: two write units per KB of the item (a
+        condition check too), and one per KB for each index entry the change deletes or writes
+        (indexes are updated after the transaction, as ordinary writes)."""
+        (verb, detail), *_ = action.items()
+        table = self.schema(detail["TableName"])
+        units = 2.0 * kilobytes(max(item_size(old or {}), item_size(new or {})))
+        if verb == "ConditionCheck":
+            return units
+        table_keys = [k["AttributeName"] for k in table["KeySchema"]]
+        for index in table.get("GlobalSecondaryIndexes", []):
+            index_keys = [k["AttributeName"] for k in index["KeySchema"]]
+            before, after = (projected(i, index, table_keys, index_keys) for i in (old, new))
+            if before is not None and after is not None and before != after:
+                moved = any(before[k] != after[k] for k in index_keys)
+                units += kilobytes(item_size(after)) + (kilobytes(item_size(before)) if moved else 0)
+            elif before != after:  # entered or left the index
+                units += kilobytes(item_size(before or after or {}))
+        return units
+
+
+def projected(item: Any, index: dict[str, Any], table_keys: list[str], index_keys: list[str]) -> Any:
+    """The index entry an item makes (None: not in the index, an index key attribute missing)."""
+    if item is None or any(k not in item for k in index_keys):
+        return None
+    projection = index["Projection"]
+    if projection["ProjectionType"] == "ALL":
+        return item
+    names = {*table_keys, *index_keys, *projection.get("NonKeyAttributes", [])}
+    return {k: v for k, v in item.items() if k in names}
+
+
+def kilobytes(size: int) -> int:
+    return max(1, math.ceil(size / 1024))
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it: names plus values (numbers about a byte per two digits)."""
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def value_size(value: dict[str, Any]) -> int:
+    (kind, raw), *_ = value.items()
+    if kind == "S":
+        return len(raw.encode())
+    if kind == "N":
+        return len(raw.strip("-").replace(".", "").strip("0")) // 2 + 1
+    if kind == "B":
+        return len(raw)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in raw.items())
+    if kind == "L":
+        return 3 + sum(value_size(v) + 1 for v in raw)
+    return sum(value_size({kind[0]: v}) for v in raw)  # SS, NS, BS
 
 
 @contextmanager
@@ -77,6 +226,7 @@ def counted(requests: Requests) -> Iterator[None]:
         client = original(self, service_name, *args, **kwargs)
         if service_name == "dynamodb":
             client.meta.events.register("before-parameter-build.dynamodb", requests.handle)
+            client.meta.events.register("after-call.dynamodb", requests.consumed)
         return client
 
     botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
@@ -92,6 +242,18 @@ class Tally:
     events: Counter[str] = field(default_factory=Counter)
     sweeps: int = 0
     batches: int = 0
+    invocations: Counter[str] = field(default_factory=Counter)  # Lambda invocations by function
+    seconds: Counter[str] = field(default_factory=Counter)  # their wall time in this process
+    sqs: int = 0  # SQS requests billed (sends, visibility changes; the event source mappings' receives not)
+    bus_events: int = 0  # custom events put on the sales bus
+    span: timedelta = timedelta()  # simulated time, first signup to last event
+
+    @contextmanager
+    def invoking(self, function: str, invocations: int = 1) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.invocations[function] += invocations
+        self.seconds[function] += time.perf_counter() - started
 
 
 class Recorder:
@@ -120,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(argv: list[str] | None = None) -> list[Figure]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=int, default=400)
+    parser.add_argument("--leads", type=int, help="leads per regime (default: busy 400, trickle 50)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--regime", choices=[*REGIMES, "both"], default="both")
     parser.add_argument("--baseline", default=BASELINE, help="a git commit to measure side by side ('' for none)")
     args = parser.parse_args(argv)
+    regimes = list(REGIMES) if args.regime == "both" else [args.regime]
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
@@ -131,17 +295,24 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
 
     from ripen_dev.local.dynamodb_local import DynamoDBLocal
 
+    runs: list[Run] = []
     with DynamoDBLocal(REPO / ".cache") as endpoint:
         client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")  # not counted
-        settings = make_tables(client, endpoint)
-        requests = Requests()
-        started = time.perf_counter()
-        with counted(requests):
-            tally = simulate(client, settings, requests, args.leads, random.Random(args.seed))  # noqa: S311 - a reproducible mix, not a secret
-        seconds = time.perf_counter() - started
-    figures = report(requests, tally, args.leads, seconds)
-    if args.baseline:
-        side_by_side(figures, measure_baseline(args.baseline, args.leads, args.seed))
+        for regime in regimes:
+            leads = args.leads or REGIMES[regime]
+            settings = make_tables(client, endpoint)
+            requests = Requests(reader=client)
+            started = time.perf_counter()
+            with counted(requests):
+                rng = random.Random(args.seed)  # noqa: S311 - a reproducible mix, not a secret
+                tally = simulate(client, settings, requests, leads, rng, regime)
+            runs.append(Run(regime, leads, requests, tally, time.perf_counter() - started))
+    figures: list[Figure] = []
+    for run in runs:
+        figures += report(run)
+        if run.regime == "busy" and args.baseline:
+            side_by_side(figures[-3:], measure_baseline(args.baseline, run.leads, args.seed))
+    figures += costs(runs)
     return figures
 
 
@@ -175,7 +346,7 @@ def measure_baseline(commit: str, leads: int, seed: int) -> dict[str, str] | Non
     figures: dict[str, str] = {}
     for line in run.stdout.splitlines():
         words = line.split()
-        if line.startswith("total per email") and len(words) >= 7:
+        if line.startswith("total per email") and len(words) >= 7 and "writes" not in figures:  # busy comes first
             figures["writes"], figures["reads"] = words[-2], words[-1]
         elif line.startswith("items written") and words:
             figures["items"] = words[-1]
@@ -212,7 +383,41 @@ def make_tables(client: Any, endpoint: str) -> Any:
     return Settings.from_env(env)
 
 
-def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: random.Random) -> Tally:
+class CountedQueue:
+    """The send queue in memory, counting the SQS requests the real one would make."""
+
+    def __init__(self, tally: Tally) -> None:
+        from ripen_dev.fakes.queue import MemorySendQueue
+
+        self.tally = tally
+        self.memory = MemorySendQueue()
+
+    def enqueue(self, jobs: Any) -> list[Any]:
+        self.tally.sqs += math.ceil(len(jobs) / SQS_BATCH)
+        return self.memory.enqueue(jobs)
+
+    def defer(self, receipt_handle: str, delay: timedelta) -> None:
+        self.tally.sqs += 1
+        self.memory.defer(receipt_handle, delay)
+
+
+class CountedBus:
+    """The sales bus in memory, counting the custom events put on it."""
+
+    def __init__(self, tally: Tally) -> None:
+        from ripen_dev.fakes.bus import MemoryEventBus
+
+        self.tally = tally
+        self.memory = MemoryEventBus()
+
+    def put(self, events: Any) -> list[Any]:
+        self.tally.bus_events += len(events)
+        return self.memory.put(events)
+
+
+def simulate(
+    client: Any, settings: Any, requests: Requests, leads: int, rng: random.Random, regime: str = "busy"
+) -> Tally:
     from ripen.adapters.dynamodb import DynamoStore
     from ripen.adapters.stats import DynamoStats
     from ripen.app import App
@@ -222,8 +427,9 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
     from ripen.ports.errors import RetryLaterError
     from ripen_dev.fakes.clock import ManualClock
     from ripen_dev.fakes.metrics import MemoryMetrics
-    from ripen_dev.fakes.queue import MemorySendQueue
 
+    tally = Tally()
+    trickle = regime == "trickle"
     clock = ManualClock(START)
     env = {**settings.model_dump(by_alias=True, exclude_none=True)}
     env.update(
@@ -238,12 +444,14 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
     env = {k: str(v) for k, v in env.items()}
     store = DynamoStore(Settings.from_env(env))
     ses = Recorder(clock)
-    queue = MemorySendQueue()
+    queue = CountedQueue(tally)
     stats = DynamoStats(settings.stats_table, settings.region, settings.dynamodb_endpoint)
-    app = App(Settings.from_env(env), store=store, queue=queue, clock=clock, mailer=ses, metrics=MemoryMetrics())
+    bus = CountedBus(tally)  # a deployed stack always has its sales bus: hand-offs go at once
+    app = App(
+        Settings.from_env(env), store=store, queue=queue, clock=clock, mailer=ses, metrics=MemoryMetrics(), bus=bus
+    )
     app.__dict__["stats"] = stats
     links = {path.stem: sorted(link_names(path.read_text())) for path in (REPO / "templates" / SEQUENCE).glob("*.md")}
-    tally = Tally()
     order = itertools.count()
     agenda: list[tuple[datetime, int, str, Any]] = []  # when, order, what, payload
     for i in range(leads):  # sign-ups over the first two hours
@@ -257,11 +465,14 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
     def send_queued() -> None:
         nonlocal handled
         phase("sender")
-        for job in queue.drain():
-            try:
-                app.sender.send(job)
-            except RetryLaterError as exc:
-                heapq.heappush(agenda, (clock.now() + exc.delay, next(order), "job", job))
+        jobs = queue.memory.drain()
+        with tally.invoking("sender", math.ceil(len(jobs) / SENDER_BATCH)):
+            for job in jobs:
+                try:
+                    app.sender.send(job)
+                except RetryLaterError as exc:
+                    queue.tally.sqs += 1  # the handler defers the job: ChangeMessageVisibility
+                    heapq.heappush(agenda, (clock.now() + exc.delay, next(order), "job", job))
         for ses_id, at, tags in ses.accepted[handled:]:
             plan_events(ses_id, at, tags)
         handled = len(ses.accepted)
@@ -270,6 +481,9 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
         step, kind = tags["step"], tags["kind"]
         tally.emails[step] += 1
         message = bare_message(tags, ses_id, at)
+        if trickle:
+            plan_trickle(message, tags, at)
+            return
         arrival = [("send", at, {}), ("delivery", at + timedelta(seconds=2), {})]
         if rng.random() < MACHINE_OPEN:
             arrival.append(("open-machine", at + timedelta(seconds=4), {}))
@@ -288,6 +502,21 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
             for name, when, fields in later:
                 heapq.heappush(agenda, (when, next(order), "events", (message, [(name, when, fields)])))
 
+    def plan_trickle(message: Any, tags: dict[str, str], at: datetime) -> None:
+        """A small sender: Send, Delivery and an Open for every email, each on its own; one pricing
+        click per lead (on the case study, which links to pricing)."""
+        step, kind = tags["step"], tags["kind"]
+        opened = at + timedelta(seconds=rng.randint(5 * 60, 8 * 3600))
+        arrival = [("send", at, {}), ("delivery", at + timedelta(seconds=2), {}), ("open", opened, {})]
+        if kind == "confirmation":
+            heapq.heappush(agenda, (at + timedelta(minutes=rng.randint(2, 40)), next(order), "confirm", tags))
+        elif step == "case-study" and "pricing" in links.get(step, []):
+            arrival.append(
+                ("click", opened + timedelta(seconds=rng.randint(20, 600)), {"linkTags": {"link": ["pricing"]}})
+            )
+        for name, when, fields in arrival:
+            heapq.heappush(agenda, (when, next(order), "events", (message, [(name, when, fields)])))
+
     def apply_events(due: list[tuple[Any, list[tuple[str, datetime, dict[str, Any]]]]]) -> None:
         from ripen.models.ses import received_events
         from tests.support.ses_events import event_about, sqs_batch
@@ -298,10 +527,13 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
             for name, when, fields in items:
                 tally.events[name] += 1
                 events.append(event_about(message, name, at=when, **fields))
-        for start in range(0, len(events), 100):
+        tally.sqs += len(events)  # the EventBridge rule puts each SES event on the engagement queue
+        size = ENGAGEMENT_BATCH[regime]
+        for start in range(0, len(events), size):
             tally.batches += 1
-            _, received = received_events(sqs_batch(*events[start : start + 100]))
-            app.engagement.process(received)
+            with tally.invoking("engagement"):
+                _, received = received_events(sqs_batch(*events[start : start + size]))
+                app.engagement.process(received)
 
     while True:
         next_sweep = next_due(client, settings)
@@ -318,25 +550,29 @@ def simulate(client: Any, settings: Any, requests: Requests, leads: int, rng: ra
                 email, zone = payload
                 phase("signup")
                 form = SignupForm.model_validate({"email": email, "consent": True, "tz": zone, "sequence": SEQUENCE})
-                app.signup.capture(form)
+                with tally.invoking("api"):
+                    app.signup.capture(form)
             elif what == "confirm":
                 phase("signup")
-                app.signup.confirm(payload["lead"], payload["sequence"])
+                with tally.invoking("api"):
+                    app.signup.confirm(payload["lead"], payload["sequence"])
             elif what == "job":
-                queue.enqueue([payload])
+                queue.memory.enqueue([payload])  # its visibility ran out: received again, no new request
             else:
                 due_events.append(payload)
         send_queued()
         if next_sweep is not None and next_sweep <= now:
             phase("decisions")
             tally.sweeps += 1
-            app.sweep.run()
+            with tally.invoking("sweep"):
+                app.sweep.run()
             send_queued()
         if due_events:
             apply_events(due_events)
             send_queued()  # a click on pricing decides the follow-up at once
         if next_sweep is not None and next_sweep <= now and next_due(client, settings) == next_sweep:
             clock.advance(minutes=1)  # what is still due (a window not open yet) waits for the next run
+    tally.span = clock.now() - START
     return tally
 
 
@@ -374,11 +610,28 @@ def next_due(client: Any, settings: Any) -> datetime | None:
     )
 
 
-def report(requests: Requests, tally: Tally, leads: int, seconds: float) -> list[Figure]:
-    emails = sum(tally.emails.values())
+@dataclass
+class Run:
+    regime: str
+    leads: int
+    requests: Requests
+    tally: Tally
+    seconds: float
+
+    @property
+    def emails(self) -> int:
+        return sum(self.tally.emails.values())
+
+
+def report(run: Run) -> list[Figure]:
+    requests, tally, leads, seconds = run.requests, run.tally, run.leads, run.seconds
+    emails = run.emails
     per: Callable[[float], str] = lambda n: f"{n / emails:.2f}"  # noqa: E731
     print()
-    print(f"DynamoDB requests per email: {leads} leads through {SEQUENCE} end to end, on DynamoDB Local")
+    print(
+        f"DynamoDB requests per email ({run.regime} regime): {leads} leads through {SEQUENCE} end to end,"
+        " on DynamoDB Local"
+    )
     steps = ", ".join(f"{step} {n}" for step, n in tally.emails.most_common())
     print(f"{emails:,} emails ({steps})")
     events = ", ".join(f"{name} {n}" for name, n in sorted(tally.events.items()))
@@ -407,15 +660,170 @@ def report(requests: Requests, tally: Tally, leads: int, seconds: float) -> list
     )
     items = sum(requests.items.values())
     print(f"{'items written (transactions count each)':42}{items:>8}{per(items):>14}")
+    wru, rru = sum(requests.write_units.values()), sum(requests.read_units.values())
+    print(f"{'billed units (all phases)':34}{wru:>8.0f}{rru:>8.0f}{per(wru):>14}{per(rru):>13}   WRU, RRU")
+    if requests.estimated:
+        calls = ", ".join(f"{name} {n}" for name, n in requests.estimated.most_common())
+        print(f"  estimated, not as DynamoDB Local reports them (see Requests.consumed): {calls}")
+    top = ", ".join(f"{name} {n / emails:.2f}" for name, n in requests.by_call.most_common(8))
+    print(f"  where the units go, per email: {top}")
     print(f"simulated in {seconds:.0f} s")
     print()
     print(f"writes per email: {'PASS' if w_ok else 'FAIL'}; reads per email: {'PASS' if r_ok else 'FAIL'}")
-    what = f"{SEQUENCE} end to end: DynamoDB"
+    what = f"{SEQUENCE} {run.regime}: DynamoDB"
     return [
         Figure(f"{what} writes per email", per(writes), f"<= {MAX_WRITES:g}", w_ok),
         Figure(f"{what} reads per email", per(reads), f"<= {MAX_READS:g}", r_ok),
         Figure(f"{what} items written per email", per(items), "(none)", True),
     ]
+
+
+FUNCTIONS = ("api", "sweep", "sender", "engagement")
+MINUTES_A_MONTH = 30 * 24 * 60
+
+
+def memory_sizes() -> dict[str, int]:
+    """Each function's MemorySize in MB, from template.yaml (its own, else the Globals')."""
+    from ripen_dev.local import cfn
+
+    template = cfn.load_template(REPO / "template.yaml")
+    default = int(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
+    sizes = dict.fromkeys(FUNCTIONS, default)
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties") or {}
+        name = str(props.get("Handler", "")).removeprefix("ripen.handlers.").removesuffix(".handler")
+        if resource.get("Type") == "AWS::Serverless::Function" and name in sizes:
+            sizes[name] = int(props.get("MemorySize", default))
+    return sizes
+
+
+@dataclass
+class Cost:
+    """One regime's bill, per email, in dollars (and what it is made of)."""
+
+    run: Run
+    memory: dict[str, int]
+
+    def lambda_dollars(self, function: str) -> float:
+        invocations = self.run.tally.invocations[function]
+        if not invocations:
+            return 0.0
+        gb_seconds = self.memory[function] / 1024 * self.run.tally.seconds[function]
+        return invocations * prices.LAMBDA_REQUEST + gb_seconds * prices.LAMBDA_GB_SECOND
+
+    @property
+    def parts(self) -> dict[str, float]:
+        tally = self.run.tally
+        dynamodb = write_units(self.run) * prices.WRITE_REQUEST_UNIT + read_units(self.run) * prices.READ_REQUEST_UNIT
+        return {
+            "DynamoDB": dynamodb,
+            "Lambda": sum(self.lambda_dollars(f) for f in FUNCTIONS),
+            "SQS": tally.sqs * prices.SQS_REQUEST,
+            "EventBridge": tally.bus_events * prices.EVENTBRIDGE_EVENT,
+        }
+
+    def per_thousand(self, dollars: float) -> float:
+        return dollars / self.run.emails * 1000
+
+
+def costs(runs: list[Run]) -> list[Figure]:
+    """The regimes side by side: what each email costs in requests, billed units, invocations and
+    dollars (infrastructure: DynamoDB, Lambda, SQS, EventBridge; SES on its own line)."""
+    memory = memory_sizes()
+    bills = [Cost(run, memory) for run in runs]
+    width = 14
+    print()
+    print("What an email costs, regimes side by side (on-demand us-east-1 prices: benchmarks/prices.py)")
+    print(f"{'per email':44}" + "".join(f"{c.run.regime:>{width}}" for c in bills))
+
+    def row(label: str, values: list[str]) -> None:
+        print(f"{label:44}" + "".join(f"{v:>{width}}" for v in values))
+
+    row("leads, emails", [f"{c.run.leads}, {c.run.emails}" for c in bills])
+    row("DynamoDB requests", [f"{total_requests(c.run) / c.run.emails:.2f}" for c in bills])
+    row("  billed write request units (WRU)", [f"{write_units(c.run) / c.run.emails:.2f}" for c in bills])
+    row("  billed read request units (RRU)", [f"{read_units(c.run) / c.run.emails:.2f}" for c in bills])
+    row("Lambda invocations", [f"{sum(c.run.tally.invocations.values()) / c.run.emails:.2f}" for c in bills])
+    for function in FUNCTIONS:
+        row(f"  {function}", [f"{c.run.tally.invocations[function] / c.run.emails:.2f}" for c in bills])
+    row("  ms per invocation (measured here)", [f"{milliseconds(c.run)}" for c in bills])
+    row("SQS requests", [f"{c.run.tally.sqs / c.run.emails:.2f}" for c in bills])
+    row("EventBridge custom events", [f"{c.run.tally.bus_events / c.run.emails:.3f}" for c in bills])
+    print(f"{'$ per 1,000 emails':44}")
+    for part in ("DynamoDB", "Lambda", "SQS", "EventBridge"):
+        row(f"  {part}", [f"{c.per_thousand(c.parts[part]):.5f}" for c in bills])
+    row("  infrastructure", [f"{c.per_thousand(sum(c.parts.values())):.5f}" for c in bills])
+    row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
+    row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
+    sizes = ", ".join(f"{f} {memory[f]} MB" for f in FUNCTIONS)
+    print(
+        f"Lambda duration: wall time per invocation in this process against DynamoDB Local, a stand-in for the"
+        f" billed duration (cold starts not in), at the template's MemorySize ({sizes}), arm64"
+        f" ${prices.LAMBDA_GB_SECOND} per GB-s and ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
+    )
+    print(
+        "SQS: SendMessageBatch to the send queue, a ChangeMessageVisibility per deferred job, one send per SES"
+        " event by the EventBridge rule; the event source mappings' receives and deletes are not counted."
+    )
+    print(
+        "Not per email (above): the sweep's reads of its due indexes. The sweep runs every minute whatever"
+        " the load: its index queries (an empty one billed at DynamoDB's minimum, 0.5 RRU), the invocation and"
+        " its measured duration make a fixed floor:"
+    )
+    for c in bills:
+        floor = idle_sweep_dollars(c)
+        days = c.run.tally.span.total_seconds() / 86400
+        if floor is not None and days:
+            monthly_emails = c.run.emails / days * 30
+            print(
+                f"  {c.run.regime}: ${floor:.2f} a month; at this run's pace ({monthly_emails:,.0f} emails a month)"
+                f" ${floor / monthly_emails * 1000:.4f} per 1,000 emails more"
+            )
+    print()
+    figures = []
+    for c in bills:
+        dollars = c.per_thousand(sum(c.parts.values()))
+        met = dollars <= prices.TARGET_PER_THOUSAND
+        figures.append(
+            Figure(
+                f"{SEQUENCE} {c.run.regime}: infrastructure $ per 1,000 emails",
+                f"{dollars:.4f}",
+                f"<= {prices.TARGET_PER_THOUSAND}",
+                met,
+            )
+        )
+    return figures
+
+
+def total_requests(run: Run) -> int:
+    """Per-email DynamoDB requests: every phase but the sweep's index reads (a fixed cost a minute)."""
+    requests = run.requests
+    return sum(requests.writes.values()) + sum(requests.reads.values()) - requests.reads["sweep index"]
+
+
+def write_units(run: Run) -> float:
+    return sum(run.requests.write_units.values()) - run.requests.write_units["sweep index"]
+
+
+def read_units(run: Run) -> float:
+    return sum(run.requests.read_units.values()) - run.requests.read_units["sweep index"]
+
+
+def milliseconds(run: Run) -> str:
+    tally = run.tally
+    return "/".join(
+        f"{1000 * tally.seconds[f] / tally.invocations[f]:.0f}" if tally.invocations[f] else "-" for f in FUNCTIONS
+    )
+
+
+def idle_sweep_dollars(cost: Cost) -> float | None:
+    """A month of sweep runs, one a minute: the invocation, its measured duration and its index reads."""
+    tally, requests = cost.run.tally, cost.run.requests
+    if not tally.sweeps:
+        return None
+    per_run = cost.lambda_dollars("sweep") / tally.invocations["sweep"]
+    per_run += requests.read_units["sweep index"] / tally.sweeps * prices.READ_REQUEST_UNIT
+    return per_run * MINUTES_A_MONTH
 
 
 if __name__ == "__main__":

@@ -1,0 +1,21 @@
+"""The prices `make bench` turns its counts into: AWS on-demand, us-east-1, as published in 2026.
+
+These are the published on-demand list prices the benchmarks use; they change. Check them against
+https://aws.amazon.com/dynamodb/pricing/on-demand/, /lambda/pricing/, /sqs/pricing/, /eventbridge/pricing/
+and /ses/pricing/ when they do, and update them here (the only place they are written).
+"""
+
+from __future__ import annotations
+
+PER_MILLION = 1_000_000
+
+WRITE_REQUEST_UNIT = 0.625 / PER_MILLION  # DynamoDB on-demand, standard table class
+READ_REQUEST_UNIT = 0.125 / PER_MILLION
+LAMBDA_GB_SECOND = 0.0000133334  # arm64, first tier
+LAMBDA_REQUEST = 0.20 / PER_MILLION
+SQS_REQUEST = 0.40 / PER_MILLION  # standard queue, after the free tier
+EVENTBRIDGE_EVENT = 1.00 / PER_MILLION  # custom events put on a bus (AWS service events are free)
+SES_EMAIL = 0.10 / 1_000  # outbound email (not infrastructure: shown on its own)
+
+# The goal: what the infrastructure (DynamoDB, Lambda, SQS, EventBridge) may cost per 1,000 emails.
+TARGET_PER_THOUSAND = 0.005
