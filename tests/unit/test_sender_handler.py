@@ -168,3 +168,22 @@ def test_in_lambda_the_tracer_records_to_xray_and_patches_only_botocore():
     assert done.stdout.split(" ", 2)[:2] == ["False", "aws_xray_sdk.core.async_recorder"]
     assert "aws_xray_sdk.ext.botocore.patch" in done.stdout
     assert "pynamodb" not in done.stdout
+
+
+def test_with_tracing_off_subsegments_record_nothing_in_sync_and_async_code():
+    import asyncio
+
+    from ripen.handlers.observability import Untraced
+
+    # Given the provider the handlers use where tracing is off (tests, ripen dev, sam local)
+    provider = Untraced()
+
+    async def in_async_code() -> str:
+        async with provider.in_subsegment_async("render") as segment:
+            segment.put_annotation("step", "welcome")
+            return type(segment).__name__
+
+    # Then both kinds of subsegment are accepted and record nothing (no X-Ray SDK loaded)
+    with provider.in_subsegment("render") as segment:
+        segment.put_annotation("step", "welcome")
+    assert asyncio.run(in_async_code()) == type(segment).__name__

@@ -23,8 +23,8 @@ Each handler is wrapped the same way:
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -66,7 +66,7 @@ class Untraced(BaseProvider):
         yield _NoSegment()
 
     def in_subsegment_async(self, name: Any = None, **kwargs: Any) -> AbstractAsyncContextManager[BaseSegment]:
-        raise NotImplementedError("no handler is async")
+        return _no_segment_async()
 
     def put_annotation(self, key: str, value: Any) -> None: ...
 
@@ -99,3 +99,8 @@ def for_record(message_id: str) -> Iterator[None]:
         yield
     finally:
         logger.remove_keys([RECORD_KEY])
+
+
+@asynccontextmanager
+async def _no_segment_async() -> AsyncIterator[BaseSegment]:
+    yield _NoSegment()
