@@ -34,3 +34,20 @@ def _session() -> Any:
     from botocore.session import get_session
 
     return get_session()
+
+
+class DynamoTableClient:
+    """A table reached through the low-level DynamoDB client (made on first use), for the adapters
+    whose items do not fit a pynamodb model: counters named at run time (stats, signup limits)."""
+
+    def __init__(self, table: str, region: str, endpoint: str | None = None, client: Any = None) -> None:
+        self.table = table
+        self.region = region
+        self.endpoint = endpoint
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = client("dynamodb", self.region, endpoint_url=self.endpoint)
+        return self._client

@@ -7,23 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ripen.adapters.aws import client
+from ripen.adapters.aws import DynamoTableClient
 from ripen.ports.limits import slots_for
 
 
-class DynamoLimiter:
-    def __init__(self, table: str, region: str, endpoint: str | None = None, client: Any = None) -> None:
-        self.table = table
-        self.region = region
-        self.endpoint = endpoint
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = client("dynamodb", self.region, endpoint_url=self.endpoint)
-        return self._client
-
+class DynamoLimiter(DynamoTableClient):
     def take(self, key: str, limit: int, window: timedelta, now: datetime) -> bool:
         slots = slots_for(key, window, now)
         room = limit - self._counted(slots.earlier)

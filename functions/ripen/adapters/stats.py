@@ -12,25 +12,13 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from ripen.adapters.aws import client
+from ripen.adapters.aws import DynamoTableClient
 from ripen.core.engagement import Bucket
 from ripen.ports.stats import StatsRow, in_selection, sort_key_prefix
 
 
-class DynamoStats:
+class DynamoStats(DynamoTableClient):
     """The Stats table through the low-level DynamoDB client (counter names vary: one per link name)."""
-
-    def __init__(self, table: str, region: str, endpoint: str | None = None, client: Any = None) -> None:
-        self.table = table
-        self.region = region
-        self.endpoint = endpoint
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = client("dynamodb", self.region, endpoint_url=self.endpoint)
-        return self._client
 
     def add(self, counts: Mapping[Bucket, Mapping[str, int]]) -> None:
         for bucket, counters in sorted(counts.items()):
