@@ -24,6 +24,7 @@ def run_dev(args: argparse.Namespace, out: TextIO) -> int:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "ripen")
 
     from ripen_dev.local.devstack.stack import DevOptions, DevStack
+    from ripen_dev.operate.target import DEV_STACK_FILE
 
     options = DevOptions(
         port=args.port,
@@ -33,6 +34,7 @@ def run_dev(args: argparse.Namespace, out: TextIO) -> int:
         persist=Path(args.persist) if args.persist else None,
         sweep_every=args.sweep_every,
         deliver=not args.manual_delivery,
+        state_file=DEV_STACK_FILE,
     )
     stop = threading.Event()
 

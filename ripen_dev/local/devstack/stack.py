@@ -76,6 +76,7 @@ class DevOptions:
     dynamodb_endpoint: str | None = None  # a DynamoDB Local to use instead of starting one
     moto_endpoint: str | None = None  # a moto server to use instead of starting one
     parameters: dict[str, str] = field(default_factory=dict)  # template parameters over DEV_PARAMETERS
+    state_file: Path | None = None  # leave the functions' settings here for operator commands (`ripen dev`)
 
 
 def log_time(at: datetime) -> str:
@@ -334,6 +335,11 @@ class DevStack:
         self.inboxes = [self._inbox(events, bus, prefix) for bus in buses.values()]
 
         settings = self._settings(template, refs, parameters, dynamodb_endpoint)
+        if options.state_file is not None:
+            from ripen_dev.operate.target import write_dev_file
+
+            write_dev_file(settings, options.state_file, CREDENTIALS)
+            self._exit.callback(options.state_file.unlink, missing_ok=True)
         destinations = [d for d in map(Destination.from_template, resources.event_destinations(template, resolve)) if d]
         self.ses = SesEvents(options.samples, events, destinations, self.clock, self.mail, REGION)
         self.app = self._app(settings, events, sesv2)
