@@ -183,12 +183,21 @@ def simulate(args: argparse.Namespace) -> int:
         with Path(args.export_history).open("w", encoding="utf-8") as out:
             for line in export_lines(plan, result.traces):
                 out.write(line + "\n")
+    from ripen_dev.simulation.planning import plans
+
+    tally = result.tally
+    converted = tally.outcomes["sales-ready"] + tally.outcomes["goal-reached"]
+    experiments = plans(found, tally.confirmed, converted, args.days, args.detect_lift)
     if args.json:
         from ripen_dev import as_json
 
-        _json(as_json.simulation(result, report, args.export_history or None))
+        figures = as_json.simulation(result, report, args.export_history or None)
+        _json({**figures, "experiments": [p.as_json() for p in experiments]})
     else:
         write_summary(result, sys.stdout, report)
+        if experiments:
+            print("\nExperiments (sample size and duration to detect the lift):")
+            print("\n".join(p.line() for p in experiments))
         if args.export_history:
             print(f"History: {args.export_history}")
     return 1 if result.tally.identities() else 0
@@ -305,6 +314,16 @@ def _moment(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"'{value}' is not a date and time like '2026-03-02 10:00'") from None
 
 
+def _share(value: str) -> float:
+    try:
+        number = float(value.strip().rstrip("%")) / (100 if value.strip().endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a percentage like 20%") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("the lift to detect must be above 0, e.g. 20%")
+    return number
+
+
 def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -409,6 +428,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--export-history", metavar="FILE", help="also write what happened as a history export (JSONL)")
     p.add_argument("--replay", metavar="FILE", help="replay this history export (JSONL) on the sequence instead")
     p.add_argument("--show", type=int, default=10, help="replay: how many changed leads to list (default 10)")
+    p.add_argument(
+        "--detect-lift",
+        type=_share,
+        default=0.2,
+        metavar="PERCENT",
+        help="the relative lift an experiment (holdout, variants) should detect, for its sample size (default 20%%)",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
     p.set_defaults(run=simulate)
 

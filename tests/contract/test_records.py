@@ -146,3 +146,28 @@ def test_a_lead_saved_with_marks_writes_both_or_neither(store, clock):
     again = store.get_lead("ld_ana")
     assert store.save_lead(replace(again, soft_bounces=2), again.revision, [mark(sent, "bounce-1", "bounce")]) is False
     assert store.get_lead("ld_ana").soft_bounces == 1
+
+
+def test_an_experiment_is_kept_the_holdout_on_the_enrollment_and_the_variant_on_its_message(store, clock):
+    # Given a lead in the holdout whose welcome step is an A/B test
+    at = clock.now()
+    record = given.enrollment("ld_ana", at)
+    record = replace(record, enrollment=replace(record.enrollment, holdout=True))
+    claim = replace(given.claim("ld_ana", at), email="welcome-short", variant="welcome-short")
+    # When both are written and read back
+    assert store.commit(Change(record, None, messages=(claim,)))
+    # Then neither is lost: the report can tell the groups and the variants apart
+    assert store.get_enrollment("ld_ana", given.SEQUENCE).enrollment.holdout is True
+    message = store.get_message(claim.key)
+    assert (message.claim.variant, message.claim.stats_step) == ("welcome-short", "welcome~welcome-short")
+
+
+def test_a_report_reads_every_enrollment_of_one_sequence_and_none_of_another(store, clock):
+    at = clock.now()
+    for lead_id in ("ld_ana", "ld_ben", "ld_cy"):
+        assert store.commit(Change(given.enrollment(lead_id, at), None))
+    other = given.enrollment("ld_ana", at)
+    other = replace(other, enrollment=replace(other.enrollment, sequence="other-nurture"))
+    assert store.commit(Change(other, None))
+    assert sorted(r.enrollment.lead_id for r in store.enrollments_in(given.SEQUENCE)) == ["ld_ana", "ld_ben", "ld_cy"]
+    assert [r.enrollment.sequence for r in store.enrollments_in("other-nurture")] == ["other-nurture"]

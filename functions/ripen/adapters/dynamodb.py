@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -120,6 +120,9 @@ class DynamoStore:
     def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]:
         return [_record(item) for item in EnrollmentItem.query(lead_id, consistent_read=True)]
 
+    def enrollments_in(self, sequence: str) -> Iterator[EnrollmentRecord]:
+        return (_record(item) for item in EnrollmentItem.scan(EnrollmentItem.sequence == sequence))
+
     def get_enrollments(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRecord]:
         # pynamodb sends BatchGetItem in chunks of 100 keys and asks again for unprocessed ones
         unique = list(dict.fromkeys(keys))
@@ -196,6 +199,7 @@ class DynamoStore:
             ended_at=e.ended_at,
             held_wait=e.held_wait.value if e.held_wait else None,
             held_until=e.held_until,
+            holdout=True if e.holdout else None,  # absent for most leads: no bytes on every rewrite
             timezone=record.timezone,
             attributes=dict(record.attributes),
             recent_emails=[t.timestamp() for t in record.recent_emails],
@@ -217,6 +221,7 @@ class DynamoStore:
             run=claim.run,
             step=claim.step,
             email=claim.email,
+            variant=claim.variant,
             kind=claim.kind,
             created_at=claim.created_at,
             status=MessageStatus.CLAIMED.value,
@@ -686,6 +691,7 @@ def _record(item: EnrollmentItem) -> EnrollmentRecord:
         ended_at=item.ended_at,
         held_wait=Wait(item.held_wait) if item.held_wait else None,
         held_until=item.held_until,
+        holdout=bool(item.holdout),
     )
     return EnrollmentRecord(
         enrollment=enrollment,
@@ -705,6 +711,7 @@ def _message(item: MessageItem) -> Message:
         run=int(item.run),
         step=item.step,
         email=item.email,
+        variant=item.variant,
         kind=cast(MessageKind, item.kind),
         created_at=item.created_at,
         details=json.loads(item.details) if item.details else {},

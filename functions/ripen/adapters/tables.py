@@ -9,6 +9,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     Attribute,
+    BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -100,6 +101,7 @@ class EnrollmentItem(Model):
     ended_at = UTCDateTimeAttribute(null=True)
     held_wait = UnicodeAttribute(null=True)
     held_until = UTCDateTimeAttribute(null=True)
+    holdout = BooleanAttribute(null=True)  # in the sequence's control group (absent: not)
     # The lead context the engine needs, copied so the sweep never reads the lead.
     timezone = UnicodeAttribute(null=True)
     attributes = MapAttribute[str, Any](default=dict)
@@ -141,6 +143,7 @@ class MessageItem(Model):
     run = NumberAttribute()
     step = UnicodeAttribute()
     email = UnicodeAttribute()
+    variant = UnicodeAttribute(null=True)  # the email an A/B test chose (absent: no test on the step)
     kind = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     status = UnicodeAttribute()

@@ -13,6 +13,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ripen.core.durations import format_duration
+from ripen.core.experiments import assign, held_out
 from ripen.core.scoring import current_score, holds
 from ripen.core.sequence import (
     BranchStep,
@@ -145,6 +146,7 @@ class _Draft:
         ended_at: datetime | None
         held_wait: Wait | None
         held_until: datetime | None
+        holdout: bool
 
     def __init__(self, enrollment: Enrollment) -> None:
         for name, value in zip(_FIELDS, _values_of(enrollment), strict=True):
@@ -244,6 +246,8 @@ class _Move:
             )
             self.send_confirmation("asked to confirm the subscription")
             return
+        holdout = self.seq.holdout
+        control = holdout is not None and held_out(self.e.lead_id, self.seq.name, holdout.share)
         self.set(
             status=Status.ACTIVE,
             cursor=self.seq.first_id,
@@ -251,8 +255,12 @@ class _Move:
             next_action_at=None,
             entered_at=self.now,
             score_at=self.e.score_at or self.now,
+            holdout=control,
         )
         self.note(f"entered {self.seq.name} v{self.seq.version}")
+        if holdout is not None and control:
+            kept = f" (only {', '.join(holdout.keep)})" if holdout.keep else ""
+            self.note(f"in the {holdout.share:.0%} holdout: no nurture emails{kept}, to measure the lift")
         self.run()
 
     def send_confirmation(self, why: str) -> None:
@@ -419,6 +427,10 @@ class _Move:
                     if cursor in self.e.sent:
                         self.set(cursor=following)  # never the same step twice in a run
                         continue
+                    if self.e.holdout and self.seq.holdout and cursor not in self.seq.holdout.keep:
+                        self.set(cursor=following)
+                        self.note(f"{step.email} not sent: in the holdout")
+                        continue
                     at = next_send_time(
                         self.now, self.seq.send_window, self.seq.frequency_cap, self.recent, self.lead.timezone
                     )
@@ -431,10 +443,17 @@ class _Move:
                             f"{'frequency cap' if capped else 'send window'}"
                         )
                         return
-                    self.actions.append(SendEmail(step=cursor, email=step.email))
+                    if step.variants:
+                        # Keyed by sequence and step id: the same lead gets the same variant on every
+                        # retry, redelivery and version that keeps the step.
+                        email = assign(self.e.lead_id, f"{self.seq.name}/{cursor}", step.variants)
+                        self.actions.append(SendEmail(step=cursor, email=email, variant=email))
+                    else:
+                        email = step.email
+                        self.actions.append(SendEmail(step=cursor, email=email))
                     self.recent = (*self.recent, self.now)
                     self.set(sent=(*self.e.sent, cursor), last_email_at=self.now, cursor=following)
-                    self.note(f"sent {step.email}")
+                    self.note(f"sent {email}" + (f" (variant of {step.email})" if email != step.email else ""))
                 case WaitStep():
                     self.set(wait=Wait.TIMER, next_action_at=self.now + step.wait)
                     self.note(f"waiting {format_duration(step.wait)}")

@@ -153,6 +153,12 @@ class MessageClaim:
     kind: MessageKind
     created_at: datetime
     details: Mapping[str, Any] = field(default_factory=dict)  # a hand-off: score, stage, engagement
+    variant: str | None = None  # the email an A/B test chose for this step
+
+    @property
+    def stats_step(self) -> str:
+        """The step its counters are kept under: each variant of a test apart (`step~variant`)."""
+        return f"{self.step}~{self.variant}" if self.variant else self.step
 
 
 EventKind = Literal[
@@ -406,8 +412,9 @@ def change_for(
         if isinstance(action, HandOff):
             claims.append(handoff_claim(new, action, now))
             continue
+        variant = None
         if isinstance(action, SendEmail):
-            email, kind = action.email, "nurture"
+            email, kind, variant = action.email, "nurture", action.variant
         else:
             email, kind = sequence.double_opt_in.email, "confirmation"
         claims.append(
@@ -421,6 +428,7 @@ def change_for(
                 email=email,
                 kind=kind,
                 created_at=now,
+                variant=variant,
             )
         )
     revision = (expected_revision or 0) + 1

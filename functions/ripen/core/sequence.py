@@ -130,6 +130,25 @@ class _Step(BaseModel):
 class EmailStep(_Step):
     kind: ClassVar[str] = "email"
     email: Slug
+    # An A/B test: email files of this sequence and their weights; `email` is the control, listed too.
+    variants: dict[Slug, float] | None = None
+
+    @model_validator(mode="after")
+    def _variants(self) -> EmailStep:
+        if self.variants is None:
+            return self
+        if len(self.variants) < 2:
+            raise ValueError("variants needs at least two emails, e.g. {welcome: 50, welcome-short: 50}")
+        if any(weight <= 0 for weight in self.variants.values()):
+            raise ValueError("every variant's weight must be above 0, e.g. {welcome: 50, welcome-short: 50}")
+        if self.email not in self.variants:
+            raise ValueError(f"list '{self.email}' (the control) in variants too, e.g. {{{self.email}: 50, ...}}")
+        return self
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        """Every email file this step may send."""
+        return tuple(self.variants) if self.variants else (self.email,)
 
 
 class WaitStep(_Step):
@@ -291,6 +310,22 @@ class Goal(BaseModel):
     event: Slug
 
 
+class Holdout(BaseModel):
+    """A control group: this share of new enrollments gets no nurture emails (but those in `keep`),
+    so `ripen report --lift` can say what the sequence itself changed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    share: Percent = Field(description="e.g. '10%'")
+    keep: tuple[Slug, ...] = Field(default=(), description="email steps the control group still gets, e.g. [welcome]")
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 < value <= 0.5:
+            raise ValueError("a holdout share is above 0% and at most 50%, e.g. '10%'")
+        return value
+
+
 class SalesReady(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     score: float = Field(gt=0)
@@ -378,6 +413,7 @@ class SequenceSettings(BaseModel):
     send_window: SendWindow | None = None
     goal: Goal | None = None
     sales_ready: SalesReady | None = None
+    holdout: Holdout | None = None
     scoring: Scoring = Scoring()
     stages: tuple[Slug, ...] = ("awareness", "consideration", "decision")
     stage_rules: tuple[StageRule, ...] = ()

@@ -66,6 +66,7 @@ class Enrollment:
     ended_at: datetime | None = None
     held_wait: Wait | None = None
     held_until: datetime | None = None
+    holdout: bool = False  # in the sequence's control group: gets only the emails its holdout keeps
 
     @property
     def terminal(self) -> bool:
@@ -174,6 +175,7 @@ Trigger = (
 class SendEmail:
     step: str
     email: str
+    variant: str | None = None  # the email an A/B test chose (None: the step has no variants)
 
 
 @dataclass(frozen=True, slots=True)

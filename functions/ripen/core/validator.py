@@ -239,7 +239,7 @@ class _Checker:
         """Every email step's file must exist; returns the link names each declares."""
         links: dict[str, set[str]] = {}
         wanted: list[tuple[tuple[str | int, ...], str]] = [
-            (("steps", i), s.email) for i, s in enumerate(seq.steps) if isinstance(s, EmailStep)
+            (("steps", i), name) for i, s in enumerate(seq.steps) if isinstance(s, EmailStep) for name in s.emails
         ]
         if seq.double_opt_in.enabled:
             wanted.append((("double_opt_in",), seq.double_opt_in.email))
@@ -327,6 +327,8 @@ class _Checker:
             condition(("stage_rules", i, "when"), rule.when)
         for name in seq.scoring.links:
             link(("scoring", "links", name), name)
+        for i, name in enumerate(seq.holdout.keep if seq.holdout else ()):
+            opened(("holdout", "keep", i), name)
         for i, migration in enumerate(seq.migrations):
             if migration.from_ >= seq.version:
                 self.report(

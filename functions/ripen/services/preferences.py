@@ -95,7 +95,7 @@ class Preferences:
         if self.stats is None or message is None or message.claim.kind == "handoff":
             return
         claim = message.claim
-        bucket = Bucket.of(claim.sequence, claim.version, claim.step, message.sent_at or claim.created_at)
+        bucket = Bucket.of(claim.sequence, claim.version, claim.stats_step, message.sent_at or claim.created_at)
         try:
             self.stats.add({bucket: {UNSUBSCRIBED: 1}})
         except Exception:  # a counter is not worth failing an unsubscribe for

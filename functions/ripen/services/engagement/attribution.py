@@ -75,7 +75,7 @@ class Email:
         """Counted for the email's sequence, version and step, on the day SES says it was sent."""
         if message is not None:
             claim = message.claim
-            return Bucket.of(claim.sequence, claim.version, claim.step, self.sent_at)
+            return Bucket.of(claim.sequence, claim.version, claim.stats_step, self.sent_at)
         return Bucket.of(ref.sequence, version or 1, ref.step, self.sent_at)
 
 
