@@ -7,7 +7,7 @@ suite (tests/contract) runs the same cases on both."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,10 +76,6 @@ class InMemoryStore:
         with self._lock:
             records = [r for k, r in self.enrollments.items() if k[0] == lead_id]
         return sorted(records, key=lambda r: r.key)
-
-    def enrollments_in(self, sequence: str) -> Iterator[EnrollmentRecord]:
-        with self._lock:
-            return iter([r for k, r in self.enrollments.items() if k[1] == sequence])
 
     def get_enrollments(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRecord]:
         with self._lock:

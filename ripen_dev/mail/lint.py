@@ -20,6 +20,7 @@ from typing import Literal
 from ripen.adapters.templates import find_email, load_catalog
 from ripen.core.emails import EMAIL_SUFFIXES, SHARED_DIR
 from ripen.core.links import Links
+from ripen.core.locales import fallback_chain, split_locale
 from ripen.core.records import MessageClaim, message_key
 from ripen.core.sequence import EmailStep, Sequence
 from ripen.core.validator import Catalog, Problem
@@ -49,7 +50,9 @@ def email_uses(root: Path, catalog: Catalog) -> list[EmailUse]:
     seen: set[tuple[Path, str, str]] = set()
     for name in catalog.names():
         sequence = catalog.current(name)
-        wanted: list[tuple[str, Kind]] = [(s.email, "nurture") for s in sequence.steps if isinstance(s, EmailStep)]
+        wanted: list[tuple[str, Kind]] = [
+            (email, "nurture") for s in sequence.steps if isinstance(s, EmailStep) for email in s.emails
+        ]
         if sequence.double_opt_in.enabled:
             wanted.append((sequence.double_opt_in.email, "confirmation"))
         for email, kind in wanted:
@@ -58,14 +61,52 @@ def email_uses(root: Path, catalog: Catalog) -> list[EmailUse]:
                 seen.add((path, name, kind))
                 uses.append(EmailUse(path, email, sequence, kind))
     used = {use.path for use in uses}
-    for folder in sorted(
-        p for p in root.iterdir() if p.is_dir() and (not p.name.startswith("_") or p.name == SHARED_DIR)
-    ):
+    roles: dict[tuple[Path, str], list[EmailUse]] = {}
+    for use in uses:
+        roles.setdefault((use.path.parent, use.email), []).append(use)
+    for folder in _email_folders(root):
         for path in sorted(folder.iterdir()):
             if path.suffix in EMAIL_SUFFIXES and path.is_file() and path not in used:
+                name, locale = split_locale(path.stem)
+                same = roles.get((folder, name), []) if locale else []
+                if same:  # a translation: checked in every role of the email it translates
+                    uses.extend(replace(use, path=path) for use in same)
+                    continue
                 owner = catalog.current(folder.name) if folder.name in catalog.versions else None
                 uses.append(EmailUse(path, path.stem, owner, "confirmation"))
     return uses
+
+
+def _email_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and (not p.name.startswith("_") or p.name == SHARED_DIR))
+
+
+def lint_locales(root: Path) -> list[Problem]:
+    """A language that translates some emails of a folder must translate all of them: a German lead
+    would otherwise get some emails in German and the others in the default language."""
+    problems = []
+    for folder in _email_folders(root):
+        files: dict[str | None, dict[str, Path]] = {}
+        for path in sorted(folder.iterdir()):
+            if path.suffix in EMAIL_SUFFIXES and path.is_file():
+                name, locale = split_locale(path.stem)
+                files.setdefault(locale, {})[name] = path
+        default = files.get(None, {})
+        for locale in sorted(each for each in files if each is not None):
+            chain = [files[each] for each in fallback_chain(locale) if each in files]
+            first = next(iter(files[locale].values()))
+            for name in sorted(default):
+                if not any(name in found for found in chain):
+                    problems.append(
+                        Problem(
+                            str(first.relative_to(root)),
+                            1,
+                            f"locale '{locale}' has no '{name}' email, which the default language has",
+                            f"create {folder.name}/{name}.{locale}{default[name].suffix}, or leads in '{locale}' "
+                            "get this one untranslated",
+                        )
+                    )
+    return problems
 
 
 def lint_emails(root: Path, catalog: Catalog | None = None, sender: SenderDetails = SAMPLE_SENDER) -> list[Problem]:
@@ -77,6 +118,7 @@ def lint_emails(root: Path, catalog: Catalog | None = None, sender: SenderDetail
     broken = {Path(p.file).stem for p in problems}  # reported once, on the layout itself
     for use in email_uses(root, catalog):
         problems.extend(_lint_use(renderer, composer, use, sender, broken, unusable))
+    problems.extend(lint_locales(root))
     unique: dict[tuple[str, int, str], Problem] = {}
     for problem in problems:
         unique.setdefault((problem.file, problem.line, problem.message), problem)
@@ -186,7 +228,9 @@ def _lint_use(
     sequence = use.sequence
     name = sequence.name if sequence else use.path.parent.name
     title = sequence.display_title if sequence else "Sample sequence"
-    for sample, lead in SAMPLE_LEADS.items():
+    locale = split_locale(use.path.stem)[1]  # a translation is checked for a lead in its language
+    for sample, sample_lead in SAMPLE_LEADS.items():
+        lead = replace(sample_lead, locale=locale) if locale else sample_lead
         claim = MessageClaim(
             key=message_key(lead.lead_id, name, 1, use.email),
             lead_id=lead.lead_id,

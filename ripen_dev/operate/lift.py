@@ -134,6 +134,8 @@ def run(sequence: str, target: Any, confidence: float = 0.95, as_json: bool = Fa
     import json
 
     target.use_credentials()
-    report = lift_report(target.app().store.enrollments_in(sequence), sequence, confidence)
+    from ripen_dev.operate.scans import enrollments_in
+
+    report = lift_report(enrollments_in(target.app().store, sequence), sequence, confidence)
     print(json.dumps(report.as_json(), indent=2) if as_json else render(report))
     return 0

@@ -162,12 +162,21 @@ def test_an_experiment_is_kept_the_holdout_on_the_enrollment_and_the_variant_on_
     assert (message.claim.variant, message.claim.stats_step) == ("welcome-short", "welcome~welcome-short")
 
 
-def test_a_report_reads_every_enrollment_of_one_sequence_and_none_of_another(store, clock):
+def test_an_operator_report_reads_every_enrollment_of_one_sequence_and_none_of_another(store, clock):
+    from ripen_dev.operate.scans import enrollments_in
+
     at = clock.now()
     for lead_id in ("ld_ana", "ld_ben", "ld_cy"):
         assert store.commit(Change(given.enrollment(lead_id, at), None))
     other = given.enrollment("ld_ana", at)
     other = replace(other, enrollment=replace(other.enrollment, sequence="other-nurture"))
     assert store.commit(Change(other, None))
-    assert sorted(r.enrollment.lead_id for r in store.enrollments_in(given.SEQUENCE)) == ["ld_ana", "ld_ben", "ld_cy"]
-    assert [r.enrollment.sequence for r in store.enrollments_in("other-nurture")] == ["other-nurture"]
+    found = sorted(r.enrollment.lead_id for r in enrollments_in(store, given.SEQUENCE))
+    assert found == ["ld_ana", "ld_ben", "ld_cy"]
+    assert [r.enrollment.sequence for r in enrollments_in(store, "other-nurture")] == ["other-nurture"]
+
+
+def test_a_leads_language_is_kept_with_the_lead(store, clock):
+    lead = replace(given.lead(store, "ld_ana", clock.now()), locale="pt-br")
+    assert store.save_lead(lead, lead.revision)
+    assert store.get_lead("ld_ana").locale == "pt-br"

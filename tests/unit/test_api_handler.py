@@ -453,3 +453,28 @@ def test_each_route_gets_the_app_once_per_request_and_passes_what_it_needs_down(
         invoke(raw)
         # Then each request took the app at most once
         assert len(calls) <= 1, (raw["rawPath"], calls)
+
+
+# -- the lead's language -------------------------------------------------------------------------------
+
+
+def test_a_locale_field_sets_the_leads_language_and_the_browsers_is_used_otherwise(api, leads):
+    # Given a signup that names its language, and one from a browser set to Brazilian Portuguese
+    raw = event("post-leads-json.json")
+    body = json.loads(raw["body"])
+    named = with_body(raw, json.dumps({**body, "locale": "de-AT"}))
+    invoke(named)
+    browser = with_body(raw, json.dumps({**body, "email": "ana@example.com"}))
+    browser["headers"]["accept-language"] = "pt-BR,pt;q=0.9,en;q=0.8"
+    invoke(browser)
+    # Then each lead keeps its language, in the form email files are named with
+    assert leads.get(JANE).locale == "de-at"
+    assert leads.get("ana@example.com").locale == "pt-br"
+
+
+def test_a_later_post_never_changes_a_leads_language(api, leads):
+    raw = event("post-leads-json.json")
+    body = json.loads(raw["body"])
+    invoke(with_body(raw, json.dumps({**body, "locale": "de"})))
+    invoke(with_body(raw, json.dumps({**body, "locale": "fr"})))
+    assert leads.get(JANE).locale == "de"

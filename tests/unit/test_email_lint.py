@@ -81,7 +81,7 @@ def test_confirm_url_in_a_nurture_email_is_an_error_with_a_hint(templates):
 
 
 def test_a_layout_without_the_compliance_footer_fails(templates):
-    edit(templates / "_layouts" / "default.html", '{% include "_partials/footer.html" %}', "")
+    edit(templates / "_layouts" / "default.html", '{% include localized("_partials/footer.html") %}', "")
     problems = lint_emails(templates)
     assert {p.file for p in problems} == {"_layouts/default.html"}  # reported once, on the layout
     assert sorted(p.message for p in problems) == [
@@ -92,7 +92,7 @@ def test_a_layout_without_the_compliance_footer_fails(templates):
 
 
 def test_a_text_layout_without_the_footer_or_a_layout_without_text_version_fails(templates):
-    edit(templates / "_layouts" / "default.txt", '{% include "_partials/footer.txt" %}', "")
+    edit(templates / "_layouts" / "default.txt", '{% include localized("_partials/footer.txt") %}', "")
     assert {p.file for p in lint_emails(templates)} == {"_layouts/default.txt"}
     (templates / "_layouts" / "default.txt").unlink()
     [problem] = lint_emails(templates)

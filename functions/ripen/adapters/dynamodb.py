@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -119,9 +119,6 @@ class DynamoStore:
 
     def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]:
         return [_record(item) for item in EnrollmentItem.query(lead_id, consistent_read=True)]
-
-    def enrollments_in(self, sequence: str) -> Iterator[EnrollmentRecord]:
-        return (_record(item) for item in EnrollmentItem.scan(EnrollmentItem.sequence == sequence))
 
     def get_enrollments(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRecord]:
         # pynamodb sends BatchGetItem in chunks of 100 keys and asks again for unprocessed ones
@@ -618,6 +615,7 @@ def _lead_item(lead: Lead, revision: int | None) -> LeadItem:
         email=lead.email,
         name=lead.name,
         timezone=lead.timezone,
+        locale=lead.locale,
         attributes=dict(lead.attributes),
         status=lead.status.value,
         status_reason=lead.status_reason,
@@ -653,6 +651,7 @@ def _lead(item: LeadItem) -> Lead:
         created_at=item.created_at,
         name=item.name,
         timezone=item.timezone,
+        locale=item.locale,
         attributes=_strings(item.attributes),
         status=LeadStatus(item.status),
         status_reason=item.status_reason,
@@ -664,6 +663,11 @@ def _lead(item: LeadItem) -> Lead:
         soft_bounced_at=item.soft_bounced_at,
         unsubscribed_at=item.unsubscribed_at,
     )
+
+
+def enrollment_record(item: EnrollmentItem) -> EnrollmentRecord:
+    """The enrollment an item holds (also for operator reports, which read the table themselves)."""
+    return _record(item)
 
 
 def _record(item: EnrollmentItem) -> EnrollmentRecord:

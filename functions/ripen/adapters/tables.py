@@ -52,6 +52,7 @@ class LeadItem(Model):
     email = UnicodeAttribute()
     name = UnicodeAttribute(null=True)
     timezone = UnicodeAttribute(null=True)
+    locale = UnicodeAttribute(null=True)
     attributes = MapAttribute[str, Any](default=dict)
     status = UnicodeAttribute(default="active")
     status_reason = UnicodeAttribute(null=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ripen.core.emails import EMAIL_SUFFIXES, SHARED_DIR
+from ripen.core.locales import fallback_chain
 from ripen.core.sequence import (
     Sequence,
 )
@@ -63,11 +64,14 @@ def load_catalog(templates_dir: Path) -> Catalog:
     return catalog
 
 
-def find_email(sequence_dir: Path, name: str) -> Path | None:
-    """The email file for `name`: the sequence's own first, then the shared folder."""
+def find_email(sequence_dir: Path, name: str, locale: str | None = None) -> Path | None:
+    """The email file for `name` in the lead's language: the sequence's own first, then the shared
+    folder; in each, `name.<locale>` down its fallback chain (`pt-br`, `pt`), then `name` itself."""
+    stems = [f"{name}.{each}" for each in fallback_chain(locale)] + [name]
     for folder in (sequence_dir, sequence_dir.parent / SHARED_DIR):
-        for suffix in EMAIL_SUFFIXES:
-            candidate = folder / f"{name}{suffix}"
-            if candidate.is_file():
-                return candidate
+        for stem in stems:
+            for suffix in EMAIL_SUFFIXES:
+                candidate = folder / f"{stem}{suffix}"
+                if candidate.is_file():
+                    return candidate
     return None

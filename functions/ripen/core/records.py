@@ -55,6 +55,7 @@ class Lead:
     soft_bounced_at: datetime | None = None  # the latest soft bounce (soft_bounces counts a run of them)
     # The latest unsubscribe from everything: a confirmation link issued before it confirms nothing.
     unsubscribed_at: datetime | None = None
+    locale: str | None = None  # the language of its emails and pages (`ripen.core.locales`)
 
     @property
     def consent(self) -> Consent | None:

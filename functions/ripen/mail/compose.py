@@ -62,12 +62,13 @@ class Composer:
             unsubscribe_url=self.links.unsubscribe(lead.lead_id, sequence.name, now, message=claim.key),
             preferences_url=self.links.preferences(lead.lead_id, sequence.name, now),
             confirm_url=confirm,
+            locale=lead.locale,
         )
 
     def render(
         self, claim: MessageClaim, lead: Lead, sequence: Sequence, now: datetime
     ) -> tuple[EmailContext, RenderedEmail]:
-        path = self.renderer.find(sequence.name, claim.email)
+        path = self.renderer.find(sequence.name, claim.email, lead.locale)
         if path is None:
             raise RenderError(f"{sequence.name}/{claim.email}.md", 1, f"email '{claim.email}' not found")
         context = self.context(claim, lead, sequence, now)

@@ -29,6 +29,7 @@ from markupsafe import Markup
 
 from ripen.adapters.templates import find_email
 from ripen.core.leads import MAX_FIRST_NAME
+from ripen.core.locales import fallback_chain
 from ripen.core.records import Lead
 from ripen.mail.links import Link, rewrite_links
 from ripen.mail.source import EmailSource, SourceError, blank_front_matter, parse_email
@@ -67,6 +68,16 @@ class EmailContext:
     unsubscribe_url: str
     preferences_url: str
     confirm_url: str | None = None
+    locale: str | None = None  # the lead's language: picks `name.<locale>` files down the fallback chain
+
+    def localized(self, name: str) -> list[str | Template]:
+        """The template names to try for `name` in this lead's language, most specific first:
+        `{% include localized("_partials/footer.html") %}` includes `footer.de.html` for a German lead."""
+        stem, dot, suffix = name.rpartition(".")
+        if not dot:
+            stem, suffix = name, ""
+        names: list[str | Template] = [f"{stem}.{each}{dot}{suffix}" for each in fallback_chain(self.locale)]
+        return [*names, name]
 
     def variables(self) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -80,6 +91,8 @@ class EmailContext:
             # Links ripen builds itself are trusted markup; everything from the lead is not.
             "unsubscribe_url": trusted(self.unsubscribe_url),
             "preferences_url": trusted(self.preferences_url),
+            "locale": self.locale or "",
+            "localized": self.localized,
         }
         if self.confirm_url is not None:
             values["confirm_url"] = trusted(self.confirm_url)
@@ -190,8 +203,8 @@ class Renderer:
         self.utm_source = utm_source
         self._lines: dict[str, Any] = {}
 
-    def find(self, sequence_name: str, email_name: str) -> Path | None:
-        return find_email(self.root / sequence_name, email_name)
+    def find(self, sequence_name: str, email_name: str, locale: str | None = None) -> Path | None:
+        return find_email(self.root / sequence_name, email_name, locale)
 
     def relative(self, path: Path | str) -> str:
         path = Path(path)
@@ -222,12 +235,12 @@ class Renderer:
             body_html, _ = rewrite_links(body_html, utm, untouched)
             text_body = self._text_body(email, variables, body_html)
             layout = email.meta.layout
-            page = self._template(self._html, f"{LAYOUTS_DIR}/{layout}.html", email).render(
+            page = self._template(self._html, context.localized(f"{LAYOUTS_DIR}/{layout}.html"), email).render(
                 **variables, body=trusted(body_html), subject=subject, preheader=preheader
             )
             page, links = rewrite_links(page, utm, untouched)
             html = _inline_css(page)
-            text = self._template(self._text, f"{LAYOUTS_DIR}/{layout}.txt", email).render(
+            text = self._template(self._text, context.localized(f"{LAYOUTS_DIR}/{layout}.txt"), email).render(
                 **variables, body=trusted(text_body), subject=subject, preheader=preheader
             )
         except RenderError:
@@ -285,11 +298,11 @@ class Renderer:
             return html_to_text(body_html)
         return str(self._template(self._text, self.relative(email.text_path), email).render(**variables))
 
-    def _template(self, environment: Environment, name: str, email: EmailSource) -> Template:
+    def _template(self, environment: Environment, name: str | list[str | Template], email: EmailSource) -> Template:
         try:
-            return environment.get_template(name)
+            return environment.get_or_select_template(name)
         except TemplateNotFound as exc:
-            missing = exc.name or name
+            missing = str(exc.name or (name if isinstance(name, str) else name[-1]))
             if missing.startswith(LAYOUTS_DIR):
                 raise RenderError(
                     self.relative(email.path),

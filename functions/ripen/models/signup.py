@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from ripen.core.leads import MAX_EMAIL_LENGTH, MAX_FIRST_NAME, InvalidEmailError, normalize_email
+from ripen.core.locales import normalize_locale
 
 HONEYPOT = "website"
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -149,6 +150,10 @@ SequenceName = Annotated[
     Annotated[str, StringConstraints(max_length=63, pattern=r"^[a-z0-9][a-z0-9_-]*$")] | None,
     BeforeValidator(_blank_to_none),
 ]
+Locale = Annotated[
+    Annotated[str, StringConstraints(max_length=35), AfterValidator(normalize_locale)] | None,
+    BeforeValidator(_blank_to_none),
+]
 TimeZone = Annotated[
     Annotated[str, AfterValidator(_zone_or_none)] | None,
     BeforeValidator(_blank_to_none),
@@ -204,6 +209,13 @@ class SignupForm(BaseModel):
     ] = None
     tz: Annotated[
         TimeZone, Field(description="The browser's IANA time zone, e.g. 'Europe/Berlin'; ignored when unknown.")
+    ] = None
+    locale: Annotated[
+        Locale,
+        Field(
+            description="The lead's language for emails and pages, e.g. 'de' or 'pt-BR'; the browser's "
+            "Accept-Language otherwise; ignored when not a language tag."
+        ),
     ] = None
     utm_source: Text200 = None
     utm_medium: Text200 = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -43,10 +43,6 @@ class Store(Protocol):
     def get_enrollment(self, lead_id: str, sequence: str) -> EnrollmentRecord | None: ...
 
     def enrollments_of(self, lead_id: str) -> list[EnrollmentRecord]: ...
-
-    def enrollments_in(self, sequence: str) -> Iterator[EnrollmentRecord]:
-        """Every enrollment in a sequence, in no order: for reports (a scan: never on a hot path)."""
-        ...
 
     def get_enrollments(self, keys: Sequence[tuple[str, str]]) -> list[EnrollmentRecord]:
         """The enrollments of these (lead id, sequence) keys that exist, read consistently, in as few

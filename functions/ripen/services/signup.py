@@ -157,6 +157,7 @@ class Signup:
             created_at=now,
             name=form.name,
             timezone=form.tz,
+            locale=form.locale,
             attributes=form.lead_attributes(),
             consents=(self._consent(form, sequence, method, now),) if form.consent else (),
             expires_at=now + self._lead_ttl(sequence) if pending else None,
@@ -180,6 +181,7 @@ class Signup:
             lead,
             name=current.name or form.name,
             timezone=current.timezone or form.tz,
+            locale=current.locale or form.locale,
             attributes=merged(form.lead_attributes(), current.attributes, self.max_attributes),
             expires_at=expires_at,
         )

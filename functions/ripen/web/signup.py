@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from ripen.app import app
+from ripen.core.locales import from_accept_language
 from ripen.core.tokens import Purpose, TokenClaims, TokenError, verify
 from ripen.models.signup import (
     FIELDS,
@@ -161,6 +162,8 @@ def create_lead() -> Response[str]:
         form = parse_signup(fields, Limits(settings.max_attributes, settings.max_attribute_length))
         if form.source is None:
             form = form.model_copy(update={"source": referring_page(headers)})
+        if form.locale is None:
+            form = form.model_copy(update={"locale": from_accept_language(headers.get("accept-language"))})
         limits = services.signup_limits
         admit = limits.admission(source_ip, form.email) if limits is not None else None
         capture = services.signup.capture(form, admit=admit)
