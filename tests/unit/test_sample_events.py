@@ -82,7 +82,7 @@ def token_of(url: str) -> str:
     [
         ("unsubscribe-page.json", "unsubscribe", "Unsubscribe"),
         ("preferences-page.json", "preferences", 'value="pause-30"'),
-        ("preferences-pause-30.json", "preferences", "paused until April 01, 2026"),
+        ("preferences-pause-30.json", "preferences", "paused until April 1, 2026"),
     ],
 )
 def test_the_api_answers_each_sample_request_with_its_page(stack, sample, link, shows):

@@ -185,7 +185,7 @@ def test_pausing_holds_every_sequence_and_pausing_again_changes_nothing(stack):
     assert 'value="pause-30"' in page["body"]
     response = call("POST", "/preferences", token, b"choice=pause-30")
     assert response["statusCode"] == 200
-    assert "paused until April 01, 2026" in response["body"]
+    assert "paused until April 1, 2026" in response["body"]
     [record] = stack.store.enrollments_of(lead.lead_id)
     assert record.enrollment.status is Status.PAUSED
     assert record.enrollment.next_action_at == stack.clock.now() + timedelta(days=30)
@@ -195,7 +195,7 @@ def test_pausing_holds_every_sequence_and_pausing_again_changes_nothing(stack):
     assert snapshot(stack, lead) == before
     # the preferences page now says so and offers to resume
     page = call("GET", "/preferences", token)
-    assert "paused until April 01, 2026" in page["body"]
+    assert "paused until April 1, 2026" in page["body"]
     assert 'value="resume"' in page["body"]
     resumed = call("POST", "/preferences", token, b"choice=resume")
     assert "start again" in resumed["body"]
@@ -229,3 +229,63 @@ def test_a_preferences_post_without_a_valid_choice_changes_nothing(stack):
     assert response["statusCode"] == 400
     assert "Please choose one of the options" in response["body"]
     assert snapshot(stack, lead) == before
+
+
+# -- in the lead's language -----------------------------------------------------------------------------
+
+
+def german(stack, email: str = "lena@example.com"):
+    from dataclasses import replace
+
+    lead = stack.signup(email)
+    current = stack.store.get_lead(lead.lead_id)
+    assert stack.store.save_lead(replace(current, locale="de-at"), current.revision)
+    return lead
+
+
+def test_given_a_german_lead_then_the_unsubscribe_page_is_in_german_whatever_the_browser(stack):
+    lead = german(stack)
+    page = call("GET", "/unsubscribe", unsubscribe_token(stack, lead))
+    assert page["statusCode"] == 200
+    assert '<html lang="de">' in page["body"]
+    assert "Von allen E-Mails abmelden" in page["text"]
+    assert "Alle E-Mails für 2 Wochen pausieren" in page["text"]
+    done = call("POST", "/unsubscribe", unsubscribe_token(stack, lead), b"List-Unsubscribe=One-Click")
+    assert "Sie sind abgemeldet" in done["text"]
+
+
+def test_given_a_german_lead_who_pauses_then_the_date_is_written_the_german_way(stack):
+    lead = german(stack)
+    page = call("POST", "/preferences", preferences_token(stack, lead), b"choice=pause-30")
+    assert "Ihre E-Mails sind bis zum 1. April 2026 pausiert." in page["text"]
+    again = call("GET", "/preferences", preferences_token(stack, lead))
+    assert "Ihre E-Mails sind bis zum 1. April 2026 pausiert." in again["text"]
+
+
+def test_given_a_broken_link_in_a_german_browser_then_the_error_is_in_german(stack):
+    event = http_api_event("GET", "/unsubscribe?token=nonsense", {"accept-language": "de-DE,de;q=0.9"}, b"")
+    page = api.handler(event, LambdaContext())
+    assert page["statusCode"] == 400
+    assert "Dieser Link funktioniert nicht" in unescape(page["body"])
+
+
+def test_a_lead_in_a_language_without_translations_gets_english_pages(stack):
+    lead = stack.signup("ana@example.com")
+    page = call("GET", "/unsubscribe", unsubscribe_token(stack, lead))
+    assert '<html lang="en">' in page["body"]
+    assert "Unsubscribe from all emails" in page["text"]
+
+
+def test_every_text_the_pages_translate_has_its_german_translation():
+    import re
+    from pathlib import Path
+
+    import ripen.web
+
+    web = Path(ripen.web.__file__).parent
+    german_table = json.loads((web / "translations" / "de.json").read_text(encoding="utf-8"))
+    sources = [*sorted((web / "templates").glob("*.html")), web / "subscription.py"]
+    wanted = {text for path in sources for text in re.findall(r'\b_\("([^"]+)"', path.read_text(encoding="utf-8"))}
+    wanted |= set(re.findall(r'\bt\(\s*"([^"]+)"', (web / "subscription.py").read_text(encoding="utf-8")))
+    assert wanted, "no translated text found: the pattern no longer matches the code"
+    assert sorted(wanted - set(german_table)) == []

@@ -38,12 +38,15 @@ class Standing:
     paused_until: datetime | None = None
     in_sequence: bool = False  # still receiving the sequence the link came from
     active: list[str] = field(default_factory=list)  # sequences still sending
+    locale: str | None = None  # the lead's language, for the pages
 
 
 @dataclass(frozen=True)
 class Result:
     changed: bool
-    what: str  # in words, for the page: what is true now
+    what: str  # in words, for logs and history: what is true now
+    until: datetime | None = None  # a pause's end
+    locale: str | None = None  # the lead's language, for the page that answers
 
 
 class Preferences:
@@ -67,6 +70,7 @@ class Preferences:
             paused_until=max((p for p in paused if p), default=None),
             in_sequence=any(r.enrollment.sequence == sequence for r in live),
             active=[r.enrollment.sequence for r in live],
+            locale=lead.locale if lead else None,
         )
 
     def unsubscribe(self, lead_id: str, how: str, message_key: str | None = None) -> Result:
@@ -88,7 +92,7 @@ class Preferences:
         logger.info("unsubscribed", extra={"lead_id": lead_id, "how": how, "changed": changed})
         if changed and message_key:
             self._count_unsubscribe(message_key)
-        return Result(changed, "unsubscribed from all emails")
+        return Result(changed, "unsubscribed from all emails", locale=lead.locale if lead else None)
 
     def _count_unsubscribe(self, message_key: str) -> None:
         message = self.store.get_message(message_key) if self.stats is not None else None
@@ -106,7 +110,7 @@ class Preferences:
         changed = bool(record) and self._apply(
             [record] if record else [], Stopped("unsubscribed"), "left this sequence"
         )
-        return Result(changed, "left this sequence")
+        return Result(changed, "left this sequence", locale=self._locale(lead_id))
 
     def pause(self, lead_id: str, days: int) -> Result:
         if days not in PAUSE_CHOICES:
@@ -114,7 +118,7 @@ class Preferences:
         until = self.clock.now() + timedelta(days=days)
         records = self.store.enrollments_of(lead_id)
         changed = self._apply(records, Paused(until), f"paused for {days} days")
-        return Result(changed, f"paused until {until:%B %d, %Y}")
+        return Result(changed, f"paused until {until:%Y-%m-%d}", until=until, locale=self._locale(lead_id))
 
     def resume(self, lead_id: str) -> Result:
         records = self.store.enrollments_of(lead_id)
@@ -122,7 +126,12 @@ class Preferences:
         for record in records:
             if record.enrollment.status is Status.PAUSED:
                 self._release_held_email(record)
-        return Result(changed, "emails resumed")
+        return Result(changed, "emails resumed", locale=self._locale(lead_id))
+
+    def _locale(self, lead_id: str) -> str | None:
+        """The lead's language, for the page that answers (one read, on a path people rarely take)."""
+        lead = self.store.get_lead(lead_id)
+        return lead.locale if lead else None
 
     def _release_held_email(self, record: EnrollmentRecord) -> None:
         """An email decided before the pause waits for the pause's end (see the sender); resuming

@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
     from jinja2 import Environment
 
+    from ripen.web.i18n import Translator
+
 
 @cache
 def _environment() -> Environment:
@@ -25,9 +27,13 @@ def _environment() -> Environment:
     )
 
 
-def render_page(template: str, **context: Any) -> str:
-    """Render `templates/<template>` (which extends base.html) to an HTML string."""
-    return _environment().get_template(template).render(**context)
+def render_page(template: str, translate: Translator | None = None, **context: Any) -> str:
+    """Render `templates/<template>` (which extends base.html) to an HTML string, in the language
+    of `translate` (`ripen.web.i18n`; English when none is given)."""
+    from ripen.web.i18n import Translator
+
+    t = translate or Translator(None)
+    return _environment().get_template(template).render(_=t, lang=t.lang, **context)
 
 
 def html_response_headers() -> dict[str, str]:

@@ -24,8 +24,10 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ValidationError
 
 from ripen.app import app
+from ripen.core.locales import from_accept_language
 from ripen.core.tokens import Purpose, TokenClaims, TokenError, issue, verify
 from ripen.web.bodies import BodyError, read_unsubscribe_form
+from ripen.web.i18n import Translator, long_date, translator
 from ripen.web.pages import html_response_headers, page_answer, render_page
 
 if TYPE_CHECKING:
@@ -46,17 +48,24 @@ class PreferencesForm(BaseModel):
 # -- pages ------------------------------------------------------------------------------------------
 
 
-def _page(status: int, template: str, **context: Any) -> Page:
-    body = render_page(template, **context)
+def _page(status: int, template: str, t: Translator, **context: Any) -> Page:
+    body = render_page(template, t, **context)
     return Response(
         status_code=status, content_type="text/html; charset=utf-8", body=body, headers=html_response_headers()
     )
 
 
 def _message(
-    status: int, title: str, paragraphs: list[str], tone: str = "", link: dict[str, str] | None = None
+    status: int, t: Translator, title: str, paragraphs: list[str], tone: str = "", link: dict[str, str] | None = None
 ) -> Page:
-    return _page(status, "message.html", title=title, heading=title, paragraphs=paragraphs, tone=tone, link=link)
+    """A page saying one thing; `title` and `paragraphs` are English text, translated here."""
+    texts = [t(p) for p in paragraphs]
+    return _page(status, "message.html", t, title=t(title), heading=t(title), paragraphs=texts, tone=tone, link=link)
+
+
+def _translator(locale: str | None = None) -> Translator:
+    """The pages speak the lead's language when the link names a lead with one, else the browser's."""
+    return translator(locale or from_accept_language(router.current_event.headers.get("accept-language")))
 
 
 _TOKEN_PAGES = {
@@ -82,11 +91,11 @@ _BROKEN = (
 
 def _token_problem(reason: str) -> Page:
     status, title, text = _TOKEN_PAGES.get(reason, _BROKEN)
-    return _message(status, title, [text, "Nothing has been changed."], tone="error")
+    return _message(status, _translator(), title, [text, "Nothing has been changed."], tone="error")
 
 
-def _sender(services: App) -> str:
-    return services.settings.sender_company or "our"
+def _sender(services: App, t: Translator) -> str:
+    return services.settings.sender_company or t("our")
 
 
 def _sequence_title(services: App, name: str | None) -> str | None:
@@ -108,7 +117,8 @@ def _form(services: App) -> dict[str, str] | Page:
     try:
         return read_unsubscribe_form(event.headers, event.body, bool(event.is_base64_encoded), limit)
     except BodyError as exc:
-        return _message(exc.status, "This request didn't work", [exc.message, "Nothing has been changed."], "error")
+        t = _translator()
+        return _message(exc.status, t, "This request didn't work", [exc.message, "Nothing has been changed."], "error")
 
 
 def _claims(services: App, purpose: Purpose, form: dict[str, str] | None = None) -> TokenClaims | Page:
@@ -128,7 +138,7 @@ def _step_of(claims: TokenClaims) -> str | None:
     return claims.message.rsplit("#", 1)[-1] if claims.message else None
 
 
-def _done_unsubscribed(services: App, changed: bool) -> Page:
+def _done_unsubscribed(services: App, t: Translator, changed: bool) -> Page:
     website = services.settings.sender_website
     paragraphs = (
         ["You won't get any more emails from us. If one was already on its way, it has been stopped."]
@@ -136,8 +146,12 @@ def _done_unsubscribed(services: App, changed: bool) -> Page:
         else ["You were already unsubscribed, so nothing has changed. You won't get any more emails from us."]
     )
     paragraphs.append("Changed your mind? Sign up again on our website whenever you like.")
-    link = {"url": website, "text": "Visit our website"} if website else None
-    return _message(200, "You're unsubscribed", paragraphs, tone="success", link=link)
+    link = {"url": website, "text": t("Visit our website")} if website else None
+    return _message(200, t, "You're unsubscribed", paragraphs, tone="success", link=link)
+
+
+def _gone(t: Translator) -> Page:
+    return _message(200, t, "You're unsubscribed", ["You won't get any more emails from us."], tone="success")
 
 
 # -- routes -----------------------------------------------------------------------------------------
@@ -181,8 +195,9 @@ def unsubscribe_page() -> Page:
     if isinstance(claims, Response):
         return claims
     standing = services.preferences.standing(claims.lead_id, claims.sequence)
+    t = _translator(standing.locale)
     if standing.unsubscribed or standing.suppressed or not standing.found:
-        return _message(200, "You're unsubscribed", ["You won't get any more emails from us."], tone="success")
+        return _gone(t)
     now = services.clock.now()
     preferences = None
     if not claims.expired(now):  # the preferences token it offers never outlives the unsubscribe token
@@ -193,10 +208,11 @@ def unsubscribe_page() -> Page:
     return _page(
         200,
         "unsubscribe.html",
-        title="Unsubscribe",
+        t,
+        title=t("Unsubscribe"),
         token=_token(),
         preferences_token=preferences,
-        sender=_sender(services),
+        sender=_sender(services, t),
         sequence_title=_sequence_title(services, claims.sequence) if standing.in_sequence else None,
         pause_choices=list(PAUSE_LABELS.items()),
     )
@@ -231,7 +247,7 @@ def unsubscribe() -> Page:
     step = _step_of(claims)
     how = f"{'one-click unsubscribe' if one_click else 'unsubscribe page'}{f' ({step})' if step else ''}"
     result = services.preferences.unsubscribe(claims.lead_id, how, message_key=claims.message)
-    return _done_unsubscribed(services, result.changed)
+    return _done_unsubscribed(services, _translator(result.locale), result.changed)
 
 
 @router.get(
@@ -252,19 +268,21 @@ def preferences_page() -> Page:
 
 def _preferences_form(services: App, claims: TokenClaims, status: int, problem: str | None = None) -> Page:
     standing = services.preferences.standing(claims.lead_id, claims.sequence)
+    t = _translator(standing.locale)
     if not standing.found or standing.unsubscribed or standing.suppressed:
-        return _message(200, "You're unsubscribed", ["You won't get any more emails from us."], tone="success")
-    notice = problem
+        return _gone(t)
+    notice = t(problem) if problem else None
     if notice is None and standing.paused_until:
-        notice = f"Your emails are paused until {standing.paused_until:%B %d, %Y}."
+        notice = t("Your emails are paused until %(date)s.", date=long_date(standing.paused_until, t))
     return _page(
         status,
         "preferences.html",
-        title="Email preferences",
+        t,
+        title=t("Email preferences"),
         token=_token(),
         notice=notice,
         paused=standing.paused_until is not None,
-        sender=_sender(services),
+        sender=_sender(services, t),
         sequence_title=_sequence_title(services, claims.sequence) if standing.in_sequence else None,
         pause_choices=list(PAUSE_LABELS.items()),
     )
@@ -295,24 +313,32 @@ def save_preferences() -> Page:
         return _preferences_form(services, claims, 400, problem="Please choose one of the options below.")
     service = services.preferences
     if choice == "leave-all":
-        return _done_unsubscribed(services, service.unsubscribe(claims.lead_id, "preferences page").changed)
+        left = service.unsubscribe(claims.lead_id, "preferences page")
+        return _done_unsubscribed(services, _translator(left.locale), left.changed)
     if choice == "leave-sequence":
         if not claims.sequence:
             return _preferences_form(services, claims, 400, problem="Please choose one of the options below.")
         result = service.leave(claims.lead_id, claims.sequence)
-        title = _sequence_title(services, claims.sequence) or "this series"
+        t = _translator(result.locale)
+        title = _sequence_title(services, claims.sequence) or t("this series")
         text = (
-            f"You won't get any more emails about “{title}”." if result.changed else f"You had already left “{title}”."
+            t("You won't get any more emails about “%(title)s”.", title=title)
+            if result.changed
+            else t("You had already left “%(title)s”.", title=title)
         )
-        return _message(200, "Done", [text, "Other emails you signed up for continue as before."], tone="success")
+        return _message(200, t, "Done", [text, "Other emails you signed up for continue as before."], tone="success")
     if choice == "resume":
         result = service.resume(claims.lead_id)
         text = "Your emails will start again." if result.changed else "Your emails were not paused, so nothing changed."
-        return _message(200, "Done", [text], tone="success")
+        return _message(200, _translator(result.locale), "Done", [text], tone="success")
     days = int(choice.removeprefix("pause-"))
     result = service.pause(claims.lead_id, days)
-    if result.changed:
-        text = f"Your emails are {result.what}. After that they continue where they left off."
+    t = _translator(result.locale)
+    if result.changed and result.until is not None:
+        text = t(
+            "Your emails are paused until %(date)s. After that they continue where they left off.",
+            date=long_date(result.until, t),
+        )
     else:
         text = "Your emails were already paused (or there is nothing to pause), so nothing changed."
-    return _message(200, "Paused", [text], tone="success")
+    return _message(200, t, "Paused", [text], tone="success")
