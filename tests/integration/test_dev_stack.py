@@ -335,3 +335,70 @@ def test_ripen_dev_serves_until_ctrl_c_then_stops_everything(tmp_path):
     for taken in (port, int(dynamodb.group(2))):  # the API and DynamoDB Local are gone
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", taken)) != 0
+
+
+def test_the_outbox_shows_each_emails_variant_and_language_and_a_held_out_lead(
+    dynamodb_endpoint, moto_endpoint, tmp_path
+):
+    import shutil
+
+    # Given trial-nurture with a welcome A/B test, a German confirmation and a 50 % holdout that keeps
+    # the welcome (so every lead still gets one email to show)
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", templates)
+    folder = templates / "trial-nurture"
+    (folder / "welcome-short.md").write_text((folder / "welcome.md").read_text())
+    sequence = folder / "sequence.yaml"
+    text = re.sub(
+        r"^  - email: welcome\b.*$",
+        "  - email: welcome\n    variants: {welcome: 1, welcome-short: 1}",
+        sequence.read_text(),
+        count=1,
+        flags=re.MULTILINE,
+    )
+    assert "variants:" in text
+    sequence.write_text(text + "\nholdout: {share: 50%, keep: [welcome]}\n")
+    shared = templates / "_shared"
+    (shared / "confirm.de.md").write_text(
+        (shared / "confirm.md").read_text().replace("Please confirm", "Bitte bestätigen")
+    )
+    options = dev_options(
+        start=next_monday(12),
+        dynamodb_endpoint=dynamodb_endpoint,
+        moto_endpoint=moto_endpoint,
+        templates=templates,
+        parameters={"DueShards": "1"},
+    )
+    with DevStack(options) as stack:
+        # When two German-speaking leads sign up and confirm
+        leads = {}
+        for email in ("ana@example.com", "cy@example.com"):  # the keyed hash holds Ana out, not Cy
+            answer = request(
+                f"{stack.url}/leads",
+                json_body={
+                    "email": email,
+                    "consent": "yes",
+                    "tz": "UTC",
+                    "locale": "de-DE",
+                    "sequence": "trial-nurture",
+                },
+            )
+            assert answer.status == 201, answer.text
+            stack.settle()
+            [confirmation] = [sent for sent in stack.mail.all() if sent.to == (email,)]
+            leads[email] = confirm(stack, confirmation) if confirmation.language == "de" else None
+        # Then their confirmations went out in German and their welcome emails name their variant
+        assert all(sent.language == "de" for sent in stack.mail.all() if sent.kind == "confirmation")
+        welcomes = [sent for sent in stack.mail.all() if sent.step == "welcome"]
+        assert len(welcomes) == 2
+        assert {sent.variant for sent in welcomes} <= {"welcome", "welcome-short"}
+        overview = request(stack.outbox_url).text
+        assert "variant welcome" in overview
+        assert ">de-de<" not in overview and ">de<" in overview  # the translation used: German
+        # And each lead's page shows its language and, for a held-out lead, the holdout
+        store = stack.running_app.store
+        pages = [request(f"{stack.outbox_url}/leads/{lead_id_for(email)}").text for email in leads]
+        assert all("de-de" in page for page in pages)
+        held = [store.get_enrollment(lead_id_for(e), "trial-nurture").enrollment.holdout for e in leads]
+        assert held == [True, False]
+        assert ["holdout</span>" in page for page in pages] == held

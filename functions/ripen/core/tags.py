@@ -19,6 +19,7 @@ SEQUENCE = "sequence"
 STEP = "step"
 MESSAGE = "message"
 KIND = "kind"
+VARIANT = "variant"  # only on an email an A/B test chose
 
 MAX_LENGTH = 256
 _ALLOWED = re.compile(r"^[A-Za-z0-9_.@-]{1,256}$")
@@ -50,12 +51,18 @@ def message_key_from_tag(value: str) -> str:
     return value.replace(".", "#")
 
 
-def message_tags(lead_id: str, sequence: str, step: str, message_key: str, kind: str) -> dict[str, str]:
-    """The tags every email is sent with: who, which sequence and step, which message, what kind."""
-    return {
+def message_tags(
+    lead_id: str, sequence: str, step: str, message_key: str, kind: str, variant: str | None = None
+) -> dict[str, str]:
+    """The tags every email is sent with: who, which sequence and step, which message, what kind
+    (and which variant, when an A/B test chose it)."""
+    tags = {
         LEAD: tag_value(lead_id),
         SEQUENCE: tag_value(sequence),
         STEP: tag_value(step),
         MESSAGE: message_tag(message_key),
         KIND: tag_value(kind),
     }
+    if variant:
+        tags[VARIANT] = tag_value(variant)
+    return tags

@@ -10,11 +10,13 @@ Every email carries
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import quote
 
 from ripen.core import tags
 from ripen.core.links import Links
+from ripen.core.locales import split_locale
 from ripen.core.records import Lead, MessageClaim
 from ripen.core.sequence import Sequence
 from ripen.mail.render import EmailContext, RenderedEmail, Renderer, RenderError, SenderDetails, lead_view
@@ -23,6 +25,7 @@ from ripen.ports.mailer import OutgoingEmail
 LIST_UNSUBSCRIBE = "List-Unsubscribe"
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe-Post"
 ONE_CLICK = "List-Unsubscribe=One-Click"
+CONTENT_LANGUAGE = "Content-Language"
 
 
 def list_unsubscribe_headers(unsubscribe_url: str, mailto: str | None = None) -> dict[str, str]:
@@ -72,11 +75,15 @@ class Composer:
         if path is None:
             raise RenderError(f"{sequence.name}/{claim.email}.md", 1, f"email '{claim.email}' not found")
         context = self.context(claim, lead, sequence, now)
-        return context, self.renderer.render(path, context, email_name=claim.email)
+        rendered = self.renderer.render(path, context, email_name=claim.email)
+        return context, replace(rendered, language=split_locale(path.stem)[1])
 
     def compose(self, claim: MessageClaim, lead: Lead, sequence: Sequence, now: datetime) -> OutgoingEmail:
         """The email for `claim`, or RenderError: nothing half-rendered ever comes out of here."""
         context, rendered = self.render(claim, lead, sequence, now)
+        headers = list_unsubscribe_headers(context.unsubscribe_url, self.unsubscribe_mailto)
+        if rendered.language:  # RFC 3282: what the email is written in (a translation was used)
+            headers[CONTENT_LANGUAGE] = rendered.language
         return OutgoingEmail(
             from_=rendered.from_ or sequence.from_,
             to=lead.email,
@@ -84,7 +91,7 @@ class Composer:
             html=rendered.html,
             text=rendered.text,
             reply_to=rendered.reply_to or sequence.reply_to,
-            headers=list_unsubscribe_headers(context.unsubscribe_url, self.unsubscribe_mailto),
-            tags=tags.message_tags(claim.lead_id, claim.sequence, claim.step, claim.key, claim.kind),
+            headers=headers,
+            tags=tags.message_tags(claim.lead_id, claim.sequence, claim.step, claim.key, claim.kind, claim.variant),
             configuration_set=self.configuration_set,
         )

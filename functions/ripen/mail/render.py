@@ -143,6 +143,7 @@ class RenderedEmail:
     from_: str | None
     reply_to: str | None
     links: tuple[Link, ...] = field(default_factory=tuple)
+    language: str | None = None  # the locale of the translation used (None: the default file)
 
     @property
     def named_links(self) -> list[str]:

@@ -40,9 +40,13 @@ class OutgoingEmail:
             message["Reply-To"] = self.reply_to
         message["Subject"] = self.subject
         for name, value in self.headers.items():
-            message[name] = value
+            if not name.lower().startswith("content-"):
+                message[name] = value
         message.set_content(self.text, subtype="plain", charset="utf-8", cte="quoted-printable")
         message.add_alternative(self.html, subtype="html", charset="utf-8", cte="quoted-printable")
+        for name, value in self.headers.items():  # after the content, which clears every Content-* header
+            if name.lower().startswith("content-"):
+                message[name] = value
         return message.as_bytes(policy=MIME_POLICY)  # headers keep their own, longer limit
 
 

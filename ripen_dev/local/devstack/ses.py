@@ -143,6 +143,17 @@ class OutboxEmail:
         return self.tags.get(message_tags.KIND)
 
     @property
+    def variant(self) -> str | None:
+        """The email an A/B test chose, when one did."""
+        return self.tags.get(message_tags.VARIANT)
+
+    @property
+    def language(self) -> str | None:
+        """The translation it was written in (its Content-Language), None for the default files."""
+        value = self.message.get("Content-Language")
+        return str(value) if value else None
+
+    @property
     def message_key(self) -> str | None:
         tag = self.tags.get(message_tags.MESSAGE)
         return message_tags.message_key_from_tag(tag) if tag else None
