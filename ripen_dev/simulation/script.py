@@ -259,7 +259,7 @@ def parse_script(text: str, sequence: Sequence, links: dict[str, frozenset[str]]
                 if g["email"] is None or target is not None:
                     statements.append(Bounces(target))
             case "converts":
-                if sequence.goal is None:
+                if not sequence.goal_events:
                     problems.append(f"'{statement}': {sequence.name} has no goal to convert to")
                 else:
                     statements.append(Converts(int(g["day"])))
