@@ -23,6 +23,7 @@ from tests.conftest import EVENTS, REPO
 from tests.integration.conftest import TEMPLATE
 from tests.integration.test_dynamo_store import race
 from tests.integration.test_engagement_dynamo import counted, dynamo_stack
+from tests.support.capture import installed, invoke
 from tests.support.mailstack import Stack, make_stack
 
 pytestmark = pytest.mark.integration
@@ -110,3 +111,22 @@ def test_what_one_event_costs(events_settings, clock, catalog, capsys):
         assert (requests.reads, requests.writes) == (1, 1), str(requests)
         with capsys.disabled():
             print(f"\nproduct event applied: {applied}; replayed: {requests}")
+
+
+def test_post_events_applies_a_batch_once_on_dynamodb(events_settings, clock, catalog):
+    # Given two trial leads on DynamoDB Local, and the api function with the same tables
+    built = events_stack(events_settings, clock, catalog)
+    with installed(built.app):
+        clock.set(clock.now().replace(year=2026, month=3, day=2, hour=9))
+        ana = built.signup("ana@example.com")
+        ben = built.signup("ben@example.com")
+        clock.set(clock.now().replace(day=11, hour=12))
+        sample = json.loads((EVENTS / "apigw" / "post-events.json").read_text())
+        # When a backend posts the sample batch, and posts it again
+        first, again = invoke(sample), invoke(sample)
+    # Then the good events are applied once and the bad one is named by its index, both times
+    assert (first.status, again.status) == (200, 200)
+    assert [r["status"] for r in first.json["results"]] == ["applied", "applied", "invalid"]
+    assert [r["status"] for r in again.json["results"]] == ["duplicate", "duplicate", "invalid"]
+    assert built.store.get_enrollment(ana.lead_id, "trial-nurture").enrollment.status is Status.GOAL_REACHED
+    assert built.store.get_lead(ben.lead_id).attributes == {"role": "head-of-data"}

@@ -150,3 +150,47 @@ def event_from_queue_body(body: str) -> LeadEvent:
         return LeadEventEnvelope.model_validate_json(body).detail.to_event()
     except ValidationError as exc:
         raise InvalidLeadEventError(problems_of(exc)) from None
+
+
+# -- POST /events: the answers ----------------------------------------------------------------------
+
+MAX_EVENTS_BODY_BYTES = 524_288  # a batch of 100 events with their properties fits easily
+
+ItemStatus = Literal["applied", "duplicate", "unknown_lead", "too_old", "invalid", "retry"]
+
+
+class EventFieldError(BaseModel):
+    field: str
+    message: str
+
+
+class EventItemResult(BaseModel):
+    """What became of one event of the request, by its position (0 for a single event)."""
+
+    index: int
+    status: ItemStatus = Field(
+        description="applied; duplicate (this id was applied before: nothing done again); unknown_lead (no such "
+        "lead: nothing created); too_old (older than the 30 days ids are kept); invalid (see errors); retry "
+        "(busy, or the same id is being applied right now: send it again in a moment)"
+    )
+    id: str | None = Field(default=None, description="the event's id, when it had a readable one")
+    errors: list[EventFieldError] = Field(default_factory=list)
+
+
+class EventsAnswer(BaseModel):
+    """The answer to POST /events: a count per status and one result per event, in request order."""
+
+    applied: int = 0
+    duplicate: int = 0
+    rejected: int = Field(default=0, description="events not applied: unknown_lead, too_old, invalid or retry")
+    results: list[EventItemResult] = Field(default_factory=list)
+
+
+class EventsRejected(BaseModel):
+    """A request refused as a whole; nothing was applied."""
+
+    error: Literal[
+        "malformed_body", "empty_body", "unsupported_media_type", "payload_too_large", "invalid_event", "forbidden"
+    ]
+    message: str
+    errors: list[EventFieldError] = Field(default_factory=list)
