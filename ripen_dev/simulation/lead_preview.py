@@ -144,6 +144,8 @@ def _event_text(event: LeadEvent) -> str:
             return "clicks the confirmation link"
         case "goal":
             return f"reaches the goal '{event.name}'"
+        case "event":
+            return "books a demo" if event.name == "demo_booked" else f"does {event.name} (a product event)"
     return event.kind
 
 
