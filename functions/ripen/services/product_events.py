@@ -77,9 +77,15 @@ class ProductEvents:
         self.clock = clock
         self.lead_id_key = lead_id_key
         self.max_attributes = max_attributes
+        self._known: frozenset[str] | None = None
 
     def known_names(self) -> frozenset[str]:
-        """Every event name some current sequence gives a meaning to."""
+        """Every event name some current sequence gives a meaning to (the catalog is fixed for a container)."""
+        if self._known is None:
+            self._known = self._names_in_catalog()
+        return self._known
+
+    def _names_in_catalog(self) -> frozenset[str]:
         names: set[str] = set()
         for name in self.catalog.names():
             seq = self.catalog.current(name)
