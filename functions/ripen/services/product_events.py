@@ -109,7 +109,7 @@ class ProductEvents:
         if event.name not in self.known_names():
             self.metrics.count(EVENTS_UNKNOWN_NAME)
             logger.warning("product event no sequence uses: accepted, counted", extra={"event": event.name})
-        keep_until = event.occurred_at + EVENT_IDS_KEPT
+        keep_until = min(event.occurred_at, now) + EVENT_IDS_KEPT  # a sender's clock ahead of ours changes nothing
         claim = self.event_ids.claim(event.event_id, now, now + EVENT_CLAIM_LEASE, keep_until)
         if claim is not Claim.TAKEN:
             self.metrics.count(EVENTS_DUPLICATE)
