@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import requests_per_email, send_rate, sweep_idle
+from benchmarks import event_storm, requests_per_email, send_rate, sweep_idle
 from benchmarks.figures import Figure
 
 
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     figures += sweep_idle.measure(small)
     figures += requests_per_email.measure(["--leads", "60"] if args.quick else [])
     figures += send_rate.measure(["--emails", "300"] if args.quick else [])
+    figures += event_storm.measure(["--leads", "100", "--events", "1000"] if args.quick else [])
     print()
     print("=" * 100)
     print("make bench: every figure with its target")

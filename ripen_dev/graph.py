@@ -13,6 +13,7 @@ from ripen.core.sequence import (
     ExitStep,
     GotoStep,
     Sequence,
+    Signal,
     StageStep,
     Step,
     WaitForStep,
@@ -47,6 +48,15 @@ def describe_condition(condition: Condition) -> str:
     return " and ".join(parts)
 
 
+def _did(signal: Signal) -> str:
+    """What the lead did, on a `then` edge: `clicks pricing`, `opens welcome`, `demo_booked`."""
+    if signal.click is not None:
+        return f"clicks {signal.click}"
+    if signal.open is not None:
+        return f"opens {signal.open}"
+    return str(signal.event)
+
+
 def describe_step(step: Step) -> str:
     match step:
         case EmailStep():
@@ -56,8 +66,9 @@ def describe_step(step: Step) -> str:
         case WaitUntilStep():
             return f"wait until day {step.wait_until}"
         case WaitForStep():
-            signal = f"click on {step.wait_for.click}" if step.wait_for.click else f"open of {step.wait_for.open}"
-            return f"wait up to {format_duration(step.wait_for.within)} for a {signal}"
+            signal = str(step.wait_for)
+            article = "an" if signal.startswith("open") else "a"
+            return f"wait up to {format_duration(step.wait_for.within)} for {article} {signal}"
         case BranchStep():
             return "branch"
         case StageStep():
@@ -105,7 +116,7 @@ def mermaid(sequence: Sequence) -> str:
             case GotoStep():
                 ways.append((None, step.goto))
             case WaitForStep():
-                what = f"clicks {step.wait_for.click}" if step.wait_for.click else f"opens {step.wait_for.open}"
+                what = " or ".join(_did(signal) for signal in step.wait_for.signals)
                 ways.append((f"then: {what}", step.then or following))
                 ways.append((f"else: not within {format_duration(step.wait_for.within)}", step.else_ or following))
             case BranchStep():

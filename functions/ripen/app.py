@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
     from ripen.mail.render import Renderer
     from ripen.ports.bus import EventBus
     from ripen.ports.captcha import CaptchaVerifier
+    from ripen.ports.event_ids import EventIds
     from ripen.ports.limits import Limiter
     from ripen.ports.mailer import Mailer
     from ripen.ports.metrics import Metrics
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
     from ripen.services.limits import SignupLimits
     from ripen.services.pacing import Pacer
     from ripen.services.preferences import Preferences
+    from ripen.services.product_events import ProductEvents
     from ripen.services.sender import Sender
     from ripen.services.signup import Signup
     from ripen.services.sweep import Sweep
@@ -62,6 +64,7 @@ class App:
         stats: Stats | None = None,
         limiter: Limiter | None = None,
         captcha: CaptchaVerifier | None = None,
+        event_ids: EventIds | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -74,6 +77,7 @@ class App:
         self._stats = stats
         self._limiter = limiter
         self._captcha = captcha
+        self._event_ids = event_ids
 
     @property
     def hands_off_at_once(self) -> bool:
@@ -344,6 +348,35 @@ class App:
         from ripen.adapters.captcha import SiteVerifyCaptcha, captcha_secret
 
         return SiteVerifyCaptcha(s.captcha_provider, captcha_secret(s))
+
+    # -- product events (Lead Event): goals, waits, triggers, scores, attributes -------------------
+
+    @cached_property
+    def event_ids(self) -> EventIds:
+        if self._event_ids is not None:
+            return self._event_ids
+        from ripen.adapters.event_ids import DynamoEventIds
+
+        s = self.settings
+        if not s.event_ids_table:
+            raise RuntimeError("EVENT_IDS_TABLE is not set")
+        return DynamoEventIds(s.event_ids_table, s.region, s.dynamodb_endpoint)
+
+    @cached_property
+    def product_events(self) -> ProductEvents:
+        from ripen.services.product_events import ProductEvents
+
+        return ProductEvents(
+            self.store,
+            self.nurture,
+            self.catalog,
+            self.event_ids,
+            self.stats,
+            self.metrics,
+            self.clock,
+            lead_id_key=self.lead_id_key,
+            max_attributes=self.settings.max_attributes,
+        )
 
 
 _app: App | None = None

@@ -79,6 +79,8 @@ class Settings(BaseModel):
     sender_concurrency: int = Field(default=5, ge=1, le=1000, alias="SENDER_CONCURRENCY")
     # How long a message whose lease ran out unrecorded waits for SES's Send event before its resend.
     send_event_wait_seconds: int = Field(default=900, ge=60, le=86_400, alias="SEND_EVENT_WAIT_SECONDS")
+    # -- product events (Lead Event): the ids applied, so each is applied once -----------------------
+    event_ids_table: str | None = Field(default=None, alias="EVENT_IDS_TABLE")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

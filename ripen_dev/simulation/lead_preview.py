@@ -97,7 +97,7 @@ def preview_lead(
     """Play `script_text` (ScriptError when it does not read) for `lead` through `sequence` for `days`."""
     links = email_links(templates, sequence)
     script = parse_script(script_text, sequence, links)
-    behaviour = ScriptedBehaviour(script, links, sequence.goal.event if sequence.goal else None)
+    behaviour = ScriptedBehaviour(script, links, sequence.goal_events[0] if sequence.goal_events else None)
     runner = NurtureRunner(catalog, sequence, lead)
     trace = LeadTrace(lead.lead_id, lead.created_at, lead.timezone)
     LeadLoop(sequence, runner, behaviour, keep_log=True).play(trace, lead.created_at + timedelta(days=days))
@@ -144,6 +144,8 @@ def _event_text(event: LeadEvent) -> str:
             return "clicks the confirmation link"
         case "goal":
             return f"reaches the goal '{event.name}'"
+        case "event":
+            return "books a demo" if event.name == "demo_booked" else f"does {event.name} (a product event)"
     return event.kind
 
 

@@ -25,6 +25,7 @@ from ripen.core.state import (
     Engaged,
     Enrolled,
     Enrollment,
+    EventOccurred,
     GoalReached,
     HandOff,
     LeadContext,
@@ -36,7 +37,7 @@ from ripen.core.state import (
     Trigger,
 )
 
-EventKind = Literal["open", "click", "bounce", "complaint", "unsubscribe", "confirm", "goal", "wake"]
+EventKind = Literal["open", "click", "bounce", "complaint", "unsubscribe", "confirm", "goal", "event", "wake"]
 EmailKind = Literal["nurture", "confirmation"]
 BounceKind = Literal["hard", "soft"]
 
@@ -44,8 +45,9 @@ BounceKind = Literal["hard", "soft"]
 @dataclass(frozen=True, slots=True)
 class LeadEvent:
     """Something the lead (or their mail system) does at `at`. `step` names the email it happened on.
-    `name` is the goal event for `goal`, and the behaviour's own note for `wake` (a planned moment
-    at which the behaviour decides what to do, e.g. "click pricing on day 3")."""
+    `name` is the goal event for `goal`, the product event's name for `event`, and the behaviour's own
+    note for `wake` (a planned moment at which the behaviour decides what to do, e.g. "click pricing
+    on day 3")."""
 
     at: datetime
     kind: EventKind
@@ -247,6 +249,9 @@ class LeadLoop:
             case "goal":
                 trace.events.append(event)
                 self._decide(trace, GoalReached(event.name or ""), at, "goal")
+            case "event":
+                trace.events.append(event)
+                self._decide(trace, EventOccurred(event.name or "", at), at, f"event {event.name}")
             case "wake":
                 for planned in self.behaviour.woke(event):
                     self._plan(planned)

@@ -44,7 +44,7 @@ class Population:
         self._segments = model.segments
         self._segment_edges = list(accumulate(s.share for s in model.segments))
         self._spread = model.signups.over.total_seconds()
-        self.goal = sequence.goal.event if sequence.goal else None
+        self.goal = sequence.goal_events[0] if sequence.goal_events else None
 
     def draw(self, rng: random.Random) -> LeadDraw:
         signed_up_at = self.start + timedelta(seconds=round(rng.random() * self._spread))

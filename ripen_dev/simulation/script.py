@@ -20,6 +20,8 @@ days since the signup (day 0), DURATION like `2 hours` (default reaction time: 1
 | `complains after EMAIL` | marks that email as spam (suppressed) |
 | `bounces` / `bounces on EMAIL` | the first email (or EMAIL) bounces hard (suppressed) |
 | `converts on day N` | reaches the sequence's goal on day N |
+| `books a demo on day N` | the product reports `demo_booked` on day N (a product event) |
+| `event NAME on day N` | the product reports the event NAME on day N (e.g. `event pricing_page_viewed on day 2`) |
 | `confirms after DURATION` / `never confirms` | double opt-in (default: confirms 10 minutes after the first request) |
 | `does nothing` | nothing at all |
 """
@@ -95,6 +97,14 @@ class Converts:
 
 
 @dataclass(frozen=True)
+class ProductEvent:
+    """A product event (`Lead Event`) the lead's product reports on day N."""
+
+    name: str
+    day: int
+
+
+@dataclass(frozen=True)
 class Confirms:
     after: timedelta | None = CONFIRMATION  # None: never
 
@@ -114,6 +124,7 @@ Statement = Union[
     Complains,
     Bounces,
     Converts,
+    ProductEvent,
     Confirms,
     DoesNothing,
 ]
@@ -143,6 +154,8 @@ EXAMPLES = (
     "clicks demo after power-user-tips",
     "unsubscribes on day 10",
     "converts on day 12",
+    "books a demo on day 4",
+    "event pricing_page_viewed on day 2",
     "never confirms",
 )
 _SEPARATORS = re.compile(r"\s*(?:[;,\n]|\band\b)\s*", re.IGNORECASE)
@@ -164,10 +177,17 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ("complains", rf"^complains (?:after|about) (?P<email>{_NAME})$"),
         ("bounces", rf"^bounces(?: on (?P<email>{_NAME}))?$"),
         ("converts", r"^converts on day (?P<day>\d+)$"),
+        ("demo", r"^books a demo on day (?P<day>\d+)$"),
+        ("event", rf"^event (?P<event>{_NAME}) on day (?P<day>\d+)$"),
         ("never-confirms", r"^never confirms$"),
         ("confirms", r"^confirms after (?P<after>.+)$"),
     )
 ]
+
+
+def _events_used(sequence: Sequence) -> frozenset[str]:
+    """The product events that change something in this sequence (its trigger only starts it)."""
+    return frozenset({*sequence.goal_events, *sequence.exit_on, *sequence.scoring.events, *sequence.watched_events})
 
 
 def split_statements(text: str) -> list[str]:
@@ -259,10 +279,21 @@ def parse_script(text: str, sequence: Sequence, links: dict[str, frozenset[str]]
                 if g["email"] is None or target is not None:
                     statements.append(Bounces(target))
             case "converts":
-                if sequence.goal is None:
+                if not sequence.goal_events:
                     problems.append(f"'{statement}': {sequence.name} has no goal to convert to")
                 else:
                     statements.append(Converts(int(g["day"])))
+            case "demo" | "event":
+                name = "demo_booked" if kind == "demo" else g["event"].lower()
+                used = _events_used(sequence)
+                if name not in used:
+                    known = ", ".join(sorted(used)) or "none"
+                    problems.append(
+                        f"'{statement}': {sequence.name} does nothing with the event '{name}' "
+                        f"(the events it uses: {known})"
+                    )
+                else:
+                    statements.append(ProductEvent(name, int(g["day"])))
             case "never-confirms" | "confirms":
                 if not sequence.double_opt_in.enabled:
                     problems.append(f"'{statement}': {sequence.name} does not ask leads to confirm (no double opt-in)")
@@ -309,6 +340,8 @@ class ScriptedBehaviour:
                     events.append(LeadEvent(at + day * DAY, "wake", name=str(index)))
                 case Converts(day=day):
                     events.append(LeadEvent(at + day * DAY, "goal", name=self.goal))
+                case ProductEvent(name=name, day=day):
+                    events.append(LeadEvent(at + day * DAY, "event", name=name))
         return events
 
     def received(self, email: SentEmail) -> Received:

@@ -192,6 +192,31 @@ def test_with_manual_delivery_the_outbox_button_reports_the_delivery(dynamodb_en
         assert 'value="delivery"' not in request(f"{stack.url}/_dev/emails/{confirmation.ses_message_id}").text
 
 
+def test_a_product_event_from_the_outbox_reaches_the_goal_through_the_events_bus(stack):
+    # Given Ana two emails into the trial
+    confirm(stack, sign_up(stack))
+    request(f"{stack.url}/_dev/time", form={"amount": "1d"})
+    page = request(f"{stack.url}/_dev/leads/{ANA_ID}")
+    assert "Product event" in page.text
+    assert '<option value="trial_converted">' in page.text  # the names the sequences use
+    # When the outbox's product-event control reports that she converted
+    answer = request(
+        f"{stack.url}/_dev/leads/{ANA_ID}/event", form={"name": "trial_converted", "properties": '{"plan": "team"}'}
+    )
+    # Then the event went bus -> rule (template.yaml) -> events queue -> events function, and ended the trial
+    assert (answer.status, answer.location) == (303, f"/_dev/leads/{ANA_ID}")
+    record = stack.running_app.store.get_enrollment(ANA_ID, "trial-nurture")
+    assert record.enrollment.status is Status.GOAL_REACHED
+    assert "goal &#39;trial_converted&#39; reached" in request(f"{stack.url}/_dev/leads/{ANA_ID}").text
+    # And nothing more goes out; and nonsense is refused
+    request(f"{stack.url}/_dev/time", form={"amount": "3d"})
+    assert [sent.step for sent in emails_of(stack)] == ["confirm", "welcome", "first-dashboard"]
+    assert request(f"{stack.url}/_dev/leads/{ANA_ID}/event", form={"name": "Not A Name"}).status == 400
+    bad = request(f"{stack.url}/_dev/leads/{ANA_ID}/event", form={"name": "demo_booked", "properties": "[1]"})
+    assert bad.status == 400
+    assert not any(ANA in line for line in stack.log.lines)
+
+
 def test_an_email_page_shows_the_parts_headers_and_a_button_per_named_link(stack):
     confirm(stack, sign_up(stack))
     request(f"{stack.url}/_dev/time", form={"amount": "1d"})

@@ -11,12 +11,14 @@ from ripen.core.records import Consent, Lead, Message, MessageStatus, message_ke
 from ripen.core.state import TimerDue
 from ripen.core.validator import Catalog
 from ripen.models.ses import received_events
+from ripen.ports.event_ids import EventIds
 from ripen.ports.mailer import Mailer
 from ripen.ports.stats import Stats
 from ripen.ports.store import Store
 from ripen.services.sender import Outcome
 from ripen_dev.fakes.bus import MemoryEventBus
 from ripen_dev.fakes.clock import ManualClock
+from ripen_dev.fakes.event_ids import MemoryEventIds
 from ripen_dev.fakes.mailer import OutboxMailer
 from ripen_dev.fakes.metrics import MemoryMetrics
 from ripen_dev.fakes.queue import MemorySendQueue
@@ -125,6 +127,7 @@ def make_stack(
     mailer: Mailer | None = None,
     env: dict[str, str] | None = None,
     stats: Stats | None = None,
+    event_ids: EventIds | None = None,
 ) -> Stack:
     queue, metrics, bus = MemorySendQueue(), MemoryMetrics(), MemoryEventBus()
     mailer = mailer or OutboxMailer()
@@ -140,5 +143,6 @@ def make_stack(
         metrics=metrics,
         bus=bus,
         stats=stats,
+        event_ids=event_ids or MemoryEventIds(),
     )
     return Stack(app, store, queue, mailer, metrics, clock, bus, stats)

@@ -21,6 +21,7 @@ from ripen.core.state import Status
 from ripen.core.tokens import Purpose, issue
 from ripen.ports.store import StoreUnavailableError
 from ripen_dev.fakes.clock import ManualClock
+from ripen_dev.fakes.event_ids import MemoryEventIds
 from ripen_dev.fakes.queue import MemorySendQueue
 from ripen_dev.fakes.store import InMemoryStore
 from tests.conftest import EVENTS as EVENTS_DIR
@@ -62,7 +63,12 @@ def queue() -> MemorySendQueue:
 @pytest.fixture
 def api(store, queue, clock, catalog) -> Iterator[App]:
     app = App(
-        settings(ALLOWED_ORIGINS="https://www.acme.example"), store=store, queue=queue, clock=clock, catalog=catalog
+        settings(ALLOWED_ORIGINS="https://www.acme.example"),
+        store=store,
+        queue=queue,
+        clock=clock,
+        catalog=catalog,
+        event_ids=MemoryEventIds(),
     )
     with installed(app):
         yield app
@@ -432,7 +438,7 @@ def test_a_page_on_another_site_gets_no_cors_headers(api):
 
 def test_each_route_gets_the_app_once_per_request_and_passes_what_it_needs_down(api, monkeypatch):
     # Given the routes' access to the app, counted
-    from ripen.web import signup, subscription
+    from ripen.web import events, signup, subscription
 
     calls: list[str] = []
 
@@ -445,6 +451,7 @@ def test_each_route_gets_the_app_once_per_request_and_passes_what_it_needs_down(
 
     monkeypatch.setattr(signup, "app", counted("signup"))
     monkeypatch.setattr(subscription, "app", counted("subscription"))
+    monkeypatch.setattr(events, "app", counted("events"))
     samples = sorted((EVENTS_DIR / "apigw").glob("*.json"))
     wrong = with_body(event("post-leads-json.json"), json.dumps({"email": "nope", "sequence": "nope"}))
     # When every sample request, and a signup with fields to correct, reach the api

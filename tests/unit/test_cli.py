@@ -239,6 +239,10 @@ def test_graph_draws_every_step_of_the_trial_nurture_with_then_and_else_labelled
     assert f'{wait_for} -->|"else: not within 3 days"| {node["power-user-tips"]}' in out
     assert f'-->|"if stage decision"| {node["pricing-followup"]}' in out
     assert f'-->|"else"| {node["countdown"]}' in out
+    # and the product-event wait after the power-user tips: a booked demo goes straight to the countdown
+    demo = node["wait-for-9"]
+    assert f'{demo}{{{{"wait-for-9<br/>wait up to 2 days for a demo_booked event"}}}}' in out
+    assert f'{demo} -->|"then: demo_booked"| {node["countdown"]}' in out
 
 
 def test_graph_of_an_unknown_sequence_names_the_ones_there_are(capsys):

@@ -138,7 +138,7 @@ def test_enough_buying_signals_hand_the_lead_to_sales_once_and_stop_nurturing(tr
 
 def test_reaching_the_goal_ends_the_sequence(trial, clock):
     w = walker(trial, clock, tz="UTC").start()
-    w.apply(GoalReached("converted"))
+    w.apply(GoalReached("trial_converted"))
     assert w.state.status is Status.GOAL_REACHED
     assert not w.next_timer()
 
@@ -294,7 +294,7 @@ def test_terminal_enrollments_never_move_again(trial, clock):
         TimerDue(),
         Resubmitted(),
         Resumed(),
-        GoalReached("converted"),
+        GoalReached("trial_converted"),
         Stopped("unsubscribed"),
     ):
         clock.advance(days=1)

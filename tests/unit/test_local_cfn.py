@@ -29,11 +29,11 @@ def test_conditions_follow_the_parameters():
 
 def test_only_resources_whose_condition_holds_are_created():
     default = cfn.conditions(TEMPLATE, REQUIRED)
-    assert set(cfn.active(TEMPLATE, resources.RULE, default)) == {"SesEventsRule"}
+    assert set(cfn.active(TEMPLATE, resources.RULE, default)) == {"SesEventsRule", "LeadEventsRule"}
     assert "SalesWebhookDeadLetterQueue" not in cfn.active(TEMPLATE, resources.QUEUE, default)
     assert {"SendQueue", "EngagementQueue"} <= set(cfn.active(TEMPLATE, resources.QUEUE, default))
     via_sns = cfn.conditions(TEMPLATE, {**REQUIRED, "SesEventsVia": "SNS"})
-    assert cfn.active(TEMPLATE, resources.RULE, via_sns) == {}
+    assert set(cfn.active(TEMPLATE, resources.RULE, via_sns)) == {"LeadEventsRule"}
 
 
 def test_the_ses_events_rule_resolves_to_the_local_configuration_set_and_queue():
@@ -71,6 +71,7 @@ def test_every_trigger_names_a_handler_that_imports():
     assert {(cfn.ref_target(m["FunctionName"]), cfn.ref_target(m["EventSourceArn"])) for m in mappings} == {
         ("SenderFunction", "SendQueue"),
         ("EngagementFunction", "EngagementQueue"),
+        ("EventsFunction", "EventsQueue"),
     }
-    for function in ("ApiFunction", "SweepFunction", "SenderFunction", "EngagementFunction"):
+    for function in ("ApiFunction", "SweepFunction", "SenderFunction", "EngagementFunction", "EventsFunction"):
         assert callable(load_handler(cfn.function_handler(TEMPLATE, function)))

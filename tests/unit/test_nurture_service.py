@@ -65,7 +65,7 @@ def test_an_unknown_sequence_is_refused(nurture, clock):
 def test_a_finished_lead_reenters_only_after_the_cooldown(nurture, store, queue, clock):
     person = lead(clock)
     nurture.enroll(person, "trial-nurture")
-    nurture.apply(person.lead_id, "trial-nurture", GoalReached("converted"), "goal")
+    nurture.apply(person.lead_id, "trial-nurture", GoalReached("trial_converted"), "goal")
     clock.advance(days=10)
     assert not nurture.enroll(person, "trial-nurture").applied
     clock.advance(days=90)

@@ -12,7 +12,15 @@ from ripen_dev.cli import main
 from ripen_dev.simulation.lead_preview import NurtureRunner, sample_lead
 from ripen_dev.simulation.model import email_links
 from ripen_dev.simulation.play import EngineRunner, LeadLoop, LeadTrace
-from ripen_dev.simulation.script import Clicks, OpensEverything, ScriptedBehaviour, ScriptError, parse_script
+from ripen_dev.simulation.script import (
+    Clicks,
+    Converts,
+    OpensEverything,
+    ProductEvent,
+    ScriptedBehaviour,
+    ScriptError,
+    parse_script,
+)
 from tests.conftest import TEMPLATES
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -35,6 +43,39 @@ def test_a_script_reads_into_typed_statements(trial, links):
         Clicks("pricing", day=3),
         Clicks("demo", step="power-user-tips"),
     )
+
+
+def test_a_script_may_include_product_events(trial, links):
+    script = parse_script("books a demo on day 4; event pricing_page_viewed on day 2; converts on day 9", trial, links)
+    assert script.statements == (
+        ProductEvent("demo_booked", 4),
+        ProductEvent("pricing_page_viewed", 2),
+        Converts(9),
+    )
+
+
+def test_a_product_event_the_sequence_does_nothing_with_is_named_with_the_ones_it_uses(trial, links):
+    with pytest.raises(ScriptError) as error:
+        parse_script("event logged_in on day 2", trial, links)
+    [problem] = error.value.problems
+    assert "trial-nurture does nothing with the event 'logged_in'" in problem
+    assert "demo_booked" in problem
+    assert "trial_converted" in problem
+
+
+def test_a_lead_who_books_a_demo_skips_the_pricing_pitch_and_one_who_converts_gets_nothing_more(capsys):
+    # Given a lead who opens everything and books a demo on day 7 (while the sequence waits for one)
+    assert main(["preview-lead", "--script", "opens everything; books a demo on day 7", "--timezone", "UTC"]) == 0
+    out = capsys.readouterr().out
+    # Then the demo takes the 'then' branch: no pricing follow-up
+    assert "(the lead books a demo)" in out
+    assert "demo_booked event seen: taking the 'then' branch" in out
+    assert "pricing-followup" not in out.split("What happened:")[0]
+    # And a lead who converts on day 9 ends the trial as a conversion, with no email after it
+    assert main(["preview-lead", "--script", "opens everything; converts on day 9", "--timezone", "UTC"]) == 0
+    out = capsys.readouterr().out
+    assert "goal reached: goal 'trial_converted' reached" in out
+    assert "trial-ending" not in out.split("What happened:")[0]
 
 
 @pytest.mark.parametrize(
@@ -71,6 +112,8 @@ SCRIPTS = [
     "complains after case-study",
     "confirms after 3 days; opens everything",
     "never confirms",
+    "opens everything; books a demo on day 7",
+    "event pricing_page_viewed on day 2; opens everything; converts on day 9",
     "opens everything; clicks pricing every time; clicks demo every time; clicks case-study every time",
 ]
 
@@ -85,7 +128,7 @@ def test_the_simulation_engine_and_the_nurture_service_agree_on_every_email(cata
 
     def play(runner):
         trace = LeadTrace(lead.lead_id, lead.created_at, lead.timezone)
-        behaviour = ScriptedBehaviour(script, links, "converted")
+        behaviour = ScriptedBehaviour(script, links, "trial_converted")
         return LeadLoop(trial, runner, behaviour).play(trace, horizon)
 
     # When it plays through the pure engine (as `ripen simulate` does) and through the nurture service

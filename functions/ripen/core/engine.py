@@ -34,6 +34,7 @@ from ripen.core.state import (
     Engaged,
     Enrolled,
     Enrollment,
+    EventOccurred,
     ExitRequested,
     GoalReached,
     HandOff,
@@ -207,8 +208,10 @@ class _Move:
                 self.engaged(trigger)
             case Resubmitted(confirmed=confirmed):
                 self.resubmitted(confirmed)
-            case GoalReached(event=event) if status is not Status.NEW and event == self._goal:
+            case GoalReached(event=event) if status is not Status.NEW and event in self.seq.goal_events:
                 self.finish(Status.GOAL_REACHED, f"goal '{event}' reached")
+            case EventOccurred() if status is not Status.NEW:
+                self.product_event(trigger)
             case Stopped(reason=reason):
                 self.finish(Status(reason), reason)
             case Paused(until=until) if status is Status.ACTIVE and until > self.now:
@@ -230,10 +233,6 @@ class _Move:
                 self.run()
             case _:
                 pass  # not applicable in this state: nothing changes
-
-    @property
-    def _goal(self) -> str | None:
-        return self.seq.goal.event if self.seq.goal else None
 
     def start(self, confirmed: bool) -> None:
         opt_in = self.seq.double_opt_in
@@ -291,7 +290,7 @@ class _Move:
             case Wait.ENGAGEMENT if e.cursor:
                 step = self.seq.step(e.cursor)
                 assert isinstance(step, WaitForStep)
-                self.note(f"no {self._signal(step)} within {format_duration(step.wait_for.within)}")
+                self.note(f"no {step.wait_for} within {format_duration(step.wait_for.within)}")
                 self.set(cursor=step.else_ or self.seq.next_id(e.cursor), wait=None, next_action_at=None, since=None)
                 self.run()
             case _:  # WINDOW, CAP: try the held email again
@@ -334,16 +333,55 @@ class _Move:
                     engaged[key] = event.at  # the latest time counts: a wait_for looks for engagement since a send
             self.set(engaged=engaged)
         self.add_score(weight, what)
+        self.take_satisfied_wait()
+
+    def take_satisfied_wait(self) -> None:
+        """A `wait_for` whose signal has now been seen takes its `then` branch at once."""
         if self.e.terminal or self.e.status is not Status.ACTIVE:
             return
         if self.e.wait is Wait.ENGAGEMENT and self.e.cursor:
             step = self.seq.step(self.e.cursor)
             if isinstance(step, WaitForStep) and self._satisfied(step):
-                self.note(f"{self._signal(step)} seen: taking the 'then' branch")
+                self.note(f"{step.wait_for} seen: taking the 'then' branch")
                 self.set(
                     cursor=step.then or self.seq.next_id(self.e.cursor), wait=None, next_action_at=None, since=None
                 )
                 self.run()
+
+    def product_event(self, event: EventOccurred) -> None:
+        """A product event: the goal ends the run as a conversion, an `exit_on` event ends it, a
+        scored one adds points, a watched one may satisfy a `wait_for`. Events are applied by when
+        they happened, so one that arrives late or out of order decides as it would have on time."""
+        name = event.name
+        at = min(event.at, self.now)  # a sender's clock ahead of ours does not put it in the future
+        began = self.e.entered_at
+        if began is not None and at < began:
+            self.note(f"{name} event ignored: it happened before this run began ({at:%Y-%m-%d %H:%M} UTC)")
+            return
+        if name in self.seq.goal_events:
+            self.finish(Status.GOAL_REACHED, f"goal '{name}' reached")
+            return
+        if name in self.seq.exit_on:
+            self.finish(Status.COMPLETED, f"left on the '{name}' event")
+            return
+        if self.e.status not in (Status.ACTIVE, Status.PAUSED):
+            return  # waiting for double opt-in: only a goal or an exit counts before consent is confirmed
+        key = f"event:{name}"
+        seen = self.e.engaged.get(key)
+        if seen is not None and seen == at:
+            self.note(f"{name} event at {at:%Y-%m-%d %H:%M:%S} already applied")
+            return
+        weight = self.seq.scoring.events.get(name)
+        watched = name in self.seq.watched_events
+        if not (weight or watched):
+            return  # nothing in this sequence uses it: nothing changes, nothing is written
+        if seen is None or seen < at:
+            self.set(engaged={**self.e.engaged, key: at})  # the latest time counts, like opens and clicks
+        if weight:
+            self.add_score(weight, f"{name} event")
+        else:
+            self.note(f"{name} event")
+        self.take_satisfied_wait()
 
     def resubmitted(self, confirmed: bool) -> None:
         e = self.e
@@ -470,12 +508,12 @@ class _Move:
                     since = self.e.last_email_at or self.e.entered_at or self.now
                     self.set(since=since)
                     if self._satisfied(step):
-                        self.note(f"{self._signal(step)} already seen: taking the 'then' branch")
+                        self.note(f"{step.wait_for} already seen: taking the 'then' branch")
                         self.set(cursor=step.then or following, since=None)
                         continue
                     self.set(wait=Wait.ENGAGEMENT, next_action_at=self.now + step.wait_for.within)
-                    signal = self._signal(step)
-                    article = "an" if signal.startswith("open") else "a"
+                    signal = str(step.wait_for)
+                    article = "an" if signal.startswith(("open", "a", "e", "i", "o", "u")) else "a"
                     self.note(f"waiting up to {format_duration(step.wait_for.within)} for {article} {signal}")
                     return
                 case BranchStep():
@@ -497,15 +535,9 @@ class _Move:
         raise SequenceLoopError(f"{self.seq.name}: more than {MAX_STEPS_PER_DECISION} steps without a wait")
 
     def _satisfied(self, step: WaitForStep) -> bool:
-        signal = step.wait_for
-        key = f"open:{signal.open}" if signal.open else f"click:{signal.click}"
-        seen = self.e.engaged.get(key)
         since = self.e.since or self.e.last_email_at
-        return seen is not None and (since is None or seen >= since)
-
-    @staticmethod
-    def _signal(step: WaitForStep) -> str:
-        signal = step.wait_for
-        if signal.open:
-            return "open" if signal.open == "any" else f"open of {signal.open}"
-        return "click" if signal.click == "any" else f"click on {signal.click}"
+        for signal in step.wait_for.signals:
+            seen = self.e.engaged.get(signal.key)
+            if seen is not None and (since is None or seen >= since):
+                return True
+        return False

@@ -11,7 +11,7 @@ from email.utils import parseaddr
 from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from ripen.core.durations import parse_duration
 
@@ -171,17 +171,64 @@ class WaitUntilStep(_Step):
     wait_until: Annotated[int, BeforeValidator(_day)]
 
 
-class WaitFor(BaseModel):
+class Signal(BaseModel):
+    """One thing a lead may do: open an email, click a link, or a product event (`Lead Event`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     open: str | None = Field(default=None, description="'any' or the id of an email step")
     click: str | None = Field(default=None, description="'any' or a link name")
+    event: Slug | None = Field(default=None, description="the name of a product event, e.g. demo_booked")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Signal:
+        if sum(v is not None for v in (self.open, self.click, self.event)) != 1:
+            raise ValueError("each signal needs exactly one of 'open', 'click' or 'event', e.g. {event: demo_booked}")
+        return self
+
+    @property
+    def key(self) -> str:
+        """How the enrollment remembers it (`Enrollment.engaged`): `open:<step>`, `click:<link>`, `event:<name>`."""
+        if self.open is not None:
+            return f"open:{self.open}"
+        return f"click:{self.click}" if self.click is not None else f"event:{self.event}"
+
+    def __str__(self) -> str:
+        if self.open is not None:
+            return "open" if self.open == "any" else f"open of {self.open}"
+        if self.click is not None:
+            return "click" if self.click == "any" else f"click on {self.click}"
+        return f"{self.event} event"
+
+
+class WaitFor(BaseModel):
+    """`{click: pricing, within: 5 days}`, `{event: demo_booked, within: 4 days}`, or several signals at
+    once: `{any: [{click: pricing}, {event: demo_booked}], within: 5 days}` (the first one seen counts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    open: str | None = Field(default=None, description="'any' or the id of an email step")
+    click: str | None = Field(default=None, description="'any' or a link name")
+    event: Slug | None = Field(default=None, description="the name of a product event, e.g. demo_booked")
+    any: tuple[Signal, ...] | None = Field(default=None, description="several signals; any one will do")
     within: Duration
 
     @model_validator(mode="after")
     def _one_signal(self) -> WaitFor:
-        if (self.open is None) == (self.click is None):
-            raise ValueError("wait_for needs exactly one of 'open' or 'click', e.g. {click: pricing, within: 5 days}")
+        if sum(v is not None for v in (self.open, self.click, self.event, self.any)) != 1:
+            raise ValueError(
+                "wait_for needs exactly one of 'open', 'click', 'event' or 'any', e.g. {click: pricing, within: 5 days}"
+            )
+        if self.any == ():
+            raise ValueError("'any' needs at least one signal, e.g. any: [{click: pricing}, {event: demo_booked}]")
         return self
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        if self.any is not None:
+            return self.any
+        return (Signal(open=self.open, click=self.click, event=self.event),)
+
+    def __str__(self) -> str:
+        return " or ".join(str(s) for s in self.signals)
 
 
 class WaitForStep(_Step):
@@ -306,6 +353,35 @@ class SendWindow(BaseModel):
 
 
 class Goal(BaseModel):
+    """A product event that ends the enrollment as a conversion (`goal_reached`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event: Slug
+
+
+_EVENT_NAME_SCHEMA = {"type": "string", "pattern": _SLUG.pattern}
+_GOAL_SCHEMA = {
+    "type": "object",
+    "properties": {"event": _EVENT_NAME_SCHEMA},
+    "required": ["event"],
+    "additionalProperties": False,
+}
+# `goal: {event: x}` or a list of them (any one ends the enrollment); always a tuple once loaded.
+Goals = Annotated[
+    tuple[Goal, ...],
+    BeforeValidator(lambda v: [] if v is None else [v] if isinstance(v, (dict, Goal)) else v),
+    WithJsonSchema(
+        {
+            "anyOf": [_GOAL_SCHEMA, {"type": "array", "items": _GOAL_SCHEMA}],
+            "description": "a product event that ends the enrollment as a conversion, or a list of them",
+        }
+    ),
+]
+
+
+class EventTrigger(BaseModel):
+    """A product event that enrolls an existing lead who consented (e.g. `trial_started`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     event: Slug
 
@@ -337,6 +413,7 @@ class Scoring(BaseModel):
     machine_open: float = 0
     click: float = 5
     links: dict[str, float] = Field(default_factory=dict)
+    events: dict[Slug, float] = Field(default_factory=dict, description="points per product event, by name")
     # Renewed interest (a confirmed lead filling in a form again): `resubmit` points, at most once
     # per `resubmit_every`, and at most `resubmit_cap` in all per run. Never a hand-off on its own.
     resubmit: float = Field(default=3, ge=0)
@@ -411,7 +488,9 @@ class SequenceSettings(BaseModel):
     consent: ConsentText = ConsentText()
     thank_you_url: str | None = None
     send_window: SendWindow | None = None
-    goal: Goal | None = None
+    goal: Goals = ()
+    trigger: EventTrigger | None = None
+    exit_on: tuple[Slug, ...] = Field(default=(), description="product events that end the enrollment")
     sales_ready: SalesReady | None = None
     holdout: Holdout | None = None
     scoring: Scoring = Scoring()
@@ -427,6 +506,16 @@ class SequenceSettings(BaseModel):
         if value is not None and not re.match(r"^https?://[^\s]+$", value):
             raise ValueError(f"'{value}' is not a web address; write e.g. 'https://acme.example/thanks'")
         return value
+
+    @field_validator("exit_on", mode="before")
+    @classmethod
+    def _exit_on_one(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def goal_events(self) -> tuple[str, ...]:
+        """The names of the product events that end the enrollment as a conversion."""
+        return tuple(g.event for g in self.goal)
 
     @field_validator("frequency_cap", mode="before")
     @classmethod
@@ -458,6 +547,15 @@ class Sequence(SequenceSettings):
     def next_id(self, step_id: str) -> str | None:
         index = self.index_of(step_id) + 1
         return self.step_ids[index] if index < len(self.step_ids) else None
+
+    @property
+    def watched_events(self) -> frozenset[str]:
+        """Product events a `wait_for` step looks for: the enrollment remembers when they last happened."""
+        names: set[str] = set()
+        for step in self.steps:
+            if isinstance(step, WaitForStep):
+                names.update(s.event for s in step.wait_for.signals if s.event)
+        return frozenset(names)
 
     @property
     def first_id(self) -> str:

@@ -127,6 +127,15 @@ class GoalReached:
 
 
 @dataclass(frozen=True, slots=True)
+class EventOccurred:
+    """A product event (`Lead Event`) about the lead: a goal, an exit, points, or a `wait_for` signal,
+    as the sequence says. `at` is when it happened (`occurred_at`), not when it arrived."""
+
+    name: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Stopped:
     """The lead opted out or must not be emailed again (hard bounce, complaint)."""
 
@@ -160,6 +169,7 @@ Trigger = (
     | Engaged
     | Resubmitted
     | GoalReached
+    | EventOccurred
     | Stopped
     | Paused
     | Resumed

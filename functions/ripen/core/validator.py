@@ -76,6 +76,8 @@ def _known_keys() -> set[str]:
         SequenceSettings,
         Condition,
         model.WaitFor,
+        model.Signal,
+        model.EventTrigger,
         model.BranchCase,
         model.DoubleOptIn,
         model.SendWindow,
@@ -223,6 +225,29 @@ class _Checker:
         self._check_references(seq, emails)
         self._check_graph(seq)
         self._check_resubmit_cap(seq)
+        self._check_events(seq)
+
+    def _check_events(self, seq: Sequence) -> None:
+        """A product event has one meaning per sequence: a goal, an exit, or what starts it."""
+        goals = seq.goal_events
+        for name in sorted({g for g in goals if goals.count(g) > 1}):
+            self.report(("goal",), f"goal '{name}' is listed twice", "list each goal event once")
+        for i, name in enumerate(seq.exit_on):
+            if name in goals:
+                self.report(
+                    ("exit_on", i),
+                    f"'{name}' is both a goal and an exit_on event: it would never count as a conversion",
+                    "keep it under 'goal' only",
+                )
+        if seq.trigger is not None:
+            name = seq.trigger.event
+            if name in goals or name in seq.exit_on:
+                role = "a goal" if name in goals else "an exit_on event"
+                self.report(
+                    ("trigger", "event"),
+                    f"the trigger event '{name}' is also {role}: a lead would enter and leave at once",
+                    "trigger on the event that starts the journey (e.g. trial_started)",
+                )
 
     def _check_resubmit_cap(self, seq: Sequence) -> None:
         """Anyone can post a form: what re-posts may add must never make a lead sales-ready."""
@@ -313,6 +338,9 @@ class _Checker:
                 target((*where, "else"), step.else_)
                 link((*where, "wait_for", "click"), step.wait_for.click)
                 opened((*where, "wait_for", "open"), step.wait_for.open)
+                for i, signal in enumerate(step.wait_for.any or ()):
+                    link((*where, "wait_for", "any", i, "click"), signal.click)
+                    opened((*where, "wait_for", "any", i, "open"), signal.open)
             elif isinstance(step, BranchStep):
                 for i, case in enumerate(step.branch):
                     target((*where, "branch", i, "goto"), case.goto)

@@ -16,6 +16,7 @@ the dev server itself (never by the api function).
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.error
 import urllib.request
@@ -149,6 +150,9 @@ def timeline(history: list[HistoryEntry], emails: list[OutboxEmail]) -> list[Tim
     return sorted(items, key=lambda item: (item.at, item.kind != "email"))
 
 
+EVENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
 class Outbox:
     def __init__(self, stack: DevStack) -> None:
         self.stack = stack
@@ -161,6 +165,7 @@ class Outbox:
             ("GET", re.compile(r"/_dev/thank-you"), self.thank_you),
             ("POST", re.compile(r"/_dev/time"), self.move_time),
             ("POST", re.compile(r"/_dev/leads/(?P<lead_id>[\w-]+)/next"), self.next_timer),
+            ("POST", re.compile(r"/_dev/leads/(?P<lead_id>[\w-]+)/event"), self.product_event),
             ("POST", re.compile(r"/_dev/emails/(?P<ses_id>[\w.-]+)/events"), self.email_event),
         ]
 
@@ -234,6 +239,7 @@ class Outbox:
             messages=sorted(messages, key=lambda m: m.claim.created_at),
             by_ses_id={m.ses_message_id: m for m in messages if m.ses_message_id},
             timeline=timeline(store.history_of(lead_id), emails),
+            event_names=sorted(stack.running_app.product_events.known_names()),
         )
 
     def email(self, request: LocalRequest, ses_id: str) -> LocalResponse:
@@ -301,6 +307,26 @@ class Outbox:
             stack.move_time_to(due)
         else:
             stack.settle(sweep=True)
+        return redirect(f"/_dev/leads/{lead_id}")
+
+    def product_event(self, request: LocalRequest, lead_id: str) -> LocalResponse:
+        """The outbox's "product event" control: what the lead's backend would report (name, properties)."""
+        stack = self.stack
+        if stack.running_app.store.get_lead(lead_id) is None:
+            return self.page("not_found.html", status=404, title="No such lead")
+        name = request.form.get("name", "").strip()
+        if not EVENT_NAME.fullmatch(name):
+            problem = "An event name is lowercase letters, digits, '-' and '_' (e.g. trial_converted)."
+            return self.page("problem.html", status=400, title="Not sent", problem=problem)
+        text = request.form.get("properties", "").strip() or "{}"
+        try:
+            properties = json.loads(text)
+        except ValueError:
+            properties = None
+        if not isinstance(properties, dict):
+            problem = 'Properties are a JSON object, e.g. {"plan": "team"}, or nothing.'
+            return self.page("problem.html", status=400, title="Not sent", problem=problem)
+        stack.put_lead_event(lead_id, name, properties)
         return redirect(f"/_dev/leads/{lead_id}")
 
     def email_event(self, request: LocalRequest, ses_id: str) -> LocalResponse:
