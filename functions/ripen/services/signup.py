@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from ripen.core.leads import lead_id_for
+from ripen.core.leads import erased_hash_for, lead_id_for
 from ripen.core.records import Consent, ConsentMethod, EnrollmentRecord, Lead, LeadStatus
 from ripen.core.sequence import Sequence
 from ripen.core.state import Confirmed, Status
@@ -129,11 +129,18 @@ class Signup:
             now = self.clock.now()
             current = self.store.get_lead(lead_id)
             if current is None:
+                erased = self.store.erased(erased_hash_for(form.email, self.lead_id_key))
+                if erased is not None and (erased.status is LeadStatus.SUPPRESSED or not form.consent):
+                    # erased on request, yet the opt-out or suppression it had holds
+                    self._log("not enrolled", lead_id, sequence, reason=f"erased, {erased.status.value}")
+                    return Capture(lead_id, sequence, CaptureStatus.NOT_ENROLLED, created=False)
                 if admit is not None and not admit():  # a new lead always gets an email: keep nothing
                     self._log("signup email held back", lead_id, sequence)
                     status = CaptureStatus.PENDING_CONFIRMATION if sequence.double_opt_in.enabled else None
                     return Capture(lead_id, sequence, status or CaptureStatus.ENROLLED, created=True)
                 lead = self._new_lead(lead_id, form, sequence, method, now)
+                if erased is not None:  # unsubscribed before the erasure: back only by confirming again
+                    lead = replace(lead, status=LeadStatus.UNSUBSCRIBED, unsubscribed_at=erased.at, expires_at=None)
                 if self.store.create_lead(lead):
                     return self._enroll(lead, sequence, now, bool(form.consent), admit)
                 continue  # someone created it a moment ago: update theirs
