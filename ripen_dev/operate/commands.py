@@ -13,6 +13,7 @@ import json
 import sys
 import textwrap
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ripen_dev.operate.target import OperatorError, add_arguments, resolve
@@ -108,6 +109,25 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_arguments(p)
     p.set_defaults(run=_guarded(import_leads))
 
+    p = _command(
+        commands,
+        "report",
+        "what happened: per sequence, version and email step, from the Stats table; hand-offs; cost",
+        "Per sequence, version and email step: sent, delivered, opened by people and by machines, clicked (per\n"
+        "named link), bounced, complained, unsubscribed, goals, sales-ready; conversion and median days to\n"
+        "sales-ready and to the goal; the hand-offs of the period; an estimated cost per 1,000 emails.",
+        """
+        ripen report
+        ripen report --sequence trial-nurture --since 2026-03-01 --html report.html --stack ripen-prod
+        ripen report --json | jq '.sequences[].conversion'
+        """,
+    )
+    p.add_argument("--sequence", help="one sequence (default: every sequence in templates/)")
+    p.add_argument("--since", type=_day, help="emails sent (and enrollments ended) on or after this day, YYYY-MM-DD")
+    p.add_argument("--html", metavar="FILE", help="also write the report as HTML, with the simulation report's charts")
+    add_arguments(p)
+    p.set_defaults(run=_guarded(report))
+
 
 # -- lead -----------------------------------------------------------------------------------------------
 
@@ -167,6 +187,35 @@ def import_leads(args: argparse.Namespace) -> int:
         )
     print(json.dumps(report.as_json(), indent=2) if args.json else report.text())
     return 0
+
+
+# -- report ---------------------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ripen_dev.operate import report as reporting
+    from ripen_dev.operate.progress import Progress
+
+    target = resolve(args.stack, profile=args.profile, region=args.region)
+    target.use_credentials()
+    app = target.app()
+    if args.sequence and args.sequence not in app.catalog.names():
+        raise OperatorError(f"no sequence {args.sequence!r}: choose one of {', '.join(app.catalog.names())}")
+    with Progress("reading stats and enrollments") as progress:
+        built = reporting.build(app, args.sequence, args.since, target.source, progress)
+    if args.html:
+        reporting.write_html(built, Path(args.html))
+    print(json.dumps(reporting.as_json(built), indent=2) if args.json else reporting.text(built))
+    return 0
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a day: YYYY-MM-DD") from None
 
 
 # -- shared ---------------------------------------------------------------------------------------------

@@ -1,0 +1,264 @@
+"""`ripen report`: what happened, per sequence, version and email step, from the Stats table (through
+its one reader, `ripen.ports.stats.funnel_of`), and the outcomes of enrollments (sales-ready, goal) from
+the Enrollments table, with the median days to them and the hand-offs of the period.
+
+The HTML report draws its charts with the simulation report's renderer (`ripen_dev.simulation.report`),
+so "what we simulated" and "what happened" read side by side.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from ripen.core import engagement as counters
+from ripen.core.records import EnrollmentRecord
+from ripen.core.state import Status
+from ripen.ports.stats import funnel_of
+from ripen_dev import prices
+from ripen_dev.operate.progress import Progress
+
+if TYPE_CHECKING:
+    from ripen.app import App
+
+GOAL = "goal_reached"  # the counter goals are written under, once product events count them
+COLUMNS = (
+    ("sent", counters.SENT),
+    ("delivered", counters.DELIVERED),
+    ("opened", counters.OPENED),
+    ("machine_opens", counters.MACHINE_OPENS),
+    ("clicked", counters.CLICKED),
+    ("bounced", counters.BOUNCED),
+    ("complained", counters.COMPLAINED),
+    ("unsubscribed", counters.UNSUBSCRIBED),
+    ("goals", GOAL),
+    ("sales_ready", counters.SALES_READY),
+)
+
+
+@dataclass
+class StepRow:
+    version: int
+    step: str
+    counts: dict[str, int]
+    links: dict[str, int]
+
+
+@dataclass
+class SequenceReport:
+    name: str
+    steps: list[StepRow] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)  # enrollments by status
+    days_to_sales_ready: list[float] = field(default_factory=list)
+    days_to_goal: list[float] = field(default_factory=list)
+
+    def total(self, column: str) -> int:
+        return sum(row.counts[column] for row in self.steps)
+
+    @property
+    def entered(self) -> int:
+        return sum(self.outcomes.values())
+
+    def rate(self, status: Status) -> float | None:
+        return self.outcomes[status.value] / self.entered if self.entered else None
+
+
+@dataclass
+class Report:
+    source: str
+    since: date | None
+    sequences: list[SequenceReport]
+    handoffs: list[dict[str, Any]]
+    generated_at: datetime
+
+    @property
+    def emails(self) -> int:
+        return sum(s.total("sent") for s in self.sequences)
+
+
+def build(
+    app: App, sequence: str | None = None, since: date | None = None, source: str = "", progress: Progress | None = None
+) -> Report:
+    names = [sequence] if sequence else app.catalog.names()
+    reports = {name: SequenceReport(name) for name in names}
+    for name in names:
+        for (version, step), counts in sorted(funnel_of(app.stats, name, since).items()):
+            links = {
+                k.removeprefix(counters.LINK_PREFIX): v for k, v in counts.items() if k.startswith(counters.LINK_PREFIX)
+            }
+            row = {column: counts.get(counter, 0) for column, counter in COLUMNS}
+            reports[name].steps.append(StepRow(version, step, row, dict(sorted(links.items()))))
+        if progress is not None:
+            progress.advance()
+    handoffs: list[dict[str, Any]] = []
+    for record in enrollments(app, set(names), progress):
+        e = record.enrollment
+        entered = e.entered_at
+        if (
+            since is not None
+            and (entered is None or entered.date() < since)
+            and (e.ended_at is None or e.ended_at.date() < since)
+        ):
+            continue
+        report = reports[e.sequence]
+        report.outcomes[e.status.value] += 1
+        days = (e.ended_at - entered).total_seconds() / 86400 if e.ended_at and entered else None
+        if e.status is Status.SALES_READY and days is not None:
+            report.days_to_sales_ready.append(days)
+        if e.status is Status.GOAL_REACHED and days is not None:
+            report.days_to_goal.append(days)
+        if e.status is Status.SALES_READY and e.ended_at and (since is None or e.ended_at.date() >= since):
+            handoffs.append(
+                {
+                    "lead_id": e.lead_id,
+                    "sequence": e.sequence,
+                    "score": e.score,
+                    "stage": e.stage,
+                    "at": e.ended_at.isoformat(),
+                }
+            )
+    handoffs.sort(key=lambda h: h["at"])
+    return Report(source, since, list(reports.values()), handoffs, app.clock.now())
+
+
+def enrollments(app: App, names: set[str], progress: Progress | None = None) -> Iterable[EnrollmentRecord]:
+    """Every enrollment of these sequences: a scan of the Enrollments table (operators only: no function
+    scans), or the in-memory store's records."""
+    from ripen.adapters import dynamodb, tables
+    from ripen.adapters.dynamodb import DynamoStore
+    from ripen_dev.fakes.store import InMemoryStore
+
+    store = app.store
+    if isinstance(store, InMemoryStore):
+        yield from (r for r in list(store.enrollments.values()) if r.enrollment.sequence in names)
+        return
+    assert isinstance(store, DynamoStore)
+    for item in tables.EnrollmentItem.scan(tables.EnrollmentItem.sequence.is_in(*names)):
+        if progress is not None:
+            progress.advance()
+        yield dynamodb._record(item)
+
+
+def cost(emails: int) -> dict[str, float]:
+    """Estimated dollars per 1,000 emails: SES's price, and the infrastructure (DynamoDB, Lambda, SQS,
+    EventBridge) at most `prices.TARGET_PER_THOUSAND`, the ceiling `make bench` holds it to."""
+    ses = prices.SES_EMAIL * 1000
+    return {
+        "ses_per_1000": round(ses, 4),
+        "infrastructure_per_1000_at_most": prices.TARGET_PER_THOUSAND,
+        "total_per_1000_at_most": round(ses + prices.TARGET_PER_THOUSAND, 4),
+        "period_total_at_most": round(emails / 1000 * (ses + prices.TARGET_PER_THOUSAND), 2),
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    return {
+        "stack": report.source,
+        "since": report.since.isoformat() if report.since else None,
+        "generated_at": report.generated_at.isoformat(),
+        "sequences": [
+            {
+                "sequence": s.name,
+                "steps": [
+                    {"version": r.version, "step": r.step, **r.counts, "clicked_links": r.links} for r in s.steps
+                ],
+                "totals": {column: s.total(column) for column, _ in COLUMNS},
+                "enrollments": dict(sorted(s.outcomes.items())),
+                "conversion": {
+                    "sales_ready": _round(s.rate(Status.SALES_READY)),
+                    "goal": _round(s.rate(Status.GOAL_REACHED)),
+                },
+                "median_days": {"sales_ready": _median(s.days_to_sales_ready), "goal": _median(s.days_to_goal)},
+            }
+            for s in report.sequences
+        ],
+        "handoffs": report.handoffs,
+        "emails": report.emails,
+        "cost": cost(report.emails),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
+
+
+def text(report: Report) -> str:
+    since = f" since {report.since.isoformat()}" if report.since else ""
+    lines = [f"ripen report: {report.source}{since}"]
+    header = f"  {'version/step':<28}" + "".join(f"{name:>13}" for name, _ in COLUMNS)
+    for s in report.sequences:
+        lines += ["", s.name, header]
+        for r in s.steps:
+            lines.append(f"  {f'v{r.version} {r.step}':<28}" + "".join(f"{r.counts[c]:>13,}" for c, _ in COLUMNS))
+            if r.links:
+                lines.append("      clicked links: " + ", ".join(f"{k} {v}" for k, v in r.links.items()))
+        lines.append(f"  {'all steps':<28}" + "".join(f"{s.total(c):>13,}" for c, _ in COLUMNS))
+        ready, goal = s.rate(Status.SALES_READY), s.rate(Status.GOAL_REACHED)
+        lines.append(
+            f"  enrollments {s.entered:,}: sales-ready {_pct(ready)} (median {_days(_median(s.days_to_sales_ready))}), "
+            f"goal {_pct(goal)} (median {_days(_median(s.days_to_goal))})"
+        )
+    lines += ["", f"hand-offs to sales: {len(report.handoffs)}"]
+    lines += [
+        f"  {h['at']}  {h['lead_id']}  {h['sequence']}  score {h['score']:g}  {h['stage']}"
+        for h in report.handoffs[:50]
+    ]
+    c = cost(report.emails)
+    lines += [
+        "",
+        f"{report.emails:,} emails; estimated cost per 1,000 emails: ${c['total_per_1000_at_most']} at most "
+        f"(SES ${c['ses_per_1000']} + infrastructure at most ${c['infrastructure_per_1000_at_most']}; "
+        "prices: ripen_dev/prices.py)",
+    ]
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "-"
+
+
+def _days(value: float | None) -> str:
+    return f"{value:g} days" if value is not None else "-"
+
+
+def html(report: Report) -> str:
+    from ripen_dev.simulation.report import PALETTE, Series, grouped_bars
+
+    charts = {}
+    for s in report.sequences:
+        categories = [f"v{r.version} {r.step}" for r in s.steps]
+        charts[s.name] = grouped_bars(
+            f"{s.name}: sent, delivered, opened, clicked per email step",
+            categories,
+            [
+                Series("sent", [float(r.counts["sent"]) for r in s.steps], PALETTE[0]),
+                Series("delivered", [float(r.counts["delivered"]) for r in s.steps], PALETTE[4]),
+                Series("opened", [float(r.counts["opened"]) for r in s.steps], PALETTE[1]),
+                Series("clicked", [float(r.counts["clicked"]) for r in s.steps], PALETTE[2]),
+            ],
+        )
+    environment = Environment(
+        loader=PackageLoader("ripen_dev.operate", "templates"),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+    )
+    return environment.get_template("report.html").render(
+        report=report, data=as_json(report), charts=charts, columns=[name for name, _ in COLUMNS]
+    )
+
+
+def write_html(report: Report, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html(report), encoding="utf-8")
+    return path
