@@ -128,6 +128,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_arguments(p)
     p.set_defaults(run=_guarded(report))
 
+    p = _command(
+        commands,
+        "export-history",
+        "write real leads' runs of a sequence in the format `ripen simulate --replay` reads",
+        "Write each enrollment's run of a sequence (emails sent, SES events, confirmation, unsubscribe,\n"
+        "outcome; lead ids, never addresses) as the JSON Lines history export `ripen simulate --replay` reads.",
+        """
+        ripen export-history --sequence trial-nurture --since 2026-03-01 --out history.jsonl --stack ripen-prod
+        ripen simulate --replay history.jsonl --version 2
+        """,
+    )
+    p.add_argument("--sequence", required=True, help="the sequence whose runs to export")
+    p.add_argument("--since", type=_day, help="runs that began on or after this day, YYYY-MM-DD")
+    p.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
+    add_arguments(p)
+    p.set_defaults(run=_guarded(export_history))
+
 
 # -- lead -----------------------------------------------------------------------------------------------
 
@@ -208,6 +225,25 @@ def report(args: argparse.Namespace) -> int:
     if args.html:
         reporting.write_html(built, Path(args.html))
     print(json.dumps(reporting.as_json(built), indent=2) if args.json else reporting.text(built))
+    return 0
+
+
+def export_history(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ripen_dev.operate import history_export
+    from ripen_dev.operate.progress import Progress
+
+    app = _app(args)
+    with Progress("exporting") as progress:
+        if args.out:
+            with Path(args.out).open("w", encoding="utf-8") as out:
+                count = history_export.export(app, args.sequence, out, args.since, progress)
+        else:
+            count = history_export.export(app, args.sequence, sys.stdout, args.since, progress)
+    if args.out:
+        done = {"file": args.out, "sequence": args.sequence, "leads": count}
+        print(json.dumps(done) if args.json else f"{args.out}: {count} leads' runs of {args.sequence}")
     return 0
 
 
