@@ -140,6 +140,8 @@ class Outcome:
 
 OUTCOME_ATTRIBUTES = ("lead_id", "sequence", "status", "entered_at", "ended_at", "score", "stage")
 SCAN_SEGMENTS = 4  # parallel scan: the Enrollments table read in four parts at once
+SCAN_PAGE = 2_000  # items a scan request looks at
+SCAN_READ_TIMEOUT = 60  # seconds
 
 
 def outcomes(app: App, names: set[str], progress: Progress | None = None) -> Iterator[Outcome]:
@@ -156,11 +158,17 @@ def outcomes(app: App, names: set[str], progress: Progress | None = None) -> Ite
                 yield Outcome(e.lead_id, e.sequence, e.status.value, e.entered_at, e.ended_at, e.score, e.stage)
         return
     assert isinstance(store, DynamoStore)
-    from ripen.adapters.aws import client as aws_client
+    import boto3
+    from botocore.config import Config
+
     from ripen.adapters.tables import EnrollmentItem
 
     s = app.settings
-    dynamodb = aws_client("dynamodb", s.region, endpoint_url=s.dynamodb_endpoint)
+    # An operator's long read: pages of a scan, each given longer than a function's requests may take
+    config = Config(read_timeout=SCAN_READ_TIMEOUT, retries={"mode": "standard", "total_max_attempts": 5})
+    dynamodb: Any = boto3.session.Session().client(
+        "dynamodb", region_name=s.region, endpoint_url=s.dynamodb_endpoint, config=config
+    )
     values = {f":s{i}": {"S": name} for i, name in enumerate(sorted(names))}
     request = {
         "TableName": s.enrollments_table,
@@ -169,8 +177,9 @@ def outcomes(app: App, names: set[str], progress: Progress | None = None) -> Ite
         "ExpressionAttributeNames": {f"#a{i}": a for i, a in enumerate(OUTCOME_ATTRIBUTES)},
         "ExpressionAttributeValues": values,
         "TotalSegments": SCAN_SEGMENTS,
+        "Limit": SCAN_PAGE,
     }
-    when = EnrollmentItem.entered_at
+    when: Any = EnrollmentItem.entered_at
 
     def segment(number: int) -> list[Outcome]:
         found = []
