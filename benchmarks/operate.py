@@ -30,7 +30,10 @@ REPORT_TARGET = 60.0  # seconds, at most, over 100,000 leads
 
 
 def main(argv: list[str] | None = None) -> int:
-    return 0 if all(f.met for f in measure(argv)) else 1
+    figures = measure(argv)
+    for figure in figures:
+        print(figure.line())
+    return 0 if all(f.met for f in figures) else 1
 
 
 def measure(argv: list[str] | None = None) -> list[Figure]:
