@@ -109,6 +109,7 @@ preview: python-deps chromium
 # simulation of 100,000 leads; fails when any figure missed its target.
 bench: deps
 	$(RUN) python -m benchmarks; first=$$?; $(RUN) python -m benchmarks.simulate && exit $$first
+	$(RUN) python -m benchmarks.operate
 
 bench-simulate: python-deps
 	$(RUN) python -m benchmarks.simulate

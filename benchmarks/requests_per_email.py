@@ -43,8 +43,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks import prices
 from benchmarks.figures import Figure
+from ripen_dev import prices
 
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday morning

@@ -30,7 +30,7 @@ from ripen.core.records import (
 )
 from ripen.core.sending import Transition, allows, applied, with_email, with_send_time
 from ripen.core.sequence import RECENT_EMAILS_KEPT
-from ripen.ports.store import SendContext
+from ripen.ports.store import Erased, SendContext
 
 # How long messages and history are kept (HISTORY_RETENTION_DAYS), as the DynamoDB store writes
 # their TTL attribute.
@@ -45,6 +45,7 @@ class InMemoryStore:
         self.enrollments: dict[tuple[str, str], EnrollmentRecord] = {}
         self.messages: dict[str, Message] = {}
         self.history: dict[str, list[HistoryEntry]] = {}
+        self.erasures: dict[str, Erased] = {}  # address hash -> what an erased lead left (keep_erased)
         self._lock = threading.Lock()
 
     def get_lead(self, lead_id: str) -> Lead | None:
@@ -310,6 +311,28 @@ class InMemoryStore:
     def record_handoff(self, key: str, at: datetime, error: str | None = None) -> bool:
         transition = sending.FAIL_HANDOFF if error else sending.PUBLISH_HANDOFF
         return self._move(transition, key, None, at=at, error=error) is not None
+
+    # -- operators ------------------------------------------------------------------------------------
+
+    def get_messages(self, keys: Sequence[str]) -> list[Message]:
+        return [self.messages[k] for k in dict.fromkeys(keys) if k in self.messages]
+
+    def erase_lead(self, lead_id: str, message_keys: Sequence[str]) -> int:
+        with self._lock:
+            gone = int(self.leads.pop(lead_id, None) is not None)
+            for enrollment in [k for k in self.enrollments if k[0] == lead_id]:
+                del self.enrollments[enrollment]
+                gone += 1
+            gone += len(self.history.pop(lead_id, []))
+            for key in dict.fromkeys(message_keys):
+                gone += int(self.messages.pop(key, None) is not None)
+            return gone
+
+    def keep_erased(self, erased: Erased) -> None:
+        self.erasures[erased.address_hash] = erased
+
+    def erased(self, address_hash: str) -> Erased | None:
+        return self.erasures.get(address_hash)
 
 
 def _passed(expires_at: datetime | None, now: datetime) -> bool:

@@ -338,3 +338,28 @@ def test_a_lead_who_left_one_sequence_joins_it_again_by_signing_up_again_and_con
     assert jobs(queue) == ["ebook-nurture#2#confirm"]
     assert signup.confirm(ANA_ID, "ebook-nurture").status is ConfirmStatus.CONFIRMED
     assert jobs(queue) == ["ebook-nurture#2#confirm", "ebook-nurture#2#ebook-delivery"]
+
+
+# -- an address erased on request (`ripen lead forget`) keeps its opt-out -------------------------------
+
+
+def erased_as(store: InMemoryStore, status: LeadStatus, clock) -> None:
+    from ripen.core.leads import erased_hash_for
+    from ripen.ports.store import Erased
+
+    store.keep_erased(Erased(erased_hash_for(ANA, LEAD_ID_KEY.encode()), status, clock.now() - timedelta(days=3)))
+
+
+def test_an_erased_suppressed_address_is_never_enrolled_again_and_nothing_is_stored(signup, store, queue, clock):
+    erased_as(store, LeadStatus.SUPPRESSED, clock)
+    assert signup.capture(form()).status is CaptureStatus.NOT_ENROLLED
+    assert store.leads == {}
+    assert queue.jobs == []
+
+
+def test_an_erased_unsubscribed_address_comes_back_only_through_the_confirmation(signup, store, queue, clock):
+    erased_as(store, LeadStatus.UNSUBSCRIBED, clock)
+    capture = signup.capture(form(sequence="ebook-nurture"))  # a sequence without double opt-in
+    assert capture.status is CaptureStatus.PENDING_CONFIRMATION
+    assert [job.message_key.rsplit("#", 1)[1] for job in queue.jobs] == ["confirm"]
+    assert store.get_lead(ANA_ID).status is LeadStatus.UNSUBSCRIBED

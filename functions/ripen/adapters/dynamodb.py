@@ -60,9 +60,10 @@ from ripen.core.sending import (
 )
 from ripen.core.sequence import RECENT_EMAILS_KEPT
 from ripen.core.state import Enrollment, Status, Wait
-from ripen.ports.store import HANDOFF_SHARD, MessageFullError, SendContext, StoreUnavailableError
+from ripen.ports.store import HANDOFF_SHARD, Erased, MessageFullError, SendContext, StoreUnavailableError
 
 _RETRIES = 3
+ERASED_PREFIX = "erased#"  # the Leads table's items of erased addresses (lead ids start with "ld_")
 
 
 class DynamoStore:
@@ -458,6 +459,23 @@ class DynamoStore:
         condition = _condition(transition, None, args)
         actions = _actions(transition, args)
         return _conditional(lambda: MessageItem(key).update(actions=actions, condition=condition))
+
+    # -- operators: one person's data, read and erased on request -----------------------------------
+
+    def get_messages(self, keys: Sequence[str]) -> list[Message]:
+        # pynamodb sends BatchGetItem in chunks of 100 keys and asks again for unprocessed ones
+        unique = list(dict.fromkeys(keys))
+        return [_message(item) for item in MessageItem.batch_get(unique)] if unique else []
+
+    def keep_erased(self, erased: Erased) -> None:
+        tables.ErasedItem(ERASED_PREFIX + erased.address_hash, status=erased.status.value, at=erased.at).save()
+
+    def erased(self, address_hash: str) -> Erased | None:
+        try:
+            item = tables.ErasedItem.get(ERASED_PREFIX + address_hash, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return Erased(address_hash, LeadStatus(item.status), item.at)
 
 
 def _actions(transition: Transition, args: Mapping[str, Any], due_shard: str | None = None) -> list[Action]:

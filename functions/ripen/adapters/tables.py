@@ -197,6 +197,18 @@ class HistoryItem(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class ErasedItem(Model):
+    """In the Leads table, beside the leads: what stays of a person erased on request who had opted
+    out or was suppressed (`ripen.ports.store.Erased`), under `erased#<keyed hash of the address>`."""
+
+    class Meta:
+        table_name = "unbound-leads"
+
+    lead_id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+
+
 MODELS: dict[str, type[Model]] = {
     "leads": LeadItem,
     "enrollments": EnrollmentItem,
@@ -207,7 +219,8 @@ MODELS: dict[str, type[Model]] = {
 
 def bind(table_names: dict[str, str], region: str, host: str | None = None) -> None:
     """Point every model at its table (names come from the env vars template.yaml sets)."""
-    for role, model in MODELS.items():
+    bound: list[tuple[str, type[Model]]] = [*MODELS.items(), ("leads", ErasedItem)]
+    for role, model in bound:
         model.Meta.table_name = table_names[role]
         model.Meta.region = region
         model.Meta.host = host

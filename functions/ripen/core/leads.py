@@ -18,6 +18,15 @@ def lead_id_for(normalized_email: str, key: bytes) -> str:
     return "ld_" + base64.b32encode(digest).decode("ascii").lower().rstrip("=")[:24]
 
 
+def erased_hash_for(normalized_email: str, key: bytes) -> str:
+    """What names an address whose lead was erased on request (kept only to honour an opt-out or a
+    suppression): a keyed hash for that one purpose, under a key derived from the lead-id key, so it
+    is not the lead id and no lead id can be recomputed from it."""
+    purpose_key = hmac.new(key, b"ripen:erased", hashlib.sha256).digest()
+    digest = hmac.new(purpose_key, f"ripen:erased:{normalized_email}".encode(), hashlib.sha256).digest()
+    return "er_" + base64.b32encode(digest).decode("ascii").lower().rstrip("=")
+
+
 def shard_of(lead_id: str, shards: int) -> str:
     """The due-index partition of a lead: spreads due work evenly over `shards` keys."""
     return f"{int.from_bytes(hashlib.blake2b(lead_id.encode(), digest_size=4).digest(), 'big') % shards:02d}"

@@ -57,3 +57,10 @@ def in_selection(bucket: Bucket, version: int | None, step: str | None, since: d
         and (step is None or bucket.step == step)
         and (since is None or bucket.day >= since.isoformat())
     )
+
+
+def funnel_of(stats: Stats, sequence: str, since: date | None = None) -> dict[tuple[int, str], dict[str, int]]:
+    """The one reader of the Stats table for reports: counters summed over the send days from `since`,
+    per (version, step). Counter names are the writers' (`ripen.core.engagement`: `SENT`, `OPENED`,
+    `LINK_PREFIX` + link name, ...); a counter never written is absent (read it as 0)."""
+    return totals(stats.rows(sequence, since=since))

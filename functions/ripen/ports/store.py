@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ripen.core.records import Change, EnrollmentRecord, EventMark, HistoryEntry, Lead, Message, MessageStatus
+from ripen.core.records import (
+    Change,
+    EnrollmentRecord,
+    EventMark,
+    HistoryEntry,
+    Lead,
+    LeadStatus,
+    Message,
+    MessageStatus,
+)
 from ripen.core.sending import CLAIM_TIMEOUT as CLAIM_TIMEOUT  # declared with the message's life cycle
 from ripen.ports.errors import RetryLaterError
 
@@ -164,6 +173,33 @@ class Store(Protocol):
         """A hand-off was published (`sent`), or cannot be (`failed` with `error`): out of the due
         index. False when it was not waiting any more."""
         ...
+
+    # -- operators: one person's data, read; what an erasure keeps (erasing is ripen_dev's) --------
+
+    def get_messages(self, keys: Sequence[str]) -> list[Message]:
+        """The messages of these keys that exist, in as few requests as the store allows (DynamoDB:
+        BatchGetItem, 100 keys a request); keys that name no message are left out."""
+        ...
+
+    def keep_erased(self, erased: Erased) -> None:
+        """Keep what must outlive an erased person's lead: that the address opted out or is suppressed,
+        under a keyed hash of it only (`ripen.core.leads.erased_hash_for`), never the lead id."""
+        ...
+
+    def erased(self, address_hash: str) -> Erased | None:
+        """The opt-out or suppression kept for an erased address (`keep_erased`), if any."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What stays of a person erased on request who had opted out or was suppressed: a keyed hash
+    of the address, whether they `unsubscribed` (back only by confirming again) or are `suppressed`
+    (a hard bounce or a complaint: never again), and since when."""
+
+    address_hash: str
+    status: LeadStatus
+    at: datetime
 
 
 class StoreUnavailableError(RetryLaterError):

@@ -56,13 +56,16 @@ class SignupLimits:
     def hashed(self, kind: str, value: str) -> str:
         return hmac.new(self.key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
+    def mailbox_key(self, address: str) -> str:
+        return "mailbox#" + self.hashed("mailbox", canonical_mailbox(address))
+
     def admit(self, source_ip: str | None, address: str) -> bool:
         p, now, take = self.policy, self.clock.now(), self.limiter.take
         checks = []
         if source_ip:
             ip = "ip#" + self.hashed("ip", client_of(source_ip))
             checks += [(ip, p.per_ip_minute, MINUTE), (ip, p.per_ip_hour, HOUR)]
-        mailbox = "mailbox#" + self.hashed("mailbox", canonical_mailbox(address))
+        mailbox = self.mailbox_key(address)
         checks += [(mailbox, p.per_mailbox_day, DAY), (mailbox, p.per_mailbox_30_days, MONTH)]
         for key, limit, window in checks:  # in order: a refused IP spends none of the mailbox's budget
             if not take(key, limit, window, now):

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from ripen.core.leads import lead_id_for
+from ripen.core.leads import erased_hash_for, lead_id_for
 from ripen.core.records import Consent, ConsentMethod, EnrollmentRecord, Lead, LeadStatus
 from ripen.core.sequence import Sequence
 from ripen.core.state import Confirmed, Status
@@ -117,10 +117,17 @@ class Signup:
     # -- capture ----------------------------------------------------------------------------------
 
     def capture(
-        self, form: SignupForm, method: ConsentMethod = "form", admit: Callable[[], bool] | None = None
+        self,
+        form: SignupForm,
+        method: ConsentMethod = "form",
+        admit: Callable[[], bool] | None = None,
+        *,
+        consent_confirmed_at: datetime | None = None,
     ) -> Capture:
         """`admit`: asked once this signup would cause an email (the signup limits); when it says no,
-        the answer is the same and nothing is stored that would send."""
+        the answer is the same and nothing is stored that would send. `consent_confirmed_at`: an
+        import's consent, proven elsewhere (a double opt-in done before): no confirmation is asked for,
+        unless the lead unsubscribed (then only a fresh confirmation brings them back)."""
         sequence = self.sequence_for(form.sequence)
         if sequence.consent_required and not form.consent:
             raise ConsentRequiredError(sequence.name)
@@ -129,11 +136,18 @@ class Signup:
             now = self.clock.now()
             current = self.store.get_lead(lead_id)
             if current is None:
+                erased = self.store.erased(erased_hash_for(form.email, self.lead_id_key))
+                if erased is not None and (erased.status is LeadStatus.SUPPRESSED or not form.consent):
+                    # erased on request, yet the opt-out or suppression it had holds
+                    self._log("not enrolled", lead_id, sequence, reason=f"erased, {erased.status.value}")
+                    return Capture(lead_id, sequence, CaptureStatus.NOT_ENROLLED, created=False)
                 if admit is not None and not admit():  # a new lead always gets an email: keep nothing
                     self._log("signup email held back", lead_id, sequence)
                     status = CaptureStatus.PENDING_CONFIRMATION if sequence.double_opt_in.enabled else None
                     return Capture(lead_id, sequence, status or CaptureStatus.ENROLLED, created=True)
-                lead = self._new_lead(lead_id, form, sequence, method, now)
+                lead = self._new_lead(lead_id, form, sequence, method, now, consent_confirmed_at)
+                if erased is not None:  # unsubscribed before the erasure: back only by confirming again
+                    lead = replace(lead, status=LeadStatus.UNSUBSCRIBED, unsubscribed_at=erased.at, expires_at=None)
                 if self.store.create_lead(lead):
                     return self._enroll(lead, sequence, now, bool(form.consent), admit)
                 continue  # someone created it a moment ago: update theirs
@@ -142,13 +156,19 @@ class Signup:
             ):
                 self._log("not enrolled", lead_id, sequence, reason=current.status.value)
                 return Capture(lead_id, sequence, CaptureStatus.NOT_ENROLLED, created=False)
-            lead = self._updated_lead(current, form, sequence, method, now)
+            lead = self._updated_lead(current, form, sequence, method, now, consent_confirmed_at)
             if lead == current or self.store.save_lead(lead, current.revision):
                 return self._enroll(lead, sequence, now, bool(form.consent), admit)
         raise BusyError(lead_id)
 
     def _new_lead(
-        self, lead_id: str, form: SignupForm, sequence: Sequence, method: ConsentMethod, now: datetime
+        self,
+        lead_id: str,
+        form: SignupForm,
+        sequence: Sequence,
+        method: ConsentMethod,
+        now: datetime,
+        confirmed_at: datetime | None = None,
     ) -> Lead:
         pending = sequence.double_opt_in.enabled
         return Lead(
@@ -159,17 +179,23 @@ class Signup:
             timezone=form.tz,
             locale=form.locale,
             attributes=form.lead_attributes(),
-            consents=(self._consent(form, sequence, method, now),) if form.consent else (),
-            expires_at=now + self._lead_ttl(sequence) if pending else None,
+            consents=(self._consent(form, sequence, method, now, confirmed_at),) if form.consent else (),
+            expires_at=now + self._lead_ttl(sequence) if pending and not confirmed_at else None,
         )
 
     def _updated_lead(
-        self, current: Lead, form: SignupForm, sequence: Sequence, method: ConsentMethod, now: datetime
+        self,
+        current: Lead,
+        form: SignupForm,
+        sequence: Sequence,
+        method: ConsentMethod,
+        now: datetime,
+        confirmed_at: datetime | None = None,
     ) -> Lead:
         """Anyone can post any address, so a post only fills what the lead has not said yet: it never
         rewrites a name, a time zone or an attribute, and it appends consent, never replaces it."""
         lead = current
-        statement = self._consent(form, sequence, method, now) if form.consent else None
+        statement = self._consent(form, sequence, method, now, confirmed_at) if form.consent else None
         if statement and self._consent_is_news(current, statement, sequence):
             lead = lead.with_consent(statement)
         expires_at = current.expires_at
@@ -199,9 +225,13 @@ class Signup:
         return replace(latest, given_at=statement.given_at) != statement
 
     @staticmethod
-    def _consent(form: SignupForm, sequence: Sequence, method: ConsentMethod, now: datetime) -> Consent:
+    def _consent(
+        form: SignupForm, sequence: Sequence, method: ConsentMethod, now: datetime, confirmed_at: datetime | None = None
+    ) -> Consent:
         # The wording shown is the sequence's, as configured on the server; the form's claim is not proof.
-        return Consent(given_at=now, method=method, source=form.source, wording=sequence.consent.wording)
+        given = min(now, confirmed_at) if confirmed_at else now
+        wording = sequence.consent.wording
+        return Consent(given_at=given, method=method, source=form.source, wording=wording, confirmed_at=confirmed_at)
 
     def _lead_ttl(self, sequence: Sequence) -> timedelta:
         # Never before the confirmation links stop working and the enrollment expires.

@@ -1,4 +1,4 @@
-"""The prices `make bench` turns its counts into: AWS on-demand, us-east-1, as published in 2026.
+"""The prices `make bench` and `ripen report` turn counts into: AWS on-demand, us-east-1, as published in 2026.
 
 These are the published on-demand list prices the benchmarks use; they change. Check them against
 https://aws.amazon.com/dynamodb/pricing/on-demand/, /lambda/pricing/, /sqs/pricing/, /eventbridge/pricing/
