@@ -120,11 +120,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ripen report
         ripen report --sequence trial-nurture --since 2026-03-01 --html report.html --stack ripen-prod
         ripen report --json | jq '.sequences[].conversion'
+        ripen report --lift --sequence trial-nurture   # nurtured against the holdout
         """,
     )
     p.add_argument("--sequence", help="one sequence (default: every sequence in templates/)")
     p.add_argument("--since", type=_day, help="emails sent (and enrollments ended) on or after this day, YYYY-MM-DD")
     p.add_argument("--html", metavar="FILE", help="also write the report as HTML, with the simulation report's charts")
+    p.add_argument(
+        "--lift",
+        action="store_true",
+        help="the sequence's nurturing lift instead: goal and sales-ready rates, nurtured against its holdout",
+    )
+    p.add_argument("--confidence", type=float, default=0.95, help="of the lift's intervals (default 0.95)")
     add_arguments(p)
     p.set_defaults(run=_guarded(report))
 
@@ -220,6 +227,17 @@ def report(args: argparse.Namespace) -> int:
     app = target.app()
     if args.sequence and args.sequence not in app.catalog.names():
         raise OperatorError(f"no sequence {args.sequence!r}: choose one of {', '.join(app.catalog.names())}")
+    if args.lift:
+        from ripen_dev.operate import lift
+
+        if not args.sequence:
+            raise OperatorError("--lift compares the groups of one sequence: give --sequence NAME")
+        if not 0 < args.confidence < 1:
+            raise OperatorError("--confidence is between 0 and 1, e.g. 0.95")
+        with Progress("reading enrollments"):
+            found = lift.for_sequence(app, args.sequence, args.confidence)
+        print(json.dumps(found.as_json(), indent=2) if args.json else lift.render(found))
+        return 0
     with Progress("reading stats and enrollments") as progress:
         built = reporting.build(app, args.sequence, args.since, target.source, progress)
     if args.html:

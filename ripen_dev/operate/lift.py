@@ -129,13 +129,8 @@ def render(report: LiftReport) -> str:
     return "\n".join(lines)
 
 
-def run(sequence: str, target: Any, confidence: float = 0.95, as_json: bool = False) -> int:
-    """Print the lift report of `sequence` on a stack (`ripen_dev.operate.target.Target`)."""
-    import json
-
-    target.use_credentials()
+def for_sequence(app: Any, sequence: str, confidence: float = 0.95) -> LiftReport:
+    """The lift report of `sequence` on a stack's store (`ripen report --lift`)."""
     from ripen_dev.operate.scans import enrollments_in
 
-    report = lift_report(enrollments_in(target.app().store, sequence), sequence, confidence)
-    print(json.dumps(report.as_json(), indent=2) if as_json else render(report))
-    return 0
+    return lift_report(enrollments_in(app.store, {sequence}), sequence, confidence)

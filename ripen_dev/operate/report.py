@@ -206,21 +206,10 @@ def outcomes(app: App, names: set[str], progress: Progress | None = None) -> Ite
 
 
 def enrollments(app: App, names: set[str], progress: Progress | None = None) -> Iterable[EnrollmentRecord]:
-    """Every enrollment of these sequences: a scan of the Enrollments table (operators only: no function
-    scans), or the in-memory store's records."""
-    from ripen.adapters import dynamodb, tables
-    from ripen.adapters.dynamodb import DynamoStore
-    from ripen_dev.fakes.store import InMemoryStore
+    """Every enrollment of these sequences (a scan: operators only, no function scans)."""
+    from ripen_dev.operate.scans import enrollments_in
 
-    store = app.store
-    if isinstance(store, InMemoryStore):
-        yield from (r for r in list(store.enrollments.values()) if r.enrollment.sequence in names)
-        return
-    assert isinstance(store, DynamoStore)
-    for item in tables.EnrollmentItem.scan(tables.EnrollmentItem.sequence.is_in(*names)):
-        if progress is not None:
-            progress.advance()
-        yield dynamodb._record(item)
+    return enrollments_in(app.store, names, progress)
 
 
 def cost(emails: int) -> dict[str, float]:

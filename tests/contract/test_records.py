@@ -171,9 +171,9 @@ def test_an_operator_report_reads_every_enrollment_of_one_sequence_and_none_of_a
     other = given.enrollment("ld_ana", at)
     other = replace(other, enrollment=replace(other.enrollment, sequence="other-nurture"))
     assert store.commit(Change(other, None))
-    found = sorted(r.enrollment.lead_id for r in enrollments_in(store, given.SEQUENCE))
+    found = sorted(r.enrollment.lead_id for r in enrollments_in(store, {given.SEQUENCE}))
     assert found == ["ld_ana", "ld_ben", "ld_cy"]
-    assert [r.enrollment.sequence for r in enrollments_in(store, "other-nurture")] == ["other-nurture"]
+    assert [r.enrollment.sequence for r in enrollments_in(store, {"other-nurture"})] == ["other-nurture"]
 
 
 def test_a_leads_language_is_kept_with_the_lead(store, clock):

@@ -83,3 +83,48 @@ def test_the_command_prints_the_report_and_writes_the_html(
     assert capsys.readouterr().err.startswith("ripen: no sequence 'nope'")
     assert main(["report"]) == 0
     assert "hand-offs to sales: 0" in capsys.readouterr().out
+
+
+def test_the_lift_report_compares_nurtured_and_held_out_leads_read_from_dynamodb(
+    dynamo_settings, clock, catalog, monkeypatch, capsys
+):
+    from dataclasses import replace
+
+    from ripen.core.records import Change
+    from ripen.core.state import Status
+    from tests.contract import given
+
+    stack = operated_stack(dynamo_settings, clock, catalog)
+    for name, value in stack.app.settings.model_dump(by_alias=True).items():
+        if value is not None:
+            monkeypatch.setenv(name, str(value))
+    # Given 30 nurtured leads (9 converted, 4 emails each) and 10 held out (1 converted, 1 email each)
+    at = clock.now()
+    for i in range(40):
+        held = i >= 30
+        converted = i < 9 or i == 30
+        record = given.enrollment(f"ld_lift{i:02d}", at)
+        enrollment = replace(
+            record.enrollment,
+            status=Status.GOAL_REACHED if converted else Status.COMPLETED,
+            entered_at=at,
+            sent=("welcome",) if held else ("welcome", "first-dashboard", "case-study", "trial-ending"),
+            holdout=held,
+        )
+        assert stack.app.store.commit(Change(replace(record, enrollment=enrollment), None))
+    from ripen_dev.cli import main
+
+    # When the operator asks for the lift
+    assert main(["report", "--lift", "--sequence", "trial-nurture", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # Then the groups and their goal rates are the scenario's, with the difference's interval
+    assert data["nurtured"] == {"leads": 30, "emails": 120}
+    assert data["held_out"] == {"leads": 10, "emails": 10}
+    goal = data["outcomes"]["goal"]
+    assert (goal["nurtured_rate"], goal["held_out_rate"]) == (0.3, 0.1)
+    assert goal["interval"][0] < 0.2 < goal["interval"][1]
+    # And the text report says so in words, and --lift without a sequence is one clear line
+    assert main(["report", "--lift", "--sequence", "trial-nurture"]) == 0
+    assert "Nurturing lift for trial-nurture" in capsys.readouterr().out
+    assert main(["report", "--lift"]) == 1
+    assert "give --sequence NAME" in capsys.readouterr().err
