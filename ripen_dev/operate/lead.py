@@ -112,6 +112,7 @@ def story(app: App, h: Held) -> dict[str, Any]:
                 "run": c.run,
                 "step": c.step,
                 "email": c.email or None,
+                "variant": c.variant,
                 "subject": _subject(app, c.sequence, c.email) if c.email else None,
                 "status": m.status.value,
                 "error": m.error,
@@ -126,6 +127,7 @@ def story(app: App, h: Held) -> dict[str, Any]:
         "status": lead.status.value if lead else None,
         "status_reason": lead.status_reason if lead else None,
         "created_at": _iso(lead.created_at) if lead else None,
+        "locale": lead.locale if lead else None,
         "consents": [_plain(c) for c in lead.consents] if lead else [],
         "erased_before": _plain(h.erased) if h.erased else None,
         "enrollments": [
@@ -140,6 +142,7 @@ def story(app: App, h: Held) -> dict[str, Any]:
                 "next_timer": _iso(r.enrollment.next_action_at),
                 "waiting_for": r.enrollment.wait.value if r.enrollment.wait else None,
                 "exit_reason": r.enrollment.exit_reason,
+                "holdout": r.enrollment.holdout,
             }
             for r in h.enrollments
         ],
@@ -175,6 +178,8 @@ def story_text(s: Mapping[str, Any]) -> str:
     lines = [f"{s['email']}  lead {s['lead_id']}  {s['status'] or 'no lead item'}"]
     if s["status_reason"]:
         lines[0] += f" ({s['status_reason']})"
+    if s["locale"]:
+        lines[0] += f"  language {s['locale']}"
     lines.append("consent:")
     for c in s["consents"] or [{"given_at": "none recorded", "method": "", "source": None, "confirmed_at": None}]:
         confirmed = f", confirmed {c['confirmed_at']}" if c.get("confirmed_at") else ", not confirmed"
@@ -182,9 +187,10 @@ def story_text(s: Mapping[str, Any]) -> str:
     lines.append("enrollments:")
     for e in s["enrollments"]:
         timer = f", next timer {e['next_timer']}" if e["next_timer"] else ""
+        holdout = " (in the holdout: no nurture emails)" if e["holdout"] else ""
         lines.append(
             f"  {e['sequence']} v{e['version']} run {e['run']}: {e['status']} at {e['step']}, "
-            f"score {e['score']:g}, stage {e['stage'] or '-'}{timer}"
+            f"score {e['score']:g}, stage {e['stage'] or '-'}{timer}{holdout}"
         )
     lines.append("timeline:")
     for item in s["timeline"]:
@@ -194,6 +200,8 @@ def story_text(s: Mapping[str, Any]) -> str:
             lines += [f"      then {action}" for action in item["actions"]]
         else:
             what = f"“{item['subject']}” ({item['step']})" if item["subject"] else item["step"]
+            if item.get("variant"):
+                what += f" variant {item['variant']}"
             lines.append(f"  {item['at']}  {item['kind']} {what}: {item['status']}")
             if item["error"]:
                 lines.append(f"      {item['error']}")
