@@ -550,6 +550,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--page", default="examples/landing-page/index.html", help="the page served at /")
     p.add_argument("--verbose", action="store_true", help="show the functions' own (JSON) logs too")
     p.set_defaults(run=dev)
+    importlib.import_module("ripen_dev.operate.sending_commands").register(commands)  # sending, status (issue 18)
     return root
 
 

@@ -35,6 +35,7 @@ OUTPUT_VARIABLES = {
     "HistoryTableName": "HISTORY_TABLE",
     "StatsTableName": "STATS_TABLE",
     "LimitsTableName": "LIMITS_TABLE",
+    "SendingTableName": "SENDING_TABLE",
     "SendQueueUrl": "SEND_QUEUE_URL",
     "LinkSigningSecretArn": "TOKEN_SECRET_ARN",
     "LeadIdSecretArn": "LEAD_ID_SECRET_ARN",

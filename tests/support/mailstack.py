@@ -125,6 +125,8 @@ def make_stack(
     mailer: Mailer | None = None,
     env: dict[str, str] | None = None,
     stats: Stats | None = None,
+    sending: Any = None,
+    ses_account: Any = None,
 ) -> Stack:
     queue, metrics, bus = MemorySendQueue(), MemoryMetrics(), MemoryEventBus()
     mailer = mailer or OutboxMailer()
@@ -140,5 +142,7 @@ def make_stack(
         metrics=metrics,
         bus=bus,
         stats=stats,
+        sending=sending,
+        ses_account=ses_account,
     )
     return Stack(app, store, queue, mailer, metrics, clock, bus, stats)
