@@ -92,9 +92,9 @@ class SendingGate:
         hold = covering(self._holds, sequence, now)
         if hold is not None:
             until = now + HOLD_RECHECK if hold.until is None else min(hold.until, now + HOLD_RECHECK)
-            return Wait(until, f"sending held ({hold.scope}, by {hold.by}): {hold.reason}", HELD)
+            return Wait(until, f"sending hold ({hold.scope}, by {hold.by}): {hold.reason}", HELD)
         if self._state is not None and self._state.quota_left <= 0:
-            return Wait(now + QUOTA_RECHECK, "the daily SES sending quota is spent", QUOTA_HELD)
+            return Wait(now + QUOTA_RECHECK, "daily SES quota (spent)", QUOTA_HELD)
         return None
 
     def _refresh(self, now: datetime) -> None:
