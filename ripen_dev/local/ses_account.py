@@ -37,16 +37,17 @@ class LocalSesAccount:
 
 
 def _ok(body: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-    return AWSResponse("https://email.local", 200, {}, None), {**body, "ResponseMetadata": {"HTTPStatusCode": 200}}
+    parsed = {**body, "ResponseMetadata": {"HTTPStatusCode": 200}}
+    return AWSResponse("https://email.local", 200, HTTPHeaders(), None), parsed
 
 
 def _refused(code: str, message: str) -> tuple[Any, dict[str, Any]]:
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
 
     parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
-    return AWSResponse("https://email.local", 400, {}, None), parsed
+    return AWSResponse("https://email.local", 400, HTTPHeaders(), None), parsed
 
 
 def install(sesv2: Any, account: LocalSesAccount | None = None) -> LocalSesAccount:

@@ -85,6 +85,7 @@ class SendingGate:
         self._holds: list[Hold] = []
         self._state: AccountState | None = None
         self._read_at: datetime | None = None
+        self._passed = 0  # emails let through since the last read
 
     def check(self, sequence: str, now: datetime) -> Wait | None:
         """Whether an email of `sequence` must wait now (None: it may go)."""
@@ -93,8 +94,10 @@ class SendingGate:
         if hold is not None:
             until = now + HOLD_RECHECK if hold.until is None else min(hold.until, now + HOLD_RECHECK)
             return Wait(until, f"sending hold ({hold.scope}, by {hold.by}): {hold.reason}", HELD)
-        if self._state is not None and self._state.quota_left <= 0:
+        # SES's figure as last read, less the emails this container let through since (each may be sent)
+        if self._state is not None and self._state.quota_left - self._passed <= 0:
             return Wait(now + QUOTA_RECHECK, "daily SES quota (spent)", QUOTA_HELD)
+        self._passed += 1
         return None
 
     def _refresh(self, now: datetime) -> None:
@@ -103,6 +106,7 @@ class SendingGate:
         self._holds = self.control.holds()
         self._state = self.account.account() if self.account is not None else None
         self._read_at = now
+        self._passed = 0
         for hold in self._holds:
             if not hold.active(now):  # its cool-down is over: lift it (SES's switch back on)
                 resume(self.control, self.account, self.configuration_set, hold.scope, now, f"{BREAKER} cool-down")
