@@ -273,7 +273,42 @@ def _ses_state(target: Target) -> dict[str, Any]:
     if configuration_set:
         out["configuration_set"] = configuration_set
         out["configuration_set_sending_enabled"] = account.sending_enabled(configuration_set)
+    identity = target.outputs.get("SesIdentityName")
+    if identity:
+        try:
+            found = account.client.get_email_identity(EmailIdentity=identity)
+        except _aws_errors() as exc:
+            out["identity"] = {"name": identity, "error": str(exc)}
+        else:
+            out["identity"] = identity_checks(identity, found, target.settings.region)
     return out
+
+
+def identity_checks(identity: str, found: dict[str, Any], region: str) -> dict[str, Any]:
+    """What SES says of the sending identity's DNS (`GetEmailIdentity`): each record set that is not
+    in place yet, with the records to publish."""
+    missing: list[str] = []
+    if not found.get("VerifiedForSendingStatus", False):
+        missing.append(f"{identity} is not verified for sending yet")
+    dkim = found.get("DkimAttributes", {})
+    if dkim.get("Status") != "SUCCESS":
+        tokens = dkim.get("Tokens") or []
+        records = "; ".join(f"{t}._domainkey.{identity} CNAME {t}.dkim.amazonses.com" for t in tokens)
+        missing.append(
+            f"DKIM is {dkim.get('Status', 'unknown')}: publish the three CNAME records"
+            + (f" ({records})" if records else " (stack outputs DkimRecord1-3)")
+        )
+    mail_from = found.get("MailFromAttributes", {})
+    domain = mail_from.get("MailFromDomain")
+    if domain and mail_from.get("MailFromDomainStatus") != "SUCCESS":
+        missing.append(
+            f"MAIL FROM {domain} is {mail_from.get('MailFromDomainStatus', 'unknown')}: publish "
+            f"{domain} MX 10 feedback-smtp.{region}.amazonses.com and "
+            f'{domain} TXT "v=spf1 include:amazonses.com ~all"'
+        )
+    elif not domain:
+        missing.append("no custom MAIL FROM domain: SPF does not align with the From domain (CreateSesIdentity)")
+    return {"name": identity, "ready": not missing, "missing": missing}
 
 
 QUEUE_OUTPUTS = {
@@ -374,6 +409,12 @@ def status_lines(data: dict[str, Any]) -> list[str]:
             lines.append(f"  {ses['sandbox']}")
         if ses.get("configuration_set_sending_enabled") is False:
             lines.append(f"  configuration set {ses['configuration_set']}: sending switched OFF")
+        identity = ses.get("identity")
+        if identity and "error" in identity:
+            lines.append(f"  identity {identity['name']}: unknown ({identity['error']})")
+        elif identity:
+            lines.append(f"  identity {identity['name']}: " + ("DNS in place" if identity["ready"] else "NOT READY"))
+            lines += [f"    {line}" for line in identity["missing"]]
     for name, q in data["queues"].items():
         if "error" in q:
             lines.append(f"queue {name}: unknown ({q['error']})")
