@@ -382,7 +382,14 @@ class App:
         control = self.sending_control
         if control is None:
             return None
-        return SendingGate(control, self.clock, self.ses_account, self.settings.ses_configuration_set)
+        from ripen.core.warmup import Ramp, parse_schedule
+
+        s = self.settings
+        allowances = parse_schedule(s.warmup_schedule)
+        if allowances and s.warmup_start is None:
+            raise RuntimeError("WARMUP_START (the ramp's first day, YYYY-MM-DD) must be set with WARMUP_SCHEDULE")
+        ramp = Ramp(s.warmup_start, allowances) if allowances and s.warmup_start else None
+        return SendingGate(control, self.clock, self.ses_account, s.ses_configuration_set, ramp=ramp)
 
     @cached_property
     def breaker(self) -> Breaker | None:

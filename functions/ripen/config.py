@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,6 +92,9 @@ class Settings(BaseModel):
     reputation_burst_hours: int = Field(default=1, ge=1, le=24, alias="REPUTATION_BURST_HOURS")
     # 0: a trip holds sending until `ripen sending resume`; else it lifts itself after this many minutes.
     reputation_cooldown_minutes: int = Field(default=0, ge=0, le=10_080, alias="REPUTATION_COOLDOWN_MINUTES")
+    # Warming up a new identity: daily allowances ("50,100,200,...", empty: none) from WARMUP_START (a UTC date).
+    warmup_schedule: str = Field(default="", pattern=r"^[0-9, ]*$", alias="WARMUP_SCHEDULE")
+    warmup_start: date | None = Field(default=None, alias="WARMUP_START")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

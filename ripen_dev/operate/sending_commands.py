@@ -248,7 +248,31 @@ def _sending_state(target: Target, now: datetime) -> dict[str, Any]:
             "complaint_rate": round(c.complaint_rate, 6),
         }
     active = [h for h in holds if h.active(now)]
-    return {"held": bool(active), "holds": [_hold_json(h) for h in active], "rates": rates}
+    state = {"held": bool(active), "holds": [_hold_json(h) for h in active], "rates": rates}
+    warmup = warmup_progress(target.settings.warmup_schedule, target.settings.warmup_start, hours, now)
+    if warmup is not None:
+        state["warmup"] = warmup
+    return state
+
+
+def warmup_progress(schedule: str, start: Any, hours: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """The warm-up's day, today's allowance and the emails sent today (None: no warm-up)."""
+    from ripen.core.reputation import hour_of
+    from ripen.core.warmup import Ramp, day_start, parse_schedule
+
+    allowances = parse_schedule(schedule)
+    if not allowances or start is None:
+        return None
+    ramp = Ramp(start, allowances)
+    first = hour_of(day_start(now))
+    sent = sum(c.sends for hour, c in hours.items() if hour >= first)
+    return {
+        "day": ramp.day(now.date()),
+        "days": len(allowances),
+        "allowance_today": ramp.allowance(now.date()),
+        "sent_today": sent,
+        "over": ramp.over(now.date()),
+    }
 
 
 def _ses_state(target: Target) -> dict[str, Any]:
@@ -390,6 +414,14 @@ def status_lines(data: dict[str, Any]) -> list[str]:
                 f"sending: HELD for {_scope_words(hold['scope'])} since {hold['since']} by {hold['by']}: "
                 f"{hold['reason']}{until}" + (f" (driven by sequence {drove})" if drove else "")
             )
+    warmup = sending.get("warmup")
+    if warmup and warmup["over"]:
+        lines.append(f"warm-up: done ({warmup['days']} days)")
+    elif warmup:
+        lines.append(
+            f"warm-up: day {warmup['day']} of {warmup['days']}, {warmup['sent_today']} of "
+            f"{warmup['allowance_today']} emails sent today"
+        )
     for label, r in sending.get("rates", {}).items():
         lines.append(
             f"  {label.replace('_', ' ')}: {r['sent']} sent, {r['bounce_rate']:.2%} hard bounces, "

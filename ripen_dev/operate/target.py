@@ -36,6 +36,8 @@ OUTPUT_VARIABLES = {
     "StatsTableName": "STATS_TABLE",
     "LimitsTableName": "LIMITS_TABLE",
     "SendingTableName": "SENDING_TABLE",
+    "WarmupSchedule": "WARMUP_SCHEDULE",
+    "WarmupStart": "WARMUP_START",
     "SendQueueUrl": "SEND_QUEUE_URL",
     "LinkSigningSecretArn": "TOKEN_SECRET_ARN",
     "LeadIdSecretArn": "LEAD_ID_SECRET_ARN",

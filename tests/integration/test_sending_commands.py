@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from ripen.adapters.mailer import SesMailer
 from ripen.adapters.sending import DynamoSendingControl, SesAccountClient
-from ripen.core.reputation import ALL
+from ripen.core.reputation import ALL, Counts, hour_of
 from ripen.services.reputation import QUOTA_HELD
 from ripen.services.sender import Outcome
 from ripen_dev import cli
@@ -167,3 +167,43 @@ def test_the_daily_quota_holds_emails_beyond_it_until_the_next_day_and_drops_non
     # Then the 3 go out, once each
     assert stack.send_queued() == [Outcome.SENT] * 3
     assert account.sent_last_24_hours == 3
+
+
+def test_the_warm_up_holds_emails_beyond_the_days_allowance_and_status_shows_its_progress(
+    dynamo_store, catalog, clock, ses, stack_env, monkeypatch, capsys
+):
+    # Given day 1 of a warm-up of 2, then 4 emails a day, on moto's SES
+    sesv2, _ = ses
+    start = clock.now().date().isoformat()
+    control = DynamoSendingControl(stack_env["SENDING_TABLE"], REGION, stack_env["DYNAMODB_ENDPOINT"])
+    stack = make_stack(
+        dynamo_store,
+        clock,
+        catalog,
+        mailer=SesMailer(client=sesv2),
+        env={"WARMUP_SCHEDULE": "2,4", "WARMUP_START": start},
+        sending=control,
+        ses_account=SesAccountClient(REGION, client=sesv2),
+    )
+    for i in range(3):
+        sesv2.create_email_identity(EmailIdentity=f"lead{i}@example.com")
+        stack.signup(f"lead{i}@example.com")
+    # When the sender works through the queue
+    outcomes = stack.send_queued()
+    # Then two go out and one waits for tomorrow
+    assert sorted(outcomes) == sorted([Outcome.SENT] * 2 + [Outcome.DEFERRED])
+    # and once the engagement function has counted the day's sends, ripen status shows the progress
+    control.add_counts({(ALL, hour_of(clock.now())): Counts(sends=2)}, clock.now())
+    monkeypatch.setenv("WARMUP_SCHEDULE", "2,4")
+    monkeypatch.setenv("WARMUP_START", start)
+    monkeypatch.setattr(sending_commands, "_now", clock.now)  # the stack's (moved) clock, not the wall's
+    code, status = run(capsys, "status")
+    assert (code, status["sending"]["warmup"]) == (
+        0,
+        {"day": 1, "days": 2, "allowance_today": 2, "sent_today": 2, "over": False},
+    )
+    # When the next day comes
+    clock.advance(days=1)
+    stack.app.sweep.run()
+    # Then the held email goes out
+    assert Outcome.SENT in stack.send_queued()

@@ -40,6 +40,7 @@ from ripen.core.reputation import (
     judge,
     window_counts,
 )
+from ripen.core.warmup import Ramp, day_start, release_at
 from ripen.models.ses import AnyRecord, BounceRecord, Received
 from ripen.ports.clock import Clock
 from ripen.ports.metrics import Metrics
@@ -49,6 +50,7 @@ logger = Logger(child=True)
 
 HELD = "EmailsHeld"  # an email waited because of a hold
 QUOTA_HELD = "EmailsHeldForQuota"  # an email waited for the daily SES quota
+WARMUP_HELD = "EmailsHeldForWarmup"  # an email waited for the next day of the warm-up ramp
 TRIPPED = "SendingBreakerTripped"
 NOT_COUNTED = "ReputationNotCounted"  # a batch's counters could not be written (alarmed on nothing: logged)
 SES_NOT_PAUSED = "SesPauseFailed"  # the breaker could not switch the configuration set off in SES
@@ -76,8 +78,10 @@ class SendingGate:
         account: SesAccount | None = None,
         configuration_set: str | None = None,
         cache: timedelta = CACHE,
+        ramp: Ramp | None = None,
     ) -> None:
         self.control = control
+        self.ramp = ramp  # the warm-up of a new identity; None: none
         self.clock = clock
         self.account = account
         self.configuration_set = configuration_set
@@ -86,9 +90,12 @@ class SendingGate:
         self._state: AccountState | None = None
         self._read_at: datetime | None = None
         self._passed = 0  # emails let through since the last read
+        self._sent_today = 0  # emails sent today as the reputation counters say (the warm-up)
 
-    def check(self, sequence: str, now: datetime) -> Wait | None:
-        """Whether an email of `sequence` must wait now (None: it may go)."""
+    def check(
+        self, sequence: str, now: datetime, created_at: datetime | None = None, kind: str = "nurture"
+    ) -> Wait | None:
+        """Whether an email of `sequence` (decided at `created_at`) must wait now (None: it may go)."""
         self._refresh(now)
         hold = covering(self._holds, sequence, now)
         if hold is not None:
@@ -97,6 +104,12 @@ class SendingGate:
         # SES's figure as last read, less the emails this container let through since (each may be sent)
         if self._state is not None and self._state.quota_left - self._passed <= 0:
             return Wait(now + QUOTA_RECHECK, "daily SES quota (spent)", QUOTA_HELD)
+        allowance = self.ramp.allowance(now.date()) if self.ramp is not None else None
+        # confirmations never wait for the ramp (the person just asked); they count toward it
+        if allowance is not None and kind == "nurture" and self._sent_today + self._passed >= allowance:
+            assert self.ramp is not None
+            reason = f"warm-up (day {self.ramp.day(now.date())}: {allowance} emails a day)"
+            return Wait(release_at(now, created_at or now), reason, WARMUP_HELD)
         self._passed += 1
         return None
 
@@ -107,6 +120,9 @@ class SendingGate:
         self._state = self.account.account() if self.account is not None else None
         self._read_at = now
         self._passed = 0
+        if self.ramp is not None and not self.ramp.over(now.date()):
+            today = self.control.counts(ALL, hour_of(day_start(now)))
+            self._sent_today = sum(c.sends for c in today.values())
         for hold in self._holds:
             if not hold.active(now):  # its cool-down is over: lift it (SES's switch back on)
                 resume(self.control, self.account, self.configuration_set, hold.scope, now, f"{BREAKER} cool-down")

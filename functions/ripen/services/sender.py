@@ -214,7 +214,7 @@ class Sender:
         reason = why_not(message, lead, record, sequence)
         if reason or lead is None or sequence is None:
             return self._finish(message, MessageStatus.SKIPPED, reason or "not sendable", record, now)
-        wait = self.gate.check(claim.sequence, now) if self.gate is not None else None
+        wait = self.gate.check(claim.sequence, now, claim.created_at, claim.kind) if self.gate else None
         if wait is not None:  # a hold or the spent quota: it waits, re-timed like a deferral, never failed
             outcome = self._defer(message, wait.until, wait.reason, now)
             if outcome is not None:
