@@ -169,38 +169,23 @@ def resume_command(args: argparse.Namespace) -> int:
     target = _target(args)
     scope = args.sequence or ALL
     control = _control(target)
-    account = _account(target)
-    warning = None
     try:
-        lifted = resume(control, account, target.settings.ses_configuration_set, scope, _now(), OPERATOR)
-    except _aws_errors() as exc:
-        if control.holds() and any(h.scope == scope for h in control.holds()):
-            raise OperatorError(f"cannot lift the hold: {exc}") from None
-        lifted, warning = (
-            None,
-            (
-                f"the hold is lifted, but SES sending could not be switched back on ({exc}): run "
-                f"aws sesv2 put-configuration-set-sending-options --configuration-set-name "
-                f"{target.settings.ses_configuration_set} --sending-enabled"
-            ),
-        )
+        lifted = resume(control, _account(target), target.settings.ses_configuration_set, scope, _now(), OPERATOR)
+    except _aws_errors() as exc:  # the hold stays: nothing half done
+        raise OperatorError(f"cannot resume (the hold stays): {exc}") from None
     others = [h for h in control.holds() if h.scope != scope]
     data: dict[str, Any] = {
-        "resumed": lifted is not None or warning is not None,
+        "resumed": lifted is not None,
         "lifted": _hold_json(lifted) if lifted else None,
         "still_held": [_hold_json(h) for h in others],
         "stack": target.source,
     }
-    if warning:
-        data["warning"] = warning
     lines = (
         [f"resumed: {_scope_words(scope)} on {target.source}; held emails go out as they come due (within minutes)"]
-        if lifted is not None or warning
+        if lifted is not None
         else [f"{_scope_words(scope)} was not held"]
     )
     lines += [f"still held: {_scope_words(h.scope)} ({h.reason})" for h in others]
-    if warning:
-        print(f"ripen: {warning}", file=sys.stderr)
     _emit(args, data, lines)
     return 0
 

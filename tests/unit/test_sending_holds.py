@@ -153,3 +153,24 @@ def test_beyond_the_daily_ses_quota_emails_wait_and_go_the_next_day(held_stack, 
     # Then they go out, once each
     assert held_stack.send_queued() == [Outcome.SENT] * 3
     assert held_stack.metrics.counts[DEFERRED] == 3
+
+
+def test_when_ses_refuses_to_switch_sending_back_on_the_hold_stays_and_is_tried_again(control, clock):
+    # Given the breaker's hold that switched SES off, and SES refusing to switch it back on once
+    class Refusing(MemorySesAccount):
+        refusals = 1
+
+        def set_sending(self, configuration_set, enabled):
+            if self.refusals:
+                self.refusals -= 1
+                raise RuntimeError("throttled")
+            super().set_sending(configuration_set, enabled)
+
+    account = Refusing()
+    pause(control, ALL, "breaker", BREAKER, clock.now(), paused_ses=True)
+    # When resuming fails, the hold stays; when it is tried again, both happen
+    with pytest.raises(RuntimeError):
+        resume(control, account, "ripen-nurture", ALL, clock.now(), OPERATOR)
+    assert [h.scope for h in control.holds()] == [ALL]
+    assert resume(control, account, "ripen-nurture", ALL, clock.now(), OPERATOR) is not None
+    assert (control.holds(), account.sending) == ([], {"ripen-nurture": True})

@@ -125,7 +125,10 @@ class SendingGate:
             self._sent_today = sum(c.sends for c in today.values())
         for hold in self._holds:
             if not hold.active(now):  # its cool-down is over: lift it (SES's switch back on)
-                resume(self.control, self.account, self.configuration_set, hold.scope, now, f"{BREAKER} cool-down")
+                try:
+                    resume(self.control, self.account, self.configuration_set, hold.scope, now, f"{BREAKER} cool-down")
+                except Exception:  # the next read tries again; the hold no longer holds anything meanwhile
+                    logger.exception("a hold whose cool-down is over could not be lifted", extra={"scope": hold.scope})
 
 
 def pause(
@@ -151,16 +154,21 @@ def resume(
     now: datetime,
     by: str,
 ) -> Hold | None:
-    """Lift the hold on `scope`; switch the configuration set's sending back on if that hold switched
-    it off and no other hold in force still wants it off. The hold lifted, or None if there was none."""
-    lifted = control.lift_hold(scope, now, by)
-    if lifted is None:
+    """Lift the hold on `scope`; the hold lifted, or None if there was none. If that hold switched the
+    configuration set's sending off (and no other hold in force wants it off), sending is switched back
+    on first: should SES refuse, the hold stays, and the next try (a sender's next read, the operator's
+    next resume) does both again."""
+    holds = control.holds()
+    current = next((h for h in holds if h.scope == scope), None)
+    if current is None:
         return None
-    logger.info("sending hold lifted", extra={"scope": scope, "by": by, "held_since": lifted.since.isoformat()})
-    if lifted.paused_ses and account is not None and configuration_set:
-        others = [h for h in control.holds() if h.paused_ses and h.active(now)]
+    if current.paused_ses and account is not None and configuration_set:
+        others = [h for h in holds if h.paused_ses and h.active(now) and h.scope != scope]
         if not others:
             account.set_sending(configuration_set, True)
+    lifted = control.lift_hold(scope, now, by)
+    if lifted is not None:
+        logger.info("sending hold lifted", extra={"scope": scope, "by": by, "held_since": lifted.since.isoformat()})
     return lifted
 
 
