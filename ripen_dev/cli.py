@@ -50,7 +50,7 @@ def _github(text: str, *, property_value: bool = False) -> str:
 
 def lint(args: argparse.Namespace) -> int:
     from ripen.adapters.templates import load_catalog
-    from ripen_dev.mail.lint import lint_emails
+    from ripen_dev.mail.lint import identity_from_samconfig, lint_bulk_sender, lint_emails
 
     root = Path(args.path)
     if not root.is_dir():
@@ -58,6 +58,16 @@ def lint(args: argparse.Namespace) -> int:
         return 2
     catalog = load_catalog(root)
     problems = [*catalog.problems, *lint_emails(root, catalog)]
+    if not catalog.problems:  # the Gmail/Yahoo bulk-sender rules: alignment fails, placement warns
+        bulk = lint_bulk_sender(root, catalog, args.identity or identity_from_samconfig(), max_links=args.max_links)
+        problems += bulk.errors
+        for warning in bulk.warnings:
+            text = warning.message.removeprefix("warning: ") + (f" (fix: {warning.fix})" if warning.fix else "")
+            if args.format == "github":
+                where = f"file={_github(str(root / warning.file), property_value=True)},line={warning.line}"
+                print(f"::warning {where}::{_github(text)}")
+            else:
+                print(f"{root / warning.file}:{warning.line}: warning: {text}", file=sys.stderr)
     if args.format == "json":
         _json([{"file": str(root / p.file), "line": p.line, "message": p.message, "fix": p.fix} for p in problems])
     for problem in problems if args.format != "json" else []:
@@ -382,6 +392,12 @@ def parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "json", "github"), default="text", help="text (default), json or github"
     )
     p.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    p.add_argument(
+        "--identity",
+        metavar="DOMAIN",
+        help="the SES identity the From addresses must align with (default: SesIdentity in samconfig.toml)",
+    )
+    p.add_argument("--max-links", type=int, default=15, metavar="N", help="warn on emails with more links (15)")
     p.set_defaults(run=lint)
 
     p = _command(
@@ -577,6 +593,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="show the functions' own (JSON) logs too")
     p.set_defaults(run=dev)
     importlib.import_module("ripen_dev.operate.commands").register(commands)  # report, lead, import, export-history
+    importlib.import_module("ripen_dev.operate.sending_commands").register(commands)  # sending, status (issue 18)
     return root
 
 

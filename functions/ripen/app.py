@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
     from ripen.ports.limits import Limiter
     from ripen.ports.mailer import Mailer
     from ripen.ports.metrics import Metrics
+    from ripen.ports.sending import SendingControl, SesAccount
     from ripen.ports.stats import Stats
     from ripen.services.engagement import Engagement
     from ripen.services.handoffs import HandOffs
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
     from ripen.services.pacing import Pacer
     from ripen.services.preferences import Preferences
     from ripen.services.product_events import ProductEvents
+    from ripen.services.reputation import Breaker, SendingGate
     from ripen.services.sender import Sender
     from ripen.services.signup import Signup
     from ripen.services.sweep import Sweep
@@ -65,6 +67,8 @@ class App:
         limiter: Limiter | None = None,
         captcha: CaptchaVerifier | None = None,
         event_ids: EventIds | None = None,
+        sending: SendingControl | None = None,
+        ses_account: SesAccount | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -78,6 +82,8 @@ class App:
         self._limiter = limiter
         self._captcha = captcha
         self._event_ids = event_ids
+        self._sending = sending
+        self._ses_account = ses_account
 
     @property
     def hands_off_at_once(self) -> bool:
@@ -231,6 +237,7 @@ class App:
             stop_for=timedelta(seconds=s.sending_stopped_seconds),
             pacer=self.pacer,
             send_event_wait=timedelta(seconds=s.send_event_wait_seconds),
+            gate=self.sending_gate,
         )
 
     @cached_property
@@ -377,6 +384,64 @@ class App:
             lead_id_key=self.lead_id_key,
             max_attributes=self.settings.max_attributes,
         )
+    # -- the sender's reputation: holds, the daily quota, the circuit breaker (issue 18) -----------
+
+    @cached_property
+    def sending_control(self) -> SendingControl | None:
+        """The Sending table (holds, reputation counters); None when there is none (local runs)."""
+        if self._sending is not None:
+            return self._sending
+        s = self.settings
+        if not s.sending_table:
+            return None
+        from ripen.adapters.sending import DynamoSendingControl
+
+        return DynamoSendingControl(s.sending_table, s.region, s.dynamodb_endpoint)
+
+    @cached_property
+    def ses_account(self) -> SesAccount:
+        if self._ses_account is not None:
+            return self._ses_account
+        from ripen.adapters.sending import SesAccountClient
+
+        return SesAccountClient(self.settings.region)
+
+    @cached_property
+    def sending_gate(self) -> SendingGate | None:
+        """What the sender asks before each email (holds, the daily quota); None without a Sending table."""
+        from ripen.services.reputation import SendingGate
+
+        control = self.sending_control
+        if control is None:
+            return None
+        from ripen.core.warmup import Ramp, parse_schedule
+
+        s = self.settings
+        allowances = parse_schedule(s.warmup_schedule)
+        if allowances and s.warmup_start is None:
+            raise RuntimeError("WARMUP_START (the ramp's first day, YYYY-MM-DD) must be set with WARMUP_SCHEDULE")
+        ramp = Ramp(s.warmup_start, allowances) if allowances and s.warmup_start else None
+        return SendingGate(control, self.clock, self.ses_account, s.ses_configuration_set, ramp=ramp)
+
+    @cached_property
+    def breaker(self) -> Breaker | None:
+        """Counts each engagement batch and holds sending when the rates cross the line."""
+        from ripen.core.reputation import Thresholds
+        from ripen.services.reputation import Breaker
+
+        control = self.sending_control
+        if control is None:
+            return None
+        s = self.settings
+        limits = Thresholds(
+            bounce_rate=s.reputation_bounce_rate,
+            complaint_rate=s.reputation_complaint_rate,
+            min_sends=s.reputation_min_sends,
+            window=timedelta(hours=s.reputation_window_hours),
+            burst=timedelta(hours=s.reputation_burst_hours),
+        )
+        cooldown = timedelta(minutes=s.reputation_cooldown_minutes) if s.reputation_cooldown_minutes else None
+        return Breaker(control, self.clock, self.metrics, limits, self.ses_account, s.ses_configuration_set, cooldown)
 
 
 _app: App | None = None

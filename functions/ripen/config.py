@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,6 +82,21 @@ class Settings(BaseModel):
     send_event_wait_seconds: int = Field(default=900, ge=60, le=86_400, alias="SEND_EVENT_WAIT_SECONDS")
     # -- product events (Lead Event): the ids applied, so each is applied once -----------------------
     event_ids_table: str | None = Field(default=None, alias="EVENT_IDS_TABLE")
+    # -- the sender's reputation: holds, the circuit breaker, the SES quota (issue 18) ----------------
+    # The Sending table: holds on sending (`ripen sending pause|resume`) and the breaker's counters.
+    sending_table: str | None = Field(default=None, alias="SENDING_TABLE")
+    # The breaker trips at these rates (SES reviews an account at 5 % bounces, 0.1 % complaints) once a
+    # window holds REPUTATION_MIN_SENDS emails; windows of REPUTATION_WINDOW_HOURS and a short one for bursts.
+    reputation_bounce_rate: float = Field(default=0.03, gt=0, lt=1, alias="REPUTATION_BOUNCE_RATE")
+    reputation_complaint_rate: float = Field(default=0.0005, gt=0, lt=1, alias="REPUTATION_COMPLAINT_RATE")
+    reputation_min_sends: int = Field(default=200, ge=1, le=1_000_000, alias="REPUTATION_MIN_SENDS")
+    reputation_window_hours: int = Field(default=24, ge=1, le=168, alias="REPUTATION_WINDOW_HOURS")
+    reputation_burst_hours: int = Field(default=1, ge=1, le=24, alias="REPUTATION_BURST_HOURS")
+    # 0: a trip holds sending until `ripen sending resume`; else it lifts itself after this many minutes.
+    reputation_cooldown_minutes: int = Field(default=0, ge=0, le=10_080, alias="REPUTATION_COOLDOWN_MINUTES")
+    # Warming up a new identity: daily allowances ("50,100,200,...", empty: none) from WARMUP_START (a UTC date).
+    warmup_schedule: str = Field(default="", pattern=r"^[0-9, ]*$", alias="WARMUP_SCHEDULE")
+    warmup_start: date | None = Field(default=None, alias="WARMUP_START")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

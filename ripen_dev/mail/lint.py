@@ -12,10 +12,14 @@ List-Unsubscribe and List-Unsubscribe-Post headers.
 
 from __future__ import annotations
 
+import re
+import tomllib
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from ripen.adapters.templates import find_email, load_catalog
 from ripen.core.emails import EMAIL_SUFFIXES, SHARED_DIR
@@ -311,3 +315,204 @@ def _line_of_link(body: str, href: str, name: str | None, text: str, fallback: i
 
 def _describe(sample: str) -> str:
     return "every optional field" if sample == "full" else "no optional fields"
+
+
+# -- Gmail and Yahoo bulk-sender rules (issue 18) ------------------------------------------------------
+# Since February 2024 Gmail and Yahoo require of anyone sending them bulk mail: one-click unsubscribe
+# (RFC 8058: List-Unsubscribe with an https link and List-Unsubscribe-Post), a From domain aligned
+# with the domain that authenticates the mail (SPF/DKIM, DMARC), and (CAN-SPAM, their guidelines) a
+# postal address. The first and the last are checked on every email above (the headers, the footer);
+# the alignment is checked here against the SES identity. What only hurts placement is a warning.
+
+MAX_LINKS = 15  # more links than this in one email looks like a newsletter dump or spam to filters
+MIN_WORDS = 20  # an email with images and fewer words of its own is "image-only" to a spam filter
+SHORTENERS = frozenset(
+    {
+        "bit.ly",
+        "bitly.com",
+        "tinyurl.com",
+        "t.co",
+        "goo.gl",
+        "ow.ly",
+        "is.gd",
+        "buff.ly",
+        "rebrand.ly",
+        "cutt.ly",
+        "shorturl.at",
+        "rb.gy",
+        "tiny.cc",
+        "bl.ink",
+        "lnkd.in",
+        "t.ly",
+        "s.id",
+    }
+)
+_TAG = re.compile(r"<[^>]+>")
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_MD_LINK_TARGET = re.compile(r"\]\([^)]*\)")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_IDENTITY = re.compile(r'SesIdentity=\\?"?([^"\\\s]+)')
+
+
+@dataclass(frozen=True)
+class BulkSenderFindings:
+    errors: list[Problem]  # `ripen lint` fails
+    warnings: list[Problem]  # said, and `ripen lint` still passes
+
+
+def identity_from_samconfig(path: Path = Path("samconfig.toml")) -> str | None:
+    """The `SesIdentity` the default deploy configuration gives (None when there is none)."""
+    if not path.is_file():
+        return None
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError:
+        return None
+    overrides = config.get("default", {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    found = _IDENTITY.search(overrides if isinstance(overrides, str) else " ".join(overrides))
+    return found.group(1) if found else None
+
+
+def aligned(from_address: str, identity: str) -> bool:
+    """Whether SES may send this From address for `identity` under ripen's sending policy: an address
+    at the identity's domain (a domain identity), or the identity itself (an address identity)."""
+    _, address = parseaddr(from_address)
+    address = address.lower()
+    identity = identity.lower()
+    if "@" in identity:
+        return address == identity
+    return address.rpartition("@")[2] == identity
+
+
+def lint_bulk_sender(
+    root: Path,
+    catalog: Catalog | None = None,
+    identity: str | None = None,
+    sender: SenderDetails = SAMPLE_SENDER,
+    max_links: int = MAX_LINKS,
+) -> BulkSenderFindings:
+    """The bulk-sender rules: From alignment with `identity` (skipped when None) as errors; image-only
+    emails, link shorteners, a text version with nothing in it and more than `max_links` links as warnings."""
+    catalog = catalog if catalog is not None else load_catalog(root)
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    if identity:
+        for name in catalog.names():
+            sequence = catalog.current(name)
+            file = f"{name}/sequence.yaml"
+            if not aligned(sequence.from_, identity):
+                errors.append(_misaligned(file, _line_with(root / file, "from:"), sequence.from_, identity))
+    renderer = Renderer(root, own_url=SAMPLE_BASE_URL)
+    links = Links(SAMPLE_BASE_URL, SAMPLE_KEY, timedelta(days=60))
+    composer = Composer(renderer, links, sender, unsubscribe_mailto=None)
+    for use in email_uses(root, catalog):
+        if use.sequence is None:
+            continue
+        try:
+            source = renderer.source(use.path)
+            claim = _sample_claim(use, use.sequence)
+            context, rendered = composer.render(claim, SAMPLE_LEADS["full"], use.sequence, SAMPLE_TIME)
+        except RenderError:
+            continue  # `lint_emails` reports it
+        file = renderer.relative(use.path)
+        if identity and source.meta.from_ and not aligned(source.meta.from_, identity):
+            errors.append(_misaligned(file, source.line_of("from"), source.meta.from_, identity))
+        warnings.extend(_placement(file, source, rendered, context, sender, max_links))
+    unique = {(p.file, p.line, p.message): p for p in errors}
+    seen = {(p.file, p.line, p.message): p for p in warnings}
+    return BulkSenderFindings(
+        sorted(unique.values(), key=lambda p: (p.file, p.line)), sorted(seen.values(), key=lambda p: (p.file, p.line))
+    )
+
+
+def _misaligned(file: str, line: int, from_address: str, identity: str) -> Problem:
+    return Problem(
+        file,
+        line,
+        f"From '{parseaddr(from_address)[1]}' is not aligned with the sending identity {identity}: SES (and ripen's "
+        "policy) will not send it, and Gmail and Yahoo reject bulk mail whose From domain fails DMARC alignment",
+        f"send from an address at {identity}" if "@" not in identity else f"send from {identity}",
+    )
+
+
+def _sample_claim(use: EmailUse, sequence: Sequence) -> MessageClaim:
+    lead = SAMPLE_LEADS["full"]
+    return MessageClaim(
+        key=message_key(lead.lead_id, sequence.name, 1, use.email),
+        lead_id=lead.lead_id,
+        sequence=sequence.name,
+        version=sequence.version,
+        run=1,
+        step=use.email,
+        email=use.email,
+        kind=use.kind,
+        created_at=SAMPLE_TIME,
+    )
+
+
+def _placement(
+    file: str, source: Any, rendered: Any, context: EmailContext, sender: SenderDetails, max_links: int
+) -> list[Problem]:
+    found: list[Problem] = []
+    body = source.body
+    images = len(re.findall(r"<img\b", body, re.IGNORECASE)) + len(_MD_IMAGE.findall(body))
+    words = _WORD.findall(_TAG.sub(" ", _MD_LINK_TARGET.sub("]", _MD_IMAGE.sub(" ", _JINJA.sub(" ", body)))))
+    if images and len(words) < MIN_WORDS:
+        found.append(
+            Problem(
+                file,
+                source.body_line,
+                f"warning: the email is mostly images ({images} image(s), {len(words)} words): spam filters "
+                "distrust image-only mail, and many readers block images",
+                f"say it in at least {MIN_WORDS} words of text",
+            )
+        )
+    for link in rendered.links:
+        host = (urlsplit(link.href).hostname or "").lower()
+        if host in SHORTENERS:
+            line = _line_of_link(body, link.href, link.name, link.text, source.body_line)
+            found.append(
+                Problem(
+                    file,
+                    line,
+                    f"warning: {host} is a link shortener: shortened links are a spam signal (and hide where "
+                    "the link goes)",
+                    "link to the page itself; ripen tracks clicks by the link's name",
+                )
+            )
+    footer = (context.unsubscribe_url, context.preferences_url, sender.postal_address, sender.company)
+    own = [line for line in rendered.text.splitlines() if not any(part and part in line for part in footer)]
+    if len(_WORD.findall(" ".join(own))) < 10:
+        found.append(
+            Problem(
+                file,
+                source.body_line,
+                "warning: the text version has almost nothing in it: mail without a real text part looks like spam",
+                "write the email's message in text, not only in images or HTML",
+            )
+        )
+    own_links = [link for link in rendered.links if _written_in(body, link.href)]  # not the layout's
+    if len(own_links) > max_links:
+        found.append(
+            Problem(
+                file,
+                source.body_line,
+                f"warning: {len(own_links)} links (more than {max_links}) in one email hurt its placement",
+                "keep to the few links that matter",
+            )
+        )
+    return found
+
+
+def _written_in(body: str, href: str) -> bool:
+    """Whether the email itself links to `href` (without the tracking parameters ripen adds)."""
+    return re.search(re.escape(href.split("?")[0]) + r"[)\"'\s>?#]", body) is not None
+
+
+def _line_with(path: Path, prefix: str) -> int:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    return next((n for n, line in enumerate(lines, start=1) if line.lstrip().startswith(prefix)), 1)

@@ -128,6 +128,8 @@ def make_stack(
     env: dict[str, str] | None = None,
     stats: Stats | None = None,
     event_ids: EventIds | None = None,
+    sending: Any = None,
+    ses_account: Any = None,
 ) -> Stack:
     queue, metrics, bus = MemorySendQueue(), MemoryMetrics(), MemoryEventBus()
     mailer = mailer or OutboxMailer()
@@ -144,5 +146,7 @@ def make_stack(
         bus=bus,
         stats=stats,
         event_ids=event_ids or MemoryEventIds(),
+        sending=sending,
+        ses_account=ses_account,
     )
     return Stack(app, store, queue, mailer, metrics, clock, bus, stats)

@@ -37,6 +37,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         source, received = received_events(event)
         failed = services.engagement.process(received)
+        if services.breaker is not None:  # the reputation counters, once per batch (ripen.services.reputation)
+            services.breaker.after_batch(received, failed)
         if source != "sqs":
             if failed:
                 raise EngagementRetryError(f"{len(failed)} event(s) to retry")

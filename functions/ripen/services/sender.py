@@ -71,6 +71,7 @@ from ripen.ports.metrics import Metrics
 from ripen.ports.queue import JobRedelivery, SendJob
 from ripen.ports.store import Store
 from ripen.services.pacing import Pacer
+from ripen.services.reputation import SendingGate
 
 logger = Logger(child=True)
 
@@ -129,6 +130,7 @@ class Sender:
         stop_for: timedelta = timedelta(minutes=15),
         pacer: Pacer | None = None,
         send_event_wait: timedelta = SEND_EVENT_WAIT,
+        gate: SendingGate | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -141,6 +143,7 @@ class Sender:
         self.pacer = pacer  # None: no rate to keep to (tests, local runs)
         self.send_event_wait = send_event_wait
         self.halt: Halt | None = None  # kept for the life of the container: one SES refusal, one pause
+        self.gate = gate  # holds on sending and the daily SES quota (ripen.services.reputation); None: none
 
     # -- the queue's view -----------------------------------------------------------------------
 
@@ -211,6 +214,12 @@ class Sender:
         reason = why_not(message, lead, record, sequence)
         if reason or lead is None or sequence is None:
             return self._finish(message, MessageStatus.SKIPPED, reason or "not sendable", record, now)
+        wait = self.gate.check(claim.sequence, now, claim.created_at, claim.kind) if self.gate else None
+        if wait is not None:  # a hold or the spent quota: it waits, re-timed like a deferral, never failed
+            outcome = self._defer(message, wait.until, wait.reason, now)
+            if outcome is not None:
+                self.metrics.count(wait.metric)
+            return outcome
         held = _paused(record, now) or self._held(message, lead, sequence, now)
         if held is not None:
             return self._defer(message, *held, now)

@@ -441,13 +441,16 @@ class DevStack:
         from ripen.adapters.bus import EventBridgeBus
         from ripen.adapters.mailer import SesMailer
         from ripen.adapters.queue import SqsSendQueue
+        from ripen.adapters.sending import SesAccountClient
         from ripen.adapters.stats import DynamoStats
         from ripen.handlers.api import resolver
         from ripen_dev.fakes.metrics import MemoryMetrics
+        from ripen_dev.local.ses_account import install as install_ses_account
 
         assert settings.send_queue_url is not None
         assert settings.sales_bus_name is not None
         record_sends(sesv2, self.clock, self._accepted)
+        install_ses_account(sesv2)  # GetAccount and the sending switch, which moto lacks
         app = App(
             settings,
             clock=self.clock,
@@ -456,6 +459,7 @@ class DevStack:
             bus=EventBridgeBus(settings.sales_bus_name, REGION, client=events),
             stats=DynamoStats(settings.stats_table, REGION, settings.dynamodb_endpoint),
             metrics=MemoryMetrics(),
+            ses_account=SesAccountClient(REGION, client=sesv2),
         )
         resolver.cache_clear()
         use(app)
