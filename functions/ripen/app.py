@@ -384,6 +384,7 @@ class App:
             lead_id_key=self.lead_id_key,
             max_attributes=self.settings.max_attributes,
         )
+
     # -- the sender's reputation: holds, the daily quota, the circuit breaker (issue 18) -----------
 
     @cached_property
