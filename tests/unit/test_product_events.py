@@ -227,3 +227,54 @@ def test_an_event_another_attempt_holds_comes_back_later(stack, leads):
     answer = events_handler.handler({"Records": [first]}, LambdaContext())
     assert answer == {"batchItemFailures": [{"itemIdentifier": first["messageId"]}]}
     assert status(stack, "ana@example.com") is Status.ACTIVE
+
+
+def test_a_conversion_after_an_ab_tested_email_counts_for_the_variant_the_lead_got(clock, tmp_path):
+    import re
+    import shutil
+
+    from ripen.adapters.templates import load_catalog
+    from ripen.app import use
+    from ripen.core.experiments import chosen_email
+    from ripen_dev.fakes.store import InMemoryStore
+    from tests.conftest import TEMPLATES
+    from tests.support.mailstack import make_stack
+
+    # Given the trial's welcome email is an A/B test
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    folder = templates / "trial-nurture"
+    (folder / "welcome-short.md").write_text((folder / "welcome.md").read_text())
+    sequence_file = folder / "sequence.yaml"
+    sequence_file.write_text(
+        re.sub(
+            r"^  - email: welcome\b.*$",
+            "  - email: welcome\n    variants: {welcome: 1, welcome-short: 1}",
+            sequence_file.read_text(),
+            count=1,
+            flags=re.MULTILINE,
+        )
+    )
+    stack = make_stack(InMemoryStore(), clock, load_catalog(templates))
+    use(stack.app)
+    try:
+        # When two leads who got only the welcome email convert
+        for email in ("ana@example.com", "cy@example.com"):
+            stack.signup(email)
+            stack.app.product_events.apply(lead_event(stack, email, "trial_converted"))
+        # Then each conversion counts under the variant that lead got, as its opens and clicks do
+        sequence = stack.app.catalog.current("trial-nurture")
+        for email in ("ana@example.com", "cy@example.com"):
+            _, variant = chosen_email(lead_id_for(email), sequence, "welcome")
+            assert variant in {"welcome", "welcome-short"}
+        by_variant = {
+            v: stack.stats.total("trial-nurture", GOAL_REACHED, step=f"welcome~{v}")
+            for v in ("welcome", "welcome-short")
+        }
+        expected = {"welcome": 0, "welcome-short": 0}
+        for email in ("ana@example.com", "cy@example.com"):
+            expected[chosen_email(lead_id_for(email), sequence, "welcome")[1] or ""] += 1
+        assert by_variant == expected
+        assert stack.stats.total("trial-nurture", GOAL_REACHED, step="welcome") == 0
+    finally:
+        use(None)

@@ -13,7 +13,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ripen.core.durations import format_duration
-from ripen.core.experiments import assign, held_out
+from ripen.core.experiments import chosen_email, held_out
 from ripen.core.scoring import current_score, holds
 from ripen.core.sequence import (
     BranchStep,
@@ -481,14 +481,8 @@ class _Move:
                             f"{'frequency cap' if capped else 'send window'}"
                         )
                         return
-                    if step.variants:
-                        # Keyed by sequence and step id: the same lead gets the same variant on every
-                        # retry, redelivery and version that keeps the step.
-                        email = assign(self.e.lead_id, f"{self.seq.name}/{cursor}", step.variants)
-                        self.actions.append(SendEmail(step=cursor, email=email, variant=email))
-                    else:
-                        email = step.email
-                        self.actions.append(SendEmail(step=cursor, email=email))
+                    email, variant = chosen_email(self.e.lead_id, self.seq, cursor)
+                    self.actions.append(SendEmail(step=cursor, email=email, variant=variant))
                     self.recent = (*self.recent, self.now)
                     self.set(sent=(*self.e.sent, cursor), last_email_at=self.now, cursor=following)
                     self.note(f"sent {email}" + (f" (variant of {step.email})" if email != step.email else ""))

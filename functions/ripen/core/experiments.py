@@ -12,6 +12,12 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ripen.core.sequence import EmailStep
+
+if TYPE_CHECKING:
+    from ripen.core.sequence import Sequence as SequenceModel
 
 
 def draw(lead_id: str, experiment: str) -> float:
@@ -35,6 +41,27 @@ def assign(lead_id: str, experiment: str, weights: Mapping[str, float]) -> str:
         if point < 0:
             return name
     return next(reversed(list(weights)))  # float rounding at the very top of the range
+
+
+def chosen_email(lead_id: str, sequence: SequenceModel, step_id: str) -> tuple[str, str | None]:
+    """The email a lead gets at an email step, and the variant when the step is an A/B test. Keyed by
+    sequence and step id: the same on every retry, redelivery and version that keeps the step."""
+    step = sequence.step(step_id)
+    if not isinstance(step, EmailStep):
+        raise ValueError(f"step '{step_id}' is not an email step")
+    if not step.variants:
+        return step.email, None
+    variant = assign(lead_id, f"{sequence.name}/{step_id}", step.variants)
+    return variant, variant
+
+
+def stats_step(lead_id: str, sequence: SequenceModel | None, step_id: str) -> str:
+    """The step a lead's counters go under at `step_id`: its variant apart (`step~variant`), as the
+    message's own counters are (`MessageClaim.stats_step`)."""
+    if sequence is None or step_id not in sequence.step_ids or not isinstance(sequence.step(step_id), EmailStep):
+        return step_id
+    _, variant = chosen_email(lead_id, sequence, step_id)
+    return f"{step_id}~{variant}" if variant else step_id
 
 
 def held_out(lead_id: str, sequence: str, share: float) -> bool:

@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger
 
 from ripen.core.engagement import SALES_READY, Bucket
 from ripen.core.events import EVENT_CLAIM_LEASE, EVENT_IDS_KEPT, GOAL_REACHED, EventOutcome, LeadEvent
+from ripen.core.experiments import stats_step
 from ripen.core.leads import lead_id_for
 from ripen.core.records import EnrollmentRecord, Lead, LeadStatus
 from ripen.core.sequence import Sequence
@@ -188,7 +189,7 @@ class ProductEvents:
             self.metrics.count(LEADS_CONVERTED)
         else:
             self.metrics.count(LEADS_SALES_READY)
-        step = e.sent[-1] if e.sent else "entered"
+        step = stats_step(e.lead_id, self.catalog.get(e.sequence, e.version), e.sent[-1]) if e.sent else "entered"
         at = e.last_email_at or e.entered_at or self.clock.now()
         self.stats.add({Bucket.of(e.sequence, e.version, step, at): {counter: 1}})
 
