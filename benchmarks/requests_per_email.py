@@ -61,6 +61,9 @@ WINDOW = timedelta(seconds=5)  # the engagement queue's MaximumBatchingWindowInS
 REGIMES = {"busy": 400, "trickle": 50}  # leads by default
 ENGAGEMENT_BATCH = {"busy": 100, "trickle": 1}  # events per engagement invocation
 SENDER_BATCH = 10  # the send queue's BatchSize
+# Lambda keeps an idle container for some minutes (not documented; commonly 5 to 15): an invocation
+# later than this after the function's previous one is counted as a cold start (its INIT is billed).
+KEPT_WARM = timedelta(minutes=10)
 SQS_BATCH = 10  # jobs per SendMessageBatch
 # Calls that accept ReturnConsumedCapacity (Scan too; the product never scans).
 CAPACITY = READS | WRITES
@@ -78,6 +81,8 @@ class Requests:
     write_units: Counter[str] = field(default_factory=Counter)  # billed WRU, indexes and transactions in
     estimated: Counter[str] = field(default_factory=Counter)  # calls whose units are estimated, by name
     by_call: Counter[str] = field(default_factory=Counter)  # billed units (read or write) by phase and call
+    write_by_call: Counter[str] = field(default_factory=Counter)  # billed WRU by phase and call
+    read_by_call: Counter[str] = field(default_factory=Counter)  # billed RRU by phase and call
     reader: Any = None  # an uncounted client: what a transaction's items were before and after it
     tables: dict[str, Any] = field(default_factory=dict)  # their key schemas and indexes, read once
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,6 +120,8 @@ class Requests:
             self.read_units[phase] += reads
             self.write_units[phase] += writes
             self.by_call[f"{phase}: {model.name}"] += reads + writes
+            self.write_by_call[f"{phase}: {model.name}"] += writes
+            self.read_by_call[f"{phase}: {model.name}"] += reads
 
     def units(self, parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> tuple[float, float]:
         """The read and write units one call is billed."""
@@ -244,16 +251,24 @@ class Tally:
     batches: int = 0
     invocations: Counter[str] = field(default_factory=Counter)  # Lambda invocations by function
     seconds: Counter[str] = field(default_factory=Counter)  # their wall time in this process
+    cpu: Counter[str] = field(default_factory=Counter)  # their CPU time in this process (the handlers' own work)
+    cold: Counter[str] = field(default_factory=Counter)  # invocations likely to start a new container
+    last: dict[str, datetime] = field(default_factory=dict)  # simulated time of each function's latest invocation
     sqs: int = 0  # SQS requests billed (sends, visibility changes; the event source mappings' receives not)
     bus_events: int = 0  # custom events put on the sales bus
     span: timedelta = timedelta()  # simulated time, first signup to last event
 
     @contextmanager
-    def invoking(self, function: str, invocations: int = 1) -> Iterator[None]:
-        started = time.perf_counter()
+    def invoking(self, function: str, invocations: int = 1, at: datetime | None = None) -> Iterator[None]:
+        started, cpu = time.perf_counter(), time.process_time()
         yield
         self.invocations[function] += invocations
         self.seconds[function] += time.perf_counter() - started
+        self.cpu[function] += time.process_time() - cpu
+        if at is not None and function != "sweep":  # the sweep runs every minute: always warm
+            previous = self.last.get(function)
+            self.cold[function] += previous is None or at - previous > KEPT_WARM
+            self.last[function] = at
 
 
 class Recorder:
@@ -306,7 +321,9 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
             with counted(requests):
                 rng = random.Random(args.seed)  # noqa: S311 - a reproducible mix, not a secret
                 tally = simulate(client, settings, requests, leads, rng, regime)
-            runs.append(Run(regime, leads, requests, tally, time.perf_counter() - started))
+            runs.append(
+                Run(regime, leads, requests, tally, time.perf_counter() - started, item_sizes(client, settings))
+            )
     figures: list[Figure] = []
     for run in runs:
         figures += report(run)
@@ -466,7 +483,7 @@ def simulate(
         nonlocal handled
         phase("sender")
         jobs = queue.memory.drain()
-        with tally.invoking("sender", math.ceil(len(jobs) / SENDER_BATCH)):
+        with tally.invoking("sender", math.ceil(len(jobs) / SENDER_BATCH), clock.now()):
             for job in jobs:
                 try:
                     app.sender.send(job)
@@ -531,7 +548,7 @@ def simulate(
         size = ENGAGEMENT_BATCH[regime]
         for start in range(0, len(events), size):
             tally.batches += 1
-            with tally.invoking("engagement"):
+            with tally.invoking("engagement", at=clock.now()):
                 _, received = received_events(sqs_batch(*events[start : start + size]))
                 app.engagement.process(received)
 
@@ -550,11 +567,11 @@ def simulate(
                 email, zone = payload
                 phase("signup")
                 form = SignupForm.model_validate({"email": email, "consent": True, "tz": zone, "sequence": SEQUENCE})
-                with tally.invoking("api"):
+                with tally.invoking("api", at=clock.now()):
                     app.signup.capture(form)
             elif what == "confirm":
                 phase("signup")
-                with tally.invoking("api"):
+                with tally.invoking("api", at=clock.now()):
                     app.signup.confirm(payload["lead"], payload["sequence"])
             elif what == "job":
                 queue.memory.enqueue([payload])  # its visibility ran out: received again, no new request
@@ -574,6 +591,24 @@ def simulate(
             clock.advance(minutes=1)  # what is still due (a window not open yet) waits for the next run
     tally.span = clock.now() - START
     return tally
+
+
+def item_sizes(client: Any, settings: Any) -> dict[str, tuple[float, int]]:
+    """The mean and largest item size of each table (read with an uncounted client): a write is
+    billed per KB of the item, so what is rewritten often should stay under 1 KB."""
+    out: dict[str, tuple[float, int]] = {}
+    for name, table in (
+        ("leads", settings.leads_table),
+        ("enrollments", settings.enrollments_table),
+        ("messages", settings.messages_table),
+        ("history", settings.history_table),
+    ):
+        sizes = [
+            item_size(item) for page in client.get_paginator("scan").paginate(TableName=table) for item in page["Items"]
+        ]
+        if sizes:
+            out[name] = (sum(sizes) / len(sizes), max(sizes))
+    return out
 
 
 def bare_message(tags: dict[str, str], ses_id: str, at: datetime) -> Any:
@@ -617,6 +652,7 @@ class Run:
     requests: Requests
     tally: Tally
     seconds: float
+    sizes: dict[str, tuple[float, int]] = field(default_factory=dict)  # table: mean and largest item size
 
     @property
     def emails(self) -> int:
@@ -665,8 +701,14 @@ def report(run: Run) -> list[Figure]:
     if requests.estimated:
         calls = ", ".join(f"{name} {n}" for name, n in requests.estimated.most_common())
         print(f"  estimated, not as DynamoDB Local reports them (see Requests.consumed): {calls}")
-    top = ", ".join(f"{name} {n / emails:.2f}" for name, n in requests.by_call.most_common(8))
-    print(f"  where the units go, per email: {top}")
+    print("  where the units go, per email (billed units by phase and call):")
+    for name, n in requests.by_call.most_common():
+        w, r = requests.write_by_call[name], requests.read_by_call[name]
+        if n:
+            print(f"    {name:40}{w / emails:>8.2f} WRU{r / emails:>8.2f} RRU")
+    if run.sizes:
+        sizes = ", ".join(f"{table} {mean:.0f} B (largest {top})" for table, (mean, top) in run.sizes.items())
+        print(f"  item sizes at the end (mean, as DynamoDB counts them): {sizes}")
     print(f"simulated in {seconds:.0f} s")
     print()
     print(f"writes per email: {'PASS' if w_ok else 'FAIL'}; reads per email: {'PASS' if r_ok else 'FAIL'}")
@@ -697,18 +739,81 @@ def memory_sizes() -> dict[str, int]:
     return sizes
 
 
+# Lambda's duration, modelled from what was measured here (a power-tuning sweep without deploying):
+# the handlers' own work is CPU (measured in this process), which Lambda gives in proportion to
+# memory, one vCPU at 1,769 MB (more does not help single-threaded Python); the rest is waiting on
+# AWS, which memory does not change: DynamoDB (single-digit milliseconds a request in the region)
+# and SES's SendEmail. A cold start bills its INIT (imports, clients) the same way (AWS bills INIT
+# of managed runtimes since August 2025).
+FULL_VCPU_MB = 1769
+DYNAMODB_SECONDS = 0.006  # per request, in the region (assumed; transactions take a little longer)
+SES_SECONDS = 0.040  # per SendEmail call (assumed)
+MEMORY_SIZES = (128, 256, 384, 512, 768, 1024)
+PHASES_OF = {
+    "api": ("signup",),
+    "sweep": ("decisions", "sweep index"),
+    "sender": ("sender",),
+    "engagement": ("engagement",),
+}
+HANDLER_IMPORTS = {
+    "api": ("ripen.handlers.api", "ripen.app", "ripen.web.signup", "ripen.web.subscription"),
+    "sweep": ("ripen.handlers.sweep", "ripen.app"),
+    "sender": ("ripen.handlers.sender", "ripen.app"),
+    "engagement": ("ripen.handlers.engagement", "ripen.app"),
+}
+
+
+def init_seconds() -> dict[str, float]:
+    """CPU seconds of each function's INIT, measured in a fresh interpreter: its imports and one
+    DynamoDB client (botocore loads the service model), the best of three."""
+    import subprocess
+
+    out: dict[str, float] = {}
+    for function, modules in HANDLER_IMPORTS.items():
+        code = (
+            "import importlib, time; t = time.process_time()\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "import boto3; boto3.client('dynamodb', region_name='us-east-1')\n"
+            "print(time.process_time() - t)"
+        )
+        env = {**os.environ, "PYTHONPATH": f"{REPO / 'functions'}{os.pathsep}{REPO}"}
+        times = []
+        for _ in range(3):
+            done = subprocess.run(  # noqa: S603 - this Python, our own modules
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+            )
+            if done.returncode == 0:
+                times.append(float(done.stdout.strip().splitlines()[-1]))
+        out[function] = min(times) if times else 0.0
+    return out
+
+
+def cpu_share(memory_mb: int) -> float:
+    return min(1.0, memory_mb / FULL_VCPU_MB)
+
+
 @dataclass
 class Cost:
     """One regime's bill, per email, in dollars (and what it is made of)."""
 
     run: Run
     memory: dict[str, int]
+    init: dict[str, float] = field(default_factory=dict)  # INIT CPU seconds by function
 
-    def lambda_dollars(self, function: str) -> float:
+    def seconds(self, function: str, memory_mb: int) -> float:
+        """Modelled billed seconds of every invocation of `function` at `memory_mb`, cold starts in."""
+        tally, requests = self.run.tally, self.run.requests
+        calls = sum(requests.reads[p] + requests.writes[p] for p in PHASES_OF[function])
+        waiting = calls * DYNAMODB_SECONDS + (self.run.emails * SES_SECONDS if function == "sender" else 0.0)
+        working = (tally.cpu[function] + tally.cold[function] * self.init.get(function, 0.0)) / cpu_share(memory_mb)
+        return working + waiting
+
+    def lambda_dollars(self, function: str, memory_mb: int | None = None) -> float:
         invocations = self.run.tally.invocations[function]
         if not invocations:
             return 0.0
-        gb_seconds = self.memory[function] / 1024 * self.run.tally.seconds[function]
+        memory_mb = memory_mb or self.memory[function]
+        gb_seconds = memory_mb / 1024 * self.seconds(function, memory_mb)
         return invocations * prices.LAMBDA_REQUEST + gb_seconds * prices.LAMBDA_GB_SECOND
 
     @property
@@ -730,7 +835,8 @@ def costs(runs: list[Run]) -> list[Figure]:
     """The regimes side by side: what each email costs in requests, billed units, invocations and
     dollars (infrastructure: DynamoDB, Lambda, SQS, EventBridge; SES on its own line)."""
     memory = memory_sizes()
-    bills = [Cost(run, memory) for run in runs]
+    init = init_seconds()
+    bills = [Cost(run, memory, init) for run in runs]
     width = 14
     print()
     print("What an email costs, regimes side by side (on-demand us-east-1 prices: benchmarks/prices.py)")
@@ -746,7 +852,11 @@ def costs(runs: list[Run]) -> list[Figure]:
     row("Lambda invocations", [f"{sum(c.run.tally.invocations.values()) / c.run.emails:.2f}" for c in bills])
     for function in FUNCTIONS:
         row(f"  {function}", [f"{c.run.tally.invocations[function] / c.run.emails:.2f}" for c in bills])
-    row("  ms per invocation (measured here)", [f"{milliseconds(c.run)}" for c in bills])
+    row("  CPU ms per invocation (measured here)", [f"{milliseconds(c.run, c.run.tally.cpu)}" for c in bills])
+    row("  modelled billed ms at the template's memory", [modelled(c) for c in bills])
+    row(
+        "  cold starts per 1,000 emails", [f"{1000 * sum(c.run.tally.cold.values()) / c.run.emails:.0f}" for c in bills]
+    )
     row("SQS requests", [f"{c.run.tally.sqs / c.run.emails:.2f}" for c in bills])
     row("EventBridge custom events", [f"{c.run.tally.bus_events / c.run.emails:.3f}" for c in bills])
     print(f"{'$ per 1,000 emails':44}")
@@ -756,11 +866,16 @@ def costs(runs: list[Run]) -> list[Figure]:
     row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
     row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
     sizes = ", ".join(f"{f} {memory[f]} MB" for f in FUNCTIONS)
+    inits = ", ".join(f"{f} {1000 * init[f]:.0f}" for f in FUNCTIONS)
     print(
-        f"Lambda duration: wall time per invocation in this process against DynamoDB Local, a stand-in for the"
-        f" billed duration (cold starts not in), at the template's MemorySize ({sizes}), arm64"
-        f" ${prices.LAMBDA_GB_SECOND} per GB-s and ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
+        f"Lambda duration, modelled (see FULL_VCPU_MB): the handlers' CPU time measured here over their CPU"
+        f" share at the template's MemorySize ({sizes}), plus {DYNAMODB_SECONDS * 1000:.0f} ms per DynamoDB"
+        f" request and {SES_SECONDS * 1000:.0f} ms per SES call; a cold start (an invocation more than"
+        f" {KEPT_WARM.total_seconds() / 60:.0f} minutes after the function's previous one) adds its INIT's CPU"
+        f" (ms: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s, ${prices.LAMBDA_REQUEST * 1e6:.2f} per million"
+        " requests."
     )
+    power_tuning(bills)
     print(
         "SQS: SendMessageBatch to the send queue, a ChangeMessageVisibility per deferred job, one send per SES"
         " event by the EventBridge rule; the event source mappings' receives and deletes are not counted."
@@ -779,6 +894,7 @@ def costs(runs: list[Run]) -> list[Figure]:
                 f"  {c.run.regime}: ${floor:.2f} a month; at this run's pace ({monthly_emails:,.0f} emails a month)"
                 f" ${floor / monthly_emails * 1000:.4f} per 1,000 emails more"
             )
+    monthly_bills(bills)
     print()
     figures = []
     for c in bills:
@@ -809,10 +925,83 @@ def read_units(run: Run) -> float:
     return sum(run.requests.read_units.values()) - run.requests.read_units["sweep index"]
 
 
-def milliseconds(run: Run) -> str:
+def milliseconds(run: Run, seconds: Counter[str]) -> str:
     tally = run.tally
     return "/".join(
-        f"{1000 * tally.seconds[f] / tally.invocations[f]:.0f}" if tally.invocations[f] else "-" for f in FUNCTIONS
+        f"{1000 * seconds[f] / tally.invocations[f]:.0f}" if tally.invocations[f] else "-" for f in FUNCTIONS
+    )
+
+
+def modelled(cost: Cost) -> str:
+    tally = cost.run.tally
+    return "/".join(
+        f"{1000 * cost.seconds(f, cost.memory[f]) / tally.invocations[f]:.0f}" if tally.invocations[f] else "-"
+        for f in FUNCTIONS
+    )
+
+
+def power_tuning(bills: list[Cost]) -> dict[str, int]:
+    """Each function's Lambda dollars per 1,000 emails at every memory size, the regimes side by
+    side; the cheapest size over both regimes (their sum) is the one to set in template.yaml."""
+    print()
+    print("Lambda memory sweep (modelled from the CPU time measured here): $ per 1,000 emails, and ms per invocation")
+    header = "".join(f"{m:>8} MB" for m in MEMORY_SIZES)
+    print(f"{'function, regime':28}{header}   cheapest")
+    best: dict[str, int] = {}
+    for function in FUNCTIONS:
+        total = dict.fromkeys(MEMORY_SIZES, 0.0)
+        for c in bills:
+            dollars = {m: c.per_thousand(c.lambda_dollars(function, m)) for m in MEMORY_SIZES}
+            for m in MEMORY_SIZES:
+                total[m] += dollars[m]
+            calls = c.run.tally.invocations[function] or 1
+            ms = {m: 1000 * c.seconds(function, m) / calls for m in MEMORY_SIZES}
+            cells = "".join(f"{dollars[m]:>11.5f}" for m in MEMORY_SIZES)
+            print(f"{function + ', ' + c.run.regime:28}{cells}")
+            print(f"{'  ms per invocation':28}" + "".join(f"{ms[m]:>11.0f}" for m in MEMORY_SIZES))
+        best[function] = min(MEMORY_SIZES, key=lambda m: (round(total[m], 6), -m))
+        print(f"{'  cheapest over both':28}{'':{11 * len(MEMORY_SIZES)}}   {best[function]} MB")
+    chosen = ", ".join(f"{f} {best[f]} MB" for f in FUNCTIONS)
+    now = ", ".join(f"{f} {bills[0].memory[f]} MB" for f in FUNCTIONS) if bills else ""
+    print(f"cheapest: {chosen}; template.yaml: {now}")
+    return best
+
+
+# A Step Functions design: one Standard workflow per lead, each email a Wait state and a Task state
+# (two transitions), plus the start and the end of the execution (two more).
+TRANSITIONS_PER_EMAIL = 2
+
+
+def monthly_bills(bills: list[Cost]) -> None:
+    """What a month costs at 10k, 100k and 1M emails: the infrastructure per email (this run) plus
+    the sweep's fixed floor, beside SES's own price and a Step Functions-per-lead design's transitions."""
+    print()
+    print("A month's bill, at this run's cost per email (infrastructure: DynamoDB, Lambda, SQS, EventBridge)")
+    volumes = (10_000, 100_000, 1_000_000)
+    print(f"{'emails a month':44}" + "".join(f"{v:>14,}" for v in volumes))
+    for c in bills:
+        per_email = sum(c.parts.values()) / c.run.emails
+        floor = idle_sweep_dollars(c) or 0.0
+        print(
+            f"{'  ripen, ' + c.run.regime + ' (with the idle sweep)':44}"
+            + "".join(f"{'$' + format(per_email * v + floor, ',.2f'):>14}" for v in volumes)
+        )
+    for c in bills[:1]:
+        emails_per_lead = c.run.emails / c.run.leads
+        transitions = TRANSITIONS_PER_EMAIL + 2 / emails_per_lead
+        print(
+            f"{'  Step Functions per lead (transitions only)':44}"
+            + "".join(
+                f"{'$' + format(transitions * prices.STEP_FUNCTIONS_TRANSITION * v, ',.2f'):>14}" for v in volumes
+            )
+        )
+        print(
+            f"    ({transitions:.2f} transitions an email: {TRANSITIONS_PER_EMAIL} per email, 2 per execution of"
+            f" {emails_per_lead:.1f} emails, ${prices.STEP_FUNCTIONS_TRANSITION * 1000:.3f} per 1,000; its Lambda and"
+            " DynamoDB for sending and events come on top)"
+        )
+    print(
+        f"{'  SES (outbound email)':44}" + "".join(f"{'$' + format(prices.SES_EMAIL * v, ',.2f'):>14}" for v in volumes)
     )
 
 

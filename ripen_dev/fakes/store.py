@@ -200,7 +200,7 @@ class InMemoryStore:
         transition = sending.lease_for(message)
         if transition is None:
             return None
-        args = {"now": now, "lease_until": lease_until}
+        args = sending.lease_args(message, now, lease_until)
         with self._lock:
             current = self.messages.get(message.claim.key)
             if current is None or not allows(transition, current, message, args):

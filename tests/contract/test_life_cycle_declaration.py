@@ -18,6 +18,7 @@ NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 ARGS = {
     "now": NOW,
     "lease_until": NOW + given.LEASE,
+    "lease_due": NOW + given.LEASE,
     "ses_message_id": "ses-1",
     "sent_at": NOW,
     "reason": "why",

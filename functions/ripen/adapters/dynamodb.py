@@ -324,7 +324,7 @@ class DynamoStore:
         transition = sending.lease_for(message)
         if transition is None:
             return None
-        args = {"now": now, "lease_until": lease_until}
+        args = sending.lease_args(message, now, lease_until)
         actions = _actions(transition, args, self._due_shard(message.claim))
         condition = _condition(transition, message, args)
         item = MessageItem(message.claim.key)
@@ -427,8 +427,9 @@ class DynamoStore:
         return _message(item) if written else None  # the update returns the item as it became
 
     def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
+        # the index holds keys only (no index write when the message changes later): read it after
         for item in MessageItem.by_ses_id.query(ses_message_id, limit=1):
-            return _message(item)
+            return self.get_message(item.message_key)
         return None
 
     def observe_ses_id(self, key: str, ses_message_id: str) -> bool:

@@ -137,7 +137,8 @@ class Store(Protocol):
         ...
 
     def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
-        """The message SES knows by this id (the `by_ses_id` index; eventually consistent)."""
+        """The message SES knows by this id (found in the `by_ses_id_keys` index, which is eventually
+        consistent and holds keys only; then the message read as it is)."""
         ...
 
     def observe_ses_id(self, key: str, ses_message_id: str) -> bool:
