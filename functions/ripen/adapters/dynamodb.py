@@ -319,7 +319,6 @@ class DynamoStore:
         now: datetime,
         lease_until: datetime,
         lead: Lead | None = None,
-        record: EnrollmentRecord | None = None,
     ) -> Message | None:
         transition = sending.lease_for(message)
         if transition is None:
@@ -328,7 +327,7 @@ class DynamoStore:
         actions = _actions(transition, args, self._due_shard(message.claim))
         condition = _condition(transition, message, args)
         item = MessageItem(message.claim.key)
-        if lead is None and record is None:
+        if lead is None:
             # returns the item as it became; False: gone, finished, or another sender got there first
             return _message(item) if _conditional(lambda: item.update(actions=actions, condition=condition)) else None
 
@@ -342,15 +341,10 @@ class DynamoStore:
                         LeadItem(lead.lead_id, revision=lead.revision),
                         actions=[LeadItem.recent_emails.set(cast(Any, [t.timestamp() for t in recent]))],
                     )
-                elif lead is not None:
+                else:
                     tx.condition_check(LeadItem, lead.lead_id, condition=LeadItem.revision == lead.revision)
-                if record is not None:
-                    # what the sender decided from: a leave, pause, hand-off or opt-out since then stops it
-                    lead_id, sequence = record.key
-                    still = EnrollmentItem.revision == record.revision
-                    tx.condition_check(EnrollmentItem, lead_id, sequence, condition=still)
 
-        # False: the message, the lead or the enrollment changed since they were read
+        # False: the message or the lead changed since they were read
         return sending.applied(transition, message, args) if _conditional(write) else None
 
     def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
