@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -178,10 +179,11 @@ class Requests:
         for index in table.get("GlobalSecondaryIndexes", []):
             index_keys = [k["AttributeName"] for k in index["KeySchema"]]
             before, after = (projected(i, index, table_keys, index_keys) for i in (old, new))
-            if before is not None and after is not None and before != after:
-                moved = any(before[k] != after[k] for k in index_keys)
+            same = normalized(before) == normalized(after)
+            if before is not None and after is not None and not same:
+                moved = any(normalized(before)[k] != normalized(after)[k] for k in index_keys)
                 units += kilobytes(item_size(after)) + (kilobytes(item_size(before)) if moved else 0)
-            elif before != after:  # entered or left the index
+            elif not same:  # entered or left the index
                 units += kilobytes(item_size(before or after or {}))
         return units
 
@@ -195,6 +197,14 @@ def projected(item: Any, index: dict[str, Any], table_keys: list[str], index_key
         return item
     names = {*table_keys, *index_keys, *projection.get("NonKeyAttributes", [])}
     return {k: v for k, v in item.items() if k in names}
+
+
+def normalized(entry: Any) -> Any:
+    """An index entry with its numbers as numbers: DynamoDB compares 1772439600 and 1772439600.0 as
+    one value (DynamoDB Local keeps the text it was given)."""
+    if entry is None:
+        return None
+    return {k: {"N": Decimal(v["N"])} if "N" in v else v for k, v in entry.items()}
 
 
 def kilobytes(size: int) -> int:
@@ -763,29 +773,54 @@ HANDLER_IMPORTS = {
 }
 
 
-def init_seconds() -> dict[str, float]:
-    """CPU seconds of each function's INIT, measured in a fresh interpreter: its imports and one
-    DynamoDB client (botocore loads the service model), the best of three."""
+# What a memory size must leave: the interpreter's peak resident memory after INIT, times this
+# (room for a batch's work); an INIT well inside Lambda's 10-second limit on it; and for the API (a
+# person waits for it) a cold start of at most two seconds.
+MEMORY_HEADROOM = 2.0
+COLD_START_SECONDS = 5.0
+API_COLD_START_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Init:
+    """One function's INIT as measured in a fresh interpreter: CPU seconds and peak resident MB."""
+
+    seconds: float
+    resident_mb: float
+
+
+def init_costs() -> dict[str, Init]:
+    """Each function's INIT, measured in a fresh interpreter: its imports and one DynamoDB client
+    (botocore loads the service model), the best of three."""
     import subprocess
 
-    out: dict[str, float] = {}
+    out: dict[str, Init] = {}
     for function, modules in HANDLER_IMPORTS.items():
         code = (
-            "import importlib, time; t = time.process_time()\n"
+            "import importlib, resource, time; t = time.process_time()\n"
             f"for m in {modules!r}: importlib.import_module(m)\n"
             "import boto3; boto3.client('dynamodb', region_name='us-east-1')\n"
-            "print(time.process_time() - t)"
+            "print(time.process_time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
         )
         env = {**os.environ, "PYTHONPATH": f"{REPO / 'functions'}{os.pathsep}{REPO}"}
-        times = []
+        measured = []
         for _ in range(3):
             done = subprocess.run(  # noqa: S603 - this Python, our own modules
                 [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
             )
             if done.returncode == 0:
-                times.append(float(done.stdout.strip().splitlines()[-1]))
-        out[function] = min(times) if times else 0.0
+                seconds, resident = done.stdout.strip().splitlines()[-1].split()
+                measured.append(Init(float(seconds), float(resident)))
+        out[function] = min(measured, key=lambda i: i.seconds) if measured else Init(0.0, 0.0)
     return out
+
+
+def allowed(function: str, init: Init, memory_mb: int) -> bool:
+    """Whether `memory_mb` leaves room enough, and (the API) starts cold quickly enough."""
+    if memory_mb < init.resident_mb * MEMORY_HEADROOM:
+        return False
+    limit = API_COLD_START_SECONDS if function == "api" else COLD_START_SECONDS
+    return init.seconds / cpu_share(memory_mb) <= limit
 
 
 def cpu_share(memory_mb: int) -> float:
@@ -798,14 +833,15 @@ class Cost:
 
     run: Run
     memory: dict[str, int]
-    init: dict[str, float] = field(default_factory=dict)  # INIT CPU seconds by function
+    init: dict[str, Init] = field(default_factory=dict)  # INIT by function
 
     def seconds(self, function: str, memory_mb: int) -> float:
         """Modelled billed seconds of every invocation of `function` at `memory_mb`, cold starts in."""
         tally, requests = self.run.tally, self.run.requests
         calls = sum(requests.reads[p] + requests.writes[p] for p in PHASES_OF[function])
         waiting = calls * DYNAMODB_SECONDS + (self.run.emails * SES_SECONDS if function == "sender" else 0.0)
-        working = (tally.cpu[function] + tally.cold[function] * self.init.get(function, 0.0)) / cpu_share(memory_mb)
+        init = self.init[function].seconds if function in self.init else 0.0
+        working = (tally.cpu[function] + tally.cold[function] * init) / cpu_share(memory_mb)
         return working + waiting
 
     def lambda_dollars(self, function: str, memory_mb: int | None = None) -> float:
@@ -835,7 +871,7 @@ def costs(runs: list[Run]) -> list[Figure]:
     """The regimes side by side: what each email costs in requests, billed units, invocations and
     dollars (infrastructure: DynamoDB, Lambda, SQS, EventBridge; SES on its own line)."""
     memory = memory_sizes()
-    init = init_seconds()
+    init = init_costs()
     bills = [Cost(run, memory, init) for run in runs]
     width = 14
     print()
@@ -866,14 +902,14 @@ def costs(runs: list[Run]) -> list[Figure]:
     row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
     row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
     sizes = ", ".join(f"{f} {memory[f]} MB" for f in FUNCTIONS)
-    inits = ", ".join(f"{f} {1000 * init[f]:.0f}" for f in FUNCTIONS)
+    inits = ", ".join(f"{f} {1000 * init[f].seconds:.0f} ms, {init[f].resident_mb:.0f} MB" for f in FUNCTIONS)
     print(
         f"Lambda duration, modelled (see FULL_VCPU_MB): the handlers' CPU time measured here over their CPU"
         f" share at the template's MemorySize ({sizes}), plus {DYNAMODB_SECONDS * 1000:.0f} ms per DynamoDB"
         f" request and {SES_SECONDS * 1000:.0f} ms per SES call; a cold start (an invocation more than"
         f" {KEPT_WARM.total_seconds() / 60:.0f} minutes after the function's previous one) adds its INIT's CPU"
-        f" (ms: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s, ${prices.LAMBDA_REQUEST * 1e6:.2f} per million"
-        " requests."
+        f" (measured, with peak resident memory: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s,"
+        f" ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
     )
     power_tuning(bills)
     print(
@@ -959,11 +995,20 @@ def power_tuning(bills: list[Cost]) -> dict[str, int]:
             cells = "".join(f"{dollars[m]:>11.5f}" for m in MEMORY_SIZES)
             print(f"{function + ', ' + c.run.regime:28}{cells}")
             print(f"{'  ms per invocation':28}" + "".join(f"{ms[m]:>11.0f}" for m in MEMORY_SIZES))
-        best[function] = min(MEMORY_SIZES, key=lambda m: (round(total[m], 6), -m))
-        print(f"{'  cheapest over both':28}{'':{11 * len(MEMORY_SIZES)}}   {best[function]} MB")
+        init = bills[0].init.get(function, Init(0.0, 0.0)) if bills else Init(0.0, 0.0)
+        sizes = [m for m in MEMORY_SIZES if allowed(function, init, m)] or [MEMORY_SIZES[-1]]
+        best[function] = min(sizes, key=lambda m: (round(total[m], 6), -m))
+        cold = 1000 * init.seconds / cpu_share(best[function])
+        print(
+            f"{'  cheapest allowed, both':28}{'':{11 * len(MEMORY_SIZES)}}   {best[function]} MB"
+            f" (cold start {cold:.0f} ms of CPU)"
+        )
     chosen = ", ".join(f"{f} {best[f]} MB" for f in FUNCTIONS)
     now = ", ".join(f"{f} {bills[0].memory[f]} MB" for f in FUNCTIONS) if bills else ""
-    print(f"cheapest: {chosen}; template.yaml: {now}")
+    print(
+        f"cheapest allowed ({MEMORY_HEADROOM:g} x the peak resident memory after INIT; a cold start's CPU"
+        f" <= {COLD_START_SECONDS:g} s, the API's <= {API_COLD_START_SECONDS:g} s): {chosen}; template.yaml: {now}"
+    )
     return best
 
 
