@@ -335,6 +335,21 @@ FAIL_HANDOFF = Transition(
     _published(MessageStatus.FAILED, Put("error", Arg("error", ERROR_KEPT))),
 )
 
+# sending (this very lease, as returned) -> as it was read before the lease: a lease undone because
+# what else the sender decided from (the lead) changed before SES was called
+UNLEASE = Transition(
+    "undo lease",
+    (Is("status", _statuses(MessageStatus.SENDING)), AsRead("attempts"), AsRead("leased_at")),
+    (
+        Put("status", Arg("status")),
+        Bump("attempts", -1),
+        Put("leased_at", Arg("leased_at")),
+        Put("lease_until", Arg("lease_until")),
+        Put("due_at", Arg("due_at")),
+        Put("resent_at", Arg("resent_at")),
+    ),
+)
+
 TRANSITIONS = (
     LEASE,
     RESEND,
@@ -349,6 +364,7 @@ TRANSITIONS = (
     POSTPONE,
     PUBLISH_HANDOFF,
     FAIL_HANDOFF,
+    UNLEASE,
 )
 
 
@@ -367,6 +383,17 @@ def lease_args(message: Message, now: datetime, lease_until: datetime) -> dict[s
     (`in_doubt_until`)."""
     due = message.due_at if message.due_at is not None and message.due_at >= lease_until else lease_until
     return {"now": now, "lease_until": lease_until, "lease_due": due}
+
+
+def unlease_args(read: Message) -> dict[str, Any]:
+    """The arguments that undo a lease taken on `read`: its fields as they were read."""
+    return {
+        "status": read.status,
+        "leased_at": read.leased_at,
+        "lease_until": read.lease_until,
+        "due_at": read.due_at,
+        "resent_at": read.resent_at,
+    }
 
 
 def field_of(message: Message, field: str) -> Any:
