@@ -375,16 +375,16 @@ def measure_baseline(commit: str, leads: int, seed: int) -> dict[str, str] | Non
             text=True,
         )
     figures: dict[str, str] = {}
-    regimes = iter(REGIMES)  # the regimes' reports come in this order
     for line in run.stdout.splitlines():
         words = line.split()
         if line.startswith("total per email") and len(words) >= 7 and "writes" not in figures:  # busy comes first
             figures["writes"], figures["reads"] = words[-2], words[-1]
         elif line.startswith("items written") and words and "items" not in figures:
             figures["items"] = words[-1]
-        elif line.startswith("billed units (all phases)") and len(words) >= 9:
-            regime = next(regimes, "?")
-            figures[f"{regime} WRU"], figures[f"{regime} RRU"] = words[-4], words[-3]
+        elif line.startswith("  billed write request units (WRU)") and len(words) == 7:
+            figures["busy WRU"], figures["trickle WRU"] = words[-2], words[-1]
+        elif line.startswith("  billed read request units (RRU)") and len(words) == 7:  # the sweep's index apart
+            figures["busy RRU"], figures["trickle RRU"] = words[-2], words[-1]
         elif line.startswith("DynamoDB requests ") and len(words) == 4:
             figures["busy requests"], figures["trickle requests"] = words[-2], words[-1]
         elif line.startswith("  DynamoDB ") and len(words) == 3:
