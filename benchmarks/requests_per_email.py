@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,9 @@ WINDOW = timedelta(seconds=5)  # the engagement queue's MaximumBatchingWindowInS
 REGIMES = {"busy": 400, "trickle": 50}  # leads by default
 ENGAGEMENT_BATCH = {"busy": 100, "trickle": 1}  # events per engagement invocation
 SENDER_BATCH = 10  # the send queue's BatchSize
+# Lambda keeps an idle container for some minutes (not documented; commonly 5 to 15): an invocation
+# later than this after the function's previous one is counted as a cold start (its INIT is billed).
+KEPT_WARM = timedelta(minutes=10)
 SQS_BATCH = 10  # jobs per SendMessageBatch
 # Calls that accept ReturnConsumedCapacity (Scan too; the product never scans).
 CAPACITY = READS | WRITES
@@ -78,6 +82,8 @@ class Requests:
     write_units: Counter[str] = field(default_factory=Counter)  # billed WRU, indexes and transactions in
     estimated: Counter[str] = field(default_factory=Counter)  # calls whose units are estimated, by name
     by_call: Counter[str] = field(default_factory=Counter)  # billed units (read or write) by phase and call
+    write_by_call: Counter[str] = field(default_factory=Counter)  # billed WRU by phase and call
+    read_by_call: Counter[str] = field(default_factory=Counter)  # billed RRU by phase and call
     reader: Any = None  # an uncounted client: what a transaction's items were before and after it
     tables: dict[str, Any] = field(default_factory=dict)  # their key schemas and indexes, read once
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,6 +121,8 @@ class Requests:
             self.read_units[phase] += reads
             self.write_units[phase] += writes
             self.by_call[f"{phase}: {model.name}"] += reads + writes
+            self.write_by_call[f"{phase}: {model.name}"] += writes
+            self.read_by_call[f"{phase}: {model.name}"] += reads
 
     def units(self, parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> tuple[float, float]:
         """The read and write units one call is billed."""
@@ -171,10 +179,11 @@ class Requests:
         for index in table.get("GlobalSecondaryIndexes", []):
             index_keys = [k["AttributeName"] for k in index["KeySchema"]]
             before, after = (projected(i, index, table_keys, index_keys) for i in (old, new))
-            if before is not None and after is not None and before != after:
-                moved = any(before[k] != after[k] for k in index_keys)
+            same = normalized(before) == normalized(after)
+            if before is not None and after is not None and not same:
+                moved = any(normalized(before)[k] != normalized(after)[k] for k in index_keys)
                 units += kilobytes(item_size(after)) + (kilobytes(item_size(before)) if moved else 0)
-            elif before != after:  # entered or left the index
+            elif not same:  # entered or left the index
                 units += kilobytes(item_size(before or after or {}))
         return units
 
@@ -188,6 +197,14 @@ def projected(item: Any, index: dict[str, Any], table_keys: list[str], index_key
         return item
     names = {*table_keys, *index_keys, *projection.get("NonKeyAttributes", [])}
     return {k: v for k, v in item.items() if k in names}
+
+
+def normalized(entry: Any) -> Any:
+    """An index entry with its numbers as numbers: DynamoDB compares 1772439600 and 1772439600.0 as
+    one value (DynamoDB Local keeps the text it was given)."""
+    if entry is None:
+        return None
+    return {k: {"N": Decimal(v["N"])} if "N" in v else v for k, v in entry.items()}
 
 
 def kilobytes(size: int) -> int:
@@ -244,16 +261,24 @@ class Tally:
     batches: int = 0
     invocations: Counter[str] = field(default_factory=Counter)  # Lambda invocations by function
     seconds: Counter[str] = field(default_factory=Counter)  # their wall time in this process
+    cpu: Counter[str] = field(default_factory=Counter)  # their CPU time in this process (the handlers' own work)
+    cold: Counter[str] = field(default_factory=Counter)  # invocations likely to start a new container
+    last: dict[str, datetime] = field(default_factory=dict)  # simulated time of each function's latest invocation
     sqs: int = 0  # SQS requests billed (sends, visibility changes; the event source mappings' receives not)
     bus_events: int = 0  # custom events put on the sales bus
     span: timedelta = timedelta()  # simulated time, first signup to last event
 
     @contextmanager
-    def invoking(self, function: str, invocations: int = 1) -> Iterator[None]:
-        started = time.perf_counter()
+    def invoking(self, function: str, invocations: int = 1, at: datetime | None = None) -> Iterator[None]:
+        started, cpu = time.perf_counter(), time.process_time()
         yield
         self.invocations[function] += invocations
         self.seconds[function] += time.perf_counter() - started
+        self.cpu[function] += time.process_time() - cpu
+        if at is not None and function != "sweep":  # the sweep runs every minute: always warm
+            previous = self.last.get(function)
+            self.cold[function] += previous is None or at - previous > KEPT_WARM
+            self.last[function] = at
 
 
 class Recorder:
@@ -271,9 +296,9 @@ class Recorder:
         return SentEmail(ses_id)
 
 
-# The code as it was when issue 13 was filed: its figures are measured again in the same run, on the
-# same machine and the same simulated traffic, so the two columns compare like with like.
-BASELINE = "2c5ea12af3487da63859e93ed3d435fe05388e53"
+# The code as it was when issue 15's work began (main): its figures are measured again in the same
+# run, on the same machine and the same simulated traffic, so the columns compare like with like.
+BASELINE = "9fbc48e"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,13 +331,16 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
             with counted(requests):
                 rng = random.Random(args.seed)  # noqa: S311 - a reproducible mix, not a secret
                 tally = simulate(client, settings, requests, leads, rng, regime)
-            runs.append(Run(regime, leads, requests, tally, time.perf_counter() - started))
+            runs.append(
+                Run(regime, leads, requests, tally, time.perf_counter() - started, item_sizes(client, settings))
+            )
+    baseline = measure_baseline(args.baseline, runs[0].leads, args.seed) if args.baseline and runs else None
     figures: list[Figure] = []
     for run in runs:
         figures += report(run)
-        if run.regime == "busy" and args.baseline:
-            side_by_side(figures[-3:], measure_baseline(args.baseline, run.leads, args.seed))
-    figures += costs(runs)
+        if run.regime == "busy":
+            side_by_side(figures[-3:], baseline)
+    figures += costs(runs, baseline)
     return figures
 
 
@@ -337,7 +365,10 @@ def measure_baseline(commit: str, leads: int, seed: int) -> dict[str, str] | Non
         (folder / ".cache").symlink_to(REPO / ".cache")  # the same DynamoDB Local
         env = {**os.environ, "PYTHONPATH": f"{folder / 'functions'}{os.pathsep}{folder}"}
         run = subprocess.run(  # noqa: S603 - this Python, the benchmark module
-            [sys.executable, "-m", "benchmarks.requests_per_email", "--leads", str(leads), "--seed", str(seed)],
+            [
+                *(sys.executable, "-m", "benchmarks.requests_per_email"),
+                *("--leads", str(leads), "--seed", str(seed), "--baseline", ""),
+            ],
             cwd=folder,
             env=env,
             capture_output=True,
@@ -348,8 +379,16 @@ def measure_baseline(commit: str, leads: int, seed: int) -> dict[str, str] | Non
         words = line.split()
         if line.startswith("total per email") and len(words) >= 7 and "writes" not in figures:  # busy comes first
             figures["writes"], figures["reads"] = words[-2], words[-1]
-        elif line.startswith("items written") and words:
+        elif line.startswith("items written") and words and "items" not in figures:
             figures["items"] = words[-1]
+        elif line.startswith("  billed write request units (WRU)") and len(words) == 7:
+            figures["busy WRU"], figures["trickle WRU"] = words[-2], words[-1]
+        elif line.startswith("  billed read request units (RRU)") and len(words) == 7:  # the sweep's index apart
+            figures["busy RRU"], figures["trickle RRU"] = words[-2], words[-1]
+        elif line.startswith("DynamoDB requests ") and len(words) == 4:
+            figures["busy requests"], figures["trickle requests"] = words[-2], words[-1]
+        elif line.startswith("  DynamoDB ") and len(words) == 3:
+            figures["busy DynamoDB $"], figures["trickle DynamoDB $"] = words[-2], words[-1]
     if "writes" not in figures:
         print(f"baseline {commit[:7]}: not measured ({(run.stderr or run.stdout).strip().splitlines()[-1:]})")
         return None
@@ -360,7 +399,7 @@ def side_by_side(figures: list[Figure], baseline: dict[str, str] | None) -> None
     if baseline is None:
         return
     now = {"writes": figures[0].value, "reads": figures[1].value, "items": figures[2].value}
-    print(f"Side by side, one run, the same traffic ({BASELINE[:7]} = the code when issue 13 was filed):")
+    print(f"Side by side, one run, the same traffic ({BASELINE[:7]} = the code when issue 15's work began):")
     print(f"{'per email':34}{BASELINE[:7]:>10}{'now':>10}")
     for name, label in (("writes", "writes"), ("reads", "reads"), ("items", "items written")):
         print(f"{label:34}{baseline.get(name, '?'):>10}{now[name]:>10}")
@@ -466,7 +505,7 @@ def simulate(
         nonlocal handled
         phase("sender")
         jobs = queue.memory.drain()
-        with tally.invoking("sender", math.ceil(len(jobs) / SENDER_BATCH)):
+        with tally.invoking("sender", math.ceil(len(jobs) / SENDER_BATCH), clock.now()):
             for job in jobs:
                 try:
                     app.sender.send(job)
@@ -531,7 +570,7 @@ def simulate(
         size = ENGAGEMENT_BATCH[regime]
         for start in range(0, len(events), size):
             tally.batches += 1
-            with tally.invoking("engagement"):
+            with tally.invoking("engagement", at=clock.now()):
                 _, received = received_events(sqs_batch(*events[start : start + size]))
                 app.engagement.process(received)
 
@@ -550,11 +589,11 @@ def simulate(
                 email, zone = payload
                 phase("signup")
                 form = SignupForm.model_validate({"email": email, "consent": True, "tz": zone, "sequence": SEQUENCE})
-                with tally.invoking("api"):
+                with tally.invoking("api", at=clock.now()):
                     app.signup.capture(form)
             elif what == "confirm":
                 phase("signup")
-                with tally.invoking("api"):
+                with tally.invoking("api", at=clock.now()):
                     app.signup.confirm(payload["lead"], payload["sequence"])
             elif what == "job":
                 queue.memory.enqueue([payload])  # its visibility ran out: received again, no new request
@@ -574,6 +613,24 @@ def simulate(
             clock.advance(minutes=1)  # what is still due (a window not open yet) waits for the next run
     tally.span = clock.now() - START
     return tally
+
+
+def item_sizes(client: Any, settings: Any) -> dict[str, tuple[float, int]]:
+    """The mean and largest item size of each table (read with an uncounted client): a write is
+    billed per KB of the item, so what is rewritten often should stay under 1 KB."""
+    out: dict[str, tuple[float, int]] = {}
+    for name, table in (
+        ("leads", settings.leads_table),
+        ("enrollments", settings.enrollments_table),
+        ("messages", settings.messages_table),
+        ("history", settings.history_table),
+    ):
+        sizes = [
+            item_size(item) for page in client.get_paginator("scan").paginate(TableName=table) for item in page["Items"]
+        ]
+        if sizes:
+            out[name] = (sum(sizes) / len(sizes), max(sizes))
+    return out
 
 
 def bare_message(tags: dict[str, str], ses_id: str, at: datetime) -> Any:
@@ -617,6 +674,7 @@ class Run:
     requests: Requests
     tally: Tally
     seconds: float
+    sizes: dict[str, tuple[float, int]] = field(default_factory=dict)  # table: mean and largest item size
 
     @property
     def emails(self) -> int:
@@ -665,8 +723,14 @@ def report(run: Run) -> list[Figure]:
     if requests.estimated:
         calls = ", ".join(f"{name} {n}" for name, n in requests.estimated.most_common())
         print(f"  estimated, not as DynamoDB Local reports them (see Requests.consumed): {calls}")
-    top = ", ".join(f"{name} {n / emails:.2f}" for name, n in requests.by_call.most_common(8))
-    print(f"  where the units go, per email: {top}")
+    print("  where the units go, per email (billed units by phase and call):")
+    for name, n in requests.by_call.most_common():
+        w, r = requests.write_by_call[name], requests.read_by_call[name]
+        if n:
+            print(f"    {name:40}{w / emails:>8.2f} WRU{r / emails:>8.2f} RRU")
+    if run.sizes:
+        sizes = ", ".join(f"{table} {mean:.0f} B (largest {top})" for table, (mean, top) in run.sizes.items())
+        print(f"  item sizes at the end (mean, as DynamoDB counts them): {sizes}")
     print(f"simulated in {seconds:.0f} s")
     print()
     print(f"writes per email: {'PASS' if w_ok else 'FAIL'}; reads per email: {'PASS' if r_ok else 'FAIL'}")
@@ -697,18 +761,110 @@ def memory_sizes() -> dict[str, int]:
     return sizes
 
 
+# Lambda's duration, modelled from what was measured here (a power-tuning sweep without deploying):
+# the handlers' own work is CPU (measured in this process), which Lambda gives in proportion to
+# memory, one vCPU at 1,769 MB (more does not help single-threaded Python); the rest is waiting on
+# AWS, which memory does not change: DynamoDB (single-digit milliseconds a request in the region)
+# and SES's SendEmail. A cold start bills its INIT (imports, clients) the same way (AWS bills INIT
+# of managed runtimes since August 2025).
+FULL_VCPU_MB = 1769
+DYNAMODB_SECONDS = 0.006  # per request, in the region (assumed; transactions take a little longer)
+SES_SECONDS = 0.040  # per SendEmail call (assumed)
+MEMORY_SIZES = (128, 256, 384, 512, 768, 1024)
+PHASES_OF = {
+    "api": ("signup",),
+    "sweep": ("decisions", "sweep index"),
+    "sender": ("sender",),
+    "engagement": ("engagement",),
+}
+HANDLER_IMPORTS = {
+    "api": ("ripen.handlers.api", "ripen.app", "ripen.web.signup", "ripen.web.subscription"),
+    "sweep": ("ripen.handlers.sweep", "ripen.app"),
+    "sender": ("ripen.handlers.sender", "ripen.app"),
+    "engagement": ("ripen.handlers.engagement", "ripen.app"),
+}
+
+
+# What a memory size must leave: the interpreter's peak resident memory after INIT, times this
+# (room for a batch's work); a cold start of at most three seconds of CPU (well inside Lambda's
+# 10-second limit on INIT; a burst of first emails or events does not wait long); and for the API
+# (a person waits for it) at most two.
+MEMORY_HEADROOM = 2.0
+COLD_START_SECONDS = 3.0
+API_COLD_START_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Init:
+    """One function's INIT as measured in a fresh interpreter: CPU seconds and peak resident MB."""
+
+    seconds: float
+    resident_mb: float
+
+
+def init_costs() -> dict[str, Init]:
+    """Each function's INIT, measured in a fresh interpreter: its imports and one DynamoDB client
+    (botocore loads the service model), the best of three."""
+    import subprocess
+
+    out: dict[str, Init] = {}
+    for function, modules in HANDLER_IMPORTS.items():
+        code = (
+            "import importlib, pathlib, time; t = time.process_time()\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "import boto3; boto3.client('dynamodb', region_name='us-east-1')\n"
+            # VmHWM: this process's own peak (ru_maxrss would keep the forking parent's across exec)
+            "peak = [l for l in pathlib.Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM')]\n"
+            "print(time.process_time() - t, int(peak[0].split()[1]) / 1024)"
+        )
+        env = {**os.environ, "PYTHONPATH": f"{REPO / 'functions'}{os.pathsep}{REPO}"}
+        measured = []
+        for _ in range(3):
+            done = subprocess.run(  # noqa: S603 - this Python, our own modules
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+            )
+            if done.returncode == 0:
+                seconds, resident = done.stdout.strip().splitlines()[-1].split()
+                measured.append(Init(float(seconds), float(resident)))
+        out[function] = min(measured, key=lambda i: i.seconds) if measured else Init(0.0, 0.0)
+    return out
+
+
+def allowed(function: str, init: Init, memory_mb: int) -> bool:
+    """Whether `memory_mb` leaves room enough, and (the API) starts cold quickly enough."""
+    if memory_mb < init.resident_mb * MEMORY_HEADROOM:
+        return False
+    limit = API_COLD_START_SECONDS if function == "api" else COLD_START_SECONDS
+    return init.seconds / cpu_share(memory_mb) <= limit
+
+
+def cpu_share(memory_mb: int) -> float:
+    return min(1.0, memory_mb / FULL_VCPU_MB)
+
+
 @dataclass
 class Cost:
     """One regime's bill, per email, in dollars (and what it is made of)."""
 
     run: Run
     memory: dict[str, int]
+    init: dict[str, Init] = field(default_factory=dict)  # INIT by function
 
-    def lambda_dollars(self, function: str) -> float:
+    def seconds(self, function: str, memory_mb: int) -> float:
+        """Modelled billed seconds of every invocation of `function` at `memory_mb`, cold starts in."""
+        tally, requests = self.run.tally, self.run.requests
+        calls = sum(requests.reads[p] + requests.writes[p] for p in PHASES_OF[function])
+        waiting = calls * DYNAMODB_SECONDS + (self.run.emails * SES_SECONDS if function == "sender" else 0.0)
+        init = self.init[function].seconds if function in self.init else 0.0
+        working = (tally.cpu[function] + tally.cold[function] * init) / cpu_share(memory_mb)
+        return working + waiting
+
+    def lambda_dollars(self, function: str, memory_mb: int | None = None) -> float:
         invocations = self.run.tally.invocations[function]
         if not invocations:
             return 0.0
-        gb_seconds = self.memory[function] / 1024 * self.run.tally.seconds[function]
+        memory_mb = memory_mb or self.memory[function]
+        gb_seconds = memory_mb / 1024 * self.seconds(function, memory_mb)
         return invocations * prices.LAMBDA_REQUEST + gb_seconds * prices.LAMBDA_GB_SECOND
 
     @property
@@ -726,11 +882,12 @@ class Cost:
         return dollars / self.run.emails * 1000
 
 
-def costs(runs: list[Run]) -> list[Figure]:
+def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figure]:
     """The regimes side by side: what each email costs in requests, billed units, invocations and
     dollars (infrastructure: DynamoDB, Lambda, SQS, EventBridge; SES on its own line)."""
     memory = memory_sizes()
-    bills = [Cost(run, memory) for run in runs]
+    init = init_costs()
+    bills = [Cost(run, memory, init) for run in runs]
     width = 14
     print()
     print("What an email costs, regimes side by side (on-demand us-east-1 prices: benchmarks/prices.py)")
@@ -746,7 +903,11 @@ def costs(runs: list[Run]) -> list[Figure]:
     row("Lambda invocations", [f"{sum(c.run.tally.invocations.values()) / c.run.emails:.2f}" for c in bills])
     for function in FUNCTIONS:
         row(f"  {function}", [f"{c.run.tally.invocations[function] / c.run.emails:.2f}" for c in bills])
-    row("  ms per invocation (measured here)", [f"{milliseconds(c.run)}" for c in bills])
+    row("  CPU ms per invocation (measured here)", [f"{milliseconds(c.run, c.run.tally.cpu)}" for c in bills])
+    row("  modelled billed ms at the template's memory", [modelled(c) for c in bills])
+    row(
+        "  cold starts per 1,000 emails", [f"{1000 * sum(c.run.tally.cold.values()) / c.run.emails:.0f}" for c in bills]
+    )
     row("SQS requests", [f"{c.run.tally.sqs / c.run.emails:.2f}" for c in bills])
     row("EventBridge custom events", [f"{c.run.tally.bus_events / c.run.emails:.3f}" for c in bills])
     print(f"{'$ per 1,000 emails':44}")
@@ -756,11 +917,16 @@ def costs(runs: list[Run]) -> list[Figure]:
     row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
     row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
     sizes = ", ".join(f"{f} {memory[f]} MB" for f in FUNCTIONS)
+    inits = ", ".join(f"{f} {1000 * init[f].seconds:.0f} ms, {init[f].resident_mb:.0f} MB" for f in FUNCTIONS)
     print(
-        f"Lambda duration: wall time per invocation in this process against DynamoDB Local, a stand-in for the"
-        f" billed duration (cold starts not in), at the template's MemorySize ({sizes}), arm64"
-        f" ${prices.LAMBDA_GB_SECOND} per GB-s and ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
+        f"Lambda duration, modelled (see FULL_VCPU_MB): the handlers' CPU time measured here over their CPU"
+        f" share at the template's MemorySize ({sizes}), plus {DYNAMODB_SECONDS * 1000:.0f} ms per DynamoDB"
+        f" request and {SES_SECONDS * 1000:.0f} ms per SES call; a cold start (an invocation more than"
+        f" {KEPT_WARM.total_seconds() / 60:.0f} minutes after the function's previous one) adds its INIT's CPU"
+        f" (measured, with peak resident memory: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s,"
+        f" ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
     )
+    power_tuning(bills)
     print(
         "SQS: SendMessageBatch to the send queue, a ChangeMessageVisibility per deferred job, one send per SES"
         " event by the EventBridge rule; the event source mappings' receives and deletes are not counted."
@@ -779,6 +945,9 @@ def costs(runs: list[Run]) -> list[Figure]:
                 f"  {c.run.regime}: ${floor:.2f} a month; at this run's pace ({monthly_emails:,.0f} emails a month)"
                 f" ${floor / monthly_emails * 1000:.4f} per 1,000 emails more"
             )
+    if baseline is not None:
+        compared(bills, baseline)
+    monthly_bills(bills)
     print()
     figures = []
     for c in bills:
@@ -809,10 +978,114 @@ def read_units(run: Run) -> float:
     return sum(run.requests.read_units.values()) - run.requests.read_units["sweep index"]
 
 
-def milliseconds(run: Run) -> str:
+def milliseconds(run: Run, seconds: Counter[str]) -> str:
     tally = run.tally
     return "/".join(
-        f"{1000 * tally.seconds[f] / tally.invocations[f]:.0f}" if tally.invocations[f] else "-" for f in FUNCTIONS
+        f"{1000 * seconds[f] / tally.invocations[f]:.0f}" if tally.invocations[f] else "-" for f in FUNCTIONS
+    )
+
+
+def modelled(cost: Cost) -> str:
+    tally = cost.run.tally
+    return "/".join(
+        f"{1000 * cost.seconds(f, cost.memory[f]) / tally.invocations[f]:.0f}" if tally.invocations[f] else "-"
+        for f in FUNCTIONS
+    )
+
+
+def power_tuning(bills: list[Cost]) -> dict[str, int]:
+    """Each function's Lambda dollars per 1,000 emails at every memory size, the regimes side by
+    side; the cheapest size over both regimes (their sum) is the one to set in template.yaml."""
+    print()
+    print("Lambda memory sweep (modelled from the CPU time measured here): $ per 1,000 emails, and ms per invocation")
+    header = "".join(f"{m:>8} MB" for m in MEMORY_SIZES)
+    print(f"{'function, regime':28}{header}   cheapest")
+    best: dict[str, int] = {}
+    for function in FUNCTIONS:
+        total = dict.fromkeys(MEMORY_SIZES, 0.0)
+        for c in bills:
+            dollars = {m: c.per_thousand(c.lambda_dollars(function, m)) for m in MEMORY_SIZES}
+            for m in MEMORY_SIZES:
+                total[m] += dollars[m]
+            calls = c.run.tally.invocations[function] or 1
+            ms = {m: 1000 * c.seconds(function, m) / calls for m in MEMORY_SIZES}
+            cells = "".join(f"{dollars[m]:>11.5f}" for m in MEMORY_SIZES)
+            print(f"{function + ', ' + c.run.regime:28}{cells}")
+            print(f"{'  ms per invocation':28}" + "".join(f"{ms[m]:>11.0f}" for m in MEMORY_SIZES))
+        init = bills[0].init.get(function, Init(0.0, 0.0)) if bills else Init(0.0, 0.0)
+        sizes = [m for m in MEMORY_SIZES if allowed(function, init, m)] or [MEMORY_SIZES[-1]]
+        best[function] = min(sizes, key=lambda m: (round(total[m], 6), -m))
+        cold = 1000 * init.seconds / cpu_share(best[function])
+        print(
+            f"{'  cheapest allowed, both':28}{'':{11 * len(MEMORY_SIZES)}}   {best[function]} MB"
+            f" (cold start {cold:.0f} ms of CPU)"
+        )
+    chosen = ", ".join(f"{f} {best[f]} MB" for f in FUNCTIONS)
+    now = ", ".join(f"{f} {bills[0].memory[f]} MB" for f in FUNCTIONS) if bills else ""
+    print(
+        f"cheapest allowed ({MEMORY_HEADROOM:g} x the peak resident memory after INIT; a cold start's CPU"
+        f" <= {COLD_START_SECONDS:g} s, the API's <= {API_COLD_START_SECONDS:g} s): {chosen}; template.yaml: {now}"
+    )
+    return best
+
+
+# A Step Functions design: one Standard workflow per lead, each email a Wait state and a Task state
+# (two transitions), plus the start and the end of the execution (two more).
+TRANSITIONS_PER_EMAIL = 2
+
+
+def compared(bills: list[Cost], baseline: dict[str, str]) -> None:
+    """DynamoDB per email now and on the baseline commit, measured in this run (Lambda is modelled
+    here and timed by wall clock there: not compared)."""
+    print()
+    print(f"DynamoDB per email, side by side with {BASELINE[:7]} (measured in this run, the same traffic):")
+    print(f"{'':34}" + "".join(f"{c.run.regime + ' ' + BASELINE[:7]:>16}{'now':>8}{'ratio':>8}" for c in bills))
+    for label, key, now in (
+        ("requests", "requests", lambda c: total_requests(c.run) / c.run.emails),
+        ("billed write units (WRU)", "WRU", lambda c: write_units(c.run) / c.run.emails),
+        ("billed read units (RRU)", "RRU", lambda c: read_units(c.run) / c.run.emails),
+        ("DynamoDB $ per 1,000 emails", "DynamoDB $", lambda c: c.per_thousand(c.parts["DynamoDB"])),
+    ):
+        cells = ""
+        for c in bills:
+            then = baseline.get(f"{c.run.regime} {key}")
+            value = now(c)
+            ratio = f"{value / float(then):.2f}" if then and float(then) else "?"
+            digits = 5 if key == "DynamoDB $" else 2
+            cells += f"{then or '?':>16}{value:>8.{digits}f}{ratio:>8}"
+        print(f"{label:34}{cells}")
+
+
+def monthly_bills(bills: list[Cost]) -> None:
+    """What a month costs at 10k, 100k and 1M emails: the infrastructure per email (this run) plus
+    the sweep's fixed floor, beside SES's own price and a Step Functions-per-lead design's transitions."""
+    print()
+    print("A month's bill, at this run's cost per email (infrastructure: DynamoDB, Lambda, SQS, EventBridge)")
+    volumes = (10_000, 100_000, 1_000_000)
+    print(f"{'emails a month':44}" + "".join(f"{v:>14,}" for v in volumes))
+    for c in bills:
+        per_email = sum(c.parts.values()) / c.run.emails
+        floor = idle_sweep_dollars(c) or 0.0
+        print(
+            f"{'  ripen, ' + c.run.regime + ' (with the idle sweep)':44}"
+            + "".join(f"{'$' + format(per_email * v + floor, ',.2f'):>14}" for v in volumes)
+        )
+    for c in bills[:1]:
+        emails_per_lead = c.run.emails / c.run.leads
+        transitions = TRANSITIONS_PER_EMAIL + 2 / emails_per_lead
+        print(
+            f"{'  Step Functions per lead (transitions only)':44}"
+            + "".join(
+                f"{'$' + format(transitions * prices.STEP_FUNCTIONS_TRANSITION * v, ',.2f'):>14}" for v in volumes
+            )
+        )
+        print(
+            f"    ({transitions:.2f} transitions an email: {TRANSITIONS_PER_EMAIL} per email, 2 per execution of"
+            f" {emails_per_lead:.1f} emails, ${prices.STEP_FUNCTIONS_TRANSITION * 1000:.3f} per 1,000; its Lambda and"
+            " DynamoDB for sending and events come on top)"
+        )
+    print(
+        f"{'  SES (outbound email)':44}" + "".join(f"{'$' + format(prices.SES_EMAIL * v, ',.2f'):>14}" for v in volumes)
     )
 
 

@@ -2,7 +2,7 @@
 
 These are the published on-demand list prices the benchmarks use; they change. Check them against
 https://aws.amazon.com/dynamodb/pricing/on-demand/, /lambda/pricing/, /sqs/pricing/, /eventbridge/pricing/
-and /ses/pricing/ when they do, and update them here (the only place they are written).
+/ses/pricing/ and /step-functions/pricing/ when they do, and update them here (the only place they are written).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ LAMBDA_REQUEST = 0.20 / PER_MILLION
 SQS_REQUEST = 0.40 / PER_MILLION  # standard queue, after the free tier
 EVENTBRIDGE_EVENT = 1.00 / PER_MILLION  # custom events put on a bus (AWS service events are free)
 SES_EMAIL = 0.10 / 1_000  # outbound email (not infrastructure: shown on its own)
+# Step Functions Standard workflows, per state transition: $0.025 per 1,000 (/step-functions/pricing/),
+# for the comparison with a workflow-per-lead design (not a part of ripen).
+STEP_FUNCTIONS_TRANSITION = 0.025 / 1_000
 
 # The goal: what the infrastructure (DynamoDB, Lambda, SQS, EventBridge) may cost per 1,000 emails.
 TARGET_PER_THOUSAND = 0.005

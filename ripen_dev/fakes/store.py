@@ -196,20 +196,15 @@ class InMemoryStore:
         now: datetime,
         lease_until: datetime,
         lead: Lead | None = None,
-        record: EnrollmentRecord | None = None,
     ) -> Message | None:
         transition = sending.lease_for(message)
         if transition is None:
             return None
-        args = {"now": now, "lease_until": lease_until}
+        args = sending.lease_args(message, now, lease_until)
         with self._lock:
             current = self.messages.get(message.claim.key)
             if current is None or not allows(transition, current, message, args):
                 return None
-            if record is not None:
-                enrolled = self.enrollments.get(record.key)
-                if enrolled is None or enrolled.revision != record.revision:
-                    return None
             if lead is not None:
                 stored = self.leads.get(lead.lead_id)
                 if stored is None or stored.revision != lead.revision:

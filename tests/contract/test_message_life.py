@@ -46,7 +46,8 @@ def test_of_two_senders_holding_the_same_read_only_one_gets_the_lease(store, clo
     now = clock.now()
     # When they all take the lease at once
     leases = given.race(8, lambda _: store.lease_message(message, now, now + LEASE))
-    # Then one holds it: sending, tried once, due when the lease runs out so the sweep finds it
+    # Then one holds it: sending, tried once, still due when its claim times out (after the lease
+    # runs out, so the sweep finds it if its sender dies; the index key did not move)
     [lease] = [m for m in leases if m is not None]
     assert lease == store.get_message(message.claim.key)
     assert (lease.status, lease.attempts, lease.leased_at, lease.lease_until, lease.due_at) == (
@@ -54,9 +55,37 @@ def test_of_two_senders_holding_the_same_read_only_one_gets_the_lease(store, clo
         1,
         now,
         now + LEASE,
-        now + LEASE,
+        message.due_at,
     )
-    assert due_keys(store, now + LEASE) == {message.claim.key}
+    assert message.due_at is not None
+    assert message.due_at >= now + LEASE
+    assert due_keys(store, message.due_at) == {message.claim.key}
+
+
+def test_a_lease_on_a_message_due_before_the_lease_ends_makes_it_due_when_the_lease_runs_out(store, clock):
+    # Given a claimed email put back until now (the frequency cap held it)
+    claimed = given.claimed(store, "ld_ana", clock.now())
+    assert store.release_message(claimed, clock.now(), "frequency cap")
+    message = store.get_message(claimed.claim.key)
+    now = clock.now()
+    # When a sender leases it
+    lease = store.lease_message(message, now, now + LEASE)
+    # Then it is due when the lease runs out: the sweep finds it if its sender dies
+    assert lease is not None
+    assert lease.due_at == now + LEASE == store.get_message(claimed.claim.key).due_at
+    assert due_keys(store, now + LEASE - timedelta(seconds=1)) == set()
+    assert due_keys(store, now + LEASE) == {claimed.claim.key}
+
+
+def test_a_lease_on_a_message_whose_due_time_moved_since_it_was_read_writes_nothing(store, clock):
+    # Given a claimed email read by a sender, then put off by another writer (the sweep queueing it again)
+    message = given.claimed(store, "ld_ana", clock.now())
+    assert store.postpone_message(message, clock.now() + timedelta(hours=1))
+    now = clock.now()
+    # When the sender leases it as it read it
+    # Then nothing is written: it reads again (and keeps the due time the sweep chose in mind)
+    assert store.lease_message(message, now, now + LEASE) is None
+    assert store.get_message(message.claim.key).status is MessageStatus.CLAIMED
 
 
 def test_a_lease_takes_the_emails_place_on_the_lead_in_the_same_write(store, clock):

@@ -262,9 +262,10 @@ def test_what_each_event_costs_in_dynamodb_requests(dynamo_settings, clock, cata
         [job] = stack.queue.drain()
         requests.clear()
         assert stack.app.sender.send(job) is Outcome.SENT
-        # one read (message, lead and enrollment together); the lease with the email's place on the
-        # lead (one transaction), the record
-        assert (requests.writes, requests.reads) == (2, 1)
+        # one read (message, lead and enrollment together); the lease, the email's place on the lead
+        # (two single-item writes: 3 write units where one transaction of both cost 5), the
+        # enrollment read again (a read unit where a transaction's condition check cost 2), the record
+        assert (requests.writes, requests.reads) == (3, 2)
         sender = str(requests)
         welcome = stack.message(job.message_key)
         delivered = welcome.sent_at + timedelta(seconds=2)

@@ -88,6 +88,6 @@ def take_lease(store: Any, key: str, now: datetime, lease: timedelta = timedelta
     assert ref is not None
     context = store.send_context(key, ref.lead_id, ref.sequence)
     assert context.message is not None
-    leased = store.lease_message(context.message, now, now + lease, context.lead, context.record)
+    leased = store.lease_message(context.message, now, now + lease, context.lead)
     assert leased is not None, "the lease was not free"
     return leased

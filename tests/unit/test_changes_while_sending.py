@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ripen.core.records import EnrollmentRecord, Lead, LeadStatus, Message, MessageStatus, message_key
+from ripen.core.records import Lead, LeadStatus, Message, MessageStatus, message_key
 from ripen.core.state import Resubmitted, Status
 from ripen.services.sender import Outcome
 from ripen_dev.fakes.store import InMemoryStore
@@ -33,12 +33,11 @@ class ChangesBeforeTheLease(InMemoryStore):
         now: datetime,
         lease_until: datetime,
         lead: Lead | None = None,
-        record: EnrollmentRecord | None = None,
     ) -> Message | None:
         change, self.change = self.change, None
         if change is not None:
             change()
-        return super().lease_message(message, now, lease_until, lead, record)
+        return super().lease_message(message, now, lease_until, lead)
 
 
 @pytest.fixture
@@ -184,3 +183,52 @@ def test_a_confirmation_is_not_sent_again_once_the_lead_confirmed_while_it_was_b
     assert [e.tags["kind"] for e in stack.outbox.emails] == ["confirmation"]
     assert stack.send_queued() == [Outcome.SENT]
     assert [e.tags["step"] for e in stack.outbox.emails][-1] == "welcome"
+
+
+class ChangesJustAfterTheLease(InMemoryStore):
+    """The in-memory store, letting one change land just after the sender's first lease is written,
+    before SES is called (the lease itself no longer reads the enrollment: the sender does, after)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.change: Callable[[], None] | None = None
+
+    def lease_message(
+        self, message: Message, now: datetime, lease_until: datetime, lead: Lead | None = None
+    ) -> Message | None:
+        leased = super().lease_message(message, now, lease_until, lead)
+        change, self.change = self.change, None
+        if leased is not None and change is not None:
+            change()
+        return leased
+
+
+def test_a_lead_who_leaves_just_after_the_lease_is_taken_does_not_get_the_email(clock, catalog):
+    # Given Ana's second email queued, and a sender about to lease it
+    late = ChangesJustAfterTheLease()
+    stack = make_stack(late, clock, catalog)
+    ana, _ = second_email_queued(stack)
+    # When she leaves the sequence just after the lease is written, before SES is called
+    late.change = lambda: stack.app.preferences.leave(ana.lead_id, "trial-nurture")
+    outcome = stack.send_queued()
+    # Then it is not sent: the sender reads the enrollment again, gives the lease back and skips it
+    assert outcome == [Outcome.SKIPPED]
+    assert [e.tags["step"] for e in stack.outbox.emails] == ["welcome"]
+    message = stack.message(message_key(ana.lead_id, "trial-nurture", 1, "first-dashboard"))
+    assert (message.status, message.error) == (MessageStatus.SKIPPED, "the lead left the sequence (unsubscribed)")
+
+
+def test_a_lead_who_pauses_just_after_the_lease_is_taken_gets_the_email_after_the_pause(clock, catalog):
+    # Given Ana's second email queued, and a sender about to lease it
+    late = ChangesJustAfterTheLease()
+    stack = make_stack(late, clock, catalog)
+    ana, _ = second_email_queued(stack)
+    # When she pauses for 14 days just after the lease is written
+    late.change = lambda: stack.app.preferences.pause(ana.lead_id, 14)
+    outcome = stack.send_queued()
+    # Then it waits for the pause's end: given back, claimed, due after the pause
+    assert outcome == [Outcome.DEFERRED]
+    assert [e.tags["step"] for e in stack.outbox.emails] == ["welcome"]
+    held = stack.message(message_key(ana.lead_id, "trial-nurture", 1, "first-dashboard"))
+    assert held.status is MessageStatus.CLAIMED
+    assert held.due_at >= clock.now() + timedelta(days=14)

@@ -430,15 +430,19 @@ def test_a_lease_that_ran_out_waits_for_the_send_event_then_goes_back_to_the_sen
     world.queue.drain()
     key = f"{lead}#trial-nurture#1#welcome"
     leased = take_lease(world.store, key, world.clock.now())
-    # When its lease runs out, the sweep waits for SES's Send event rather than sending again
-    world.clock.set(leased.lease_until)
+    # When the sweep finds it (due when its claim timed out, after the lease ran out), it waits
+    # for SES's Send event rather than sending again
+    assert leased.due_at is not None
+    assert leased.lease_until is not None
+    assert leased.due_at >= leased.lease_until
+    world.clock.set(leased.due_at)
     report = world.sweep.run()
     assert (report.in_doubt_waiting, report.in_doubt_requeued) == (1, 0)
     assert world.store.messages[key].due_at == leased.lease_until + timedelta(minutes=15)
-    world.clock.advance(minutes=14)
+    world.clock.set(leased.lease_until + timedelta(minutes=14))
     assert world.sweep.run().in_doubt_requeued == 0
     # Then, with no word from SES by the end of the wait, one sweep hands it back to the sender
-    world.clock.advance(minutes=1)
+    world.clock.set(leased.lease_until + timedelta(minutes=15))
     first, second = world.sweep.run(), world.sweep.run()
     assert (first.in_doubt_requeued, second.in_doubt_requeued) == (1, 0)
     assert [job.message_key for job in world.queue.drain()] == [key]

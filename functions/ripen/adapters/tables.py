@@ -20,7 +20,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.constants import NUMBER
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 
@@ -117,9 +117,11 @@ class EnrollmentItem(Model):
 
 
 class MessageSesIndex(GlobalSecondaryIndex["MessageItem"]):
+    """Keys only: an item found here has its key and SES id, nothing else (read the message)."""
+
     class Meta:
-        index_name = "by_ses_id"
-        projection = AllProjection()
+        index_name = "by_ses_id_keys"
+        projection = KeysOnlyProjection()
 
     ses_message_id = UnicodeAttribute(hash_key=True)
 

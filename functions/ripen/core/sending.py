@@ -242,7 +242,7 @@ _LEASED = (
     Bump("attempts"),
     Put("leased_at", Arg("now")),
     Put("lease_until", Arg("lease_until")),
-    Put("due_at", Arg("lease_until")),  # the sweep finds it if its sender dies
+    Put("due_at", Arg("lease_due")),  # the sweep finds it if its sender dies (`lease_args`)
 )
 _SENT = (
     Put("status", MessageStatus.SENT),
@@ -276,12 +276,18 @@ _NEVER_REPORTED = Absent("observed_ses_message_id")  # SES never named it: it ma
 _HANDOFF_WAITING = (Is("kind", frozenset({"handoff"})), Is("status", _statuses(MessageStatus.CLAIMED)))
 
 # claimed -> sending: the first lease
-LEASE = Transition("lease", (*_AS_READ, Is("status", _statuses(MessageStatus.CLAIMED)), _NEVER_REPORTED), _LEASED)
+# (due time as read: the lease keeps it when no earlier than the lease's end, see `lease_args`)
+LEASE = Transition(
+    "lease",
+    (*_AS_READ, AsRead("due_at"), Is("status", _statuses(MessageStatus.CLAIMED)), _NEVER_REPORTED),
+    _LEASED,
+)
 # sending, lease ran out, never resent -> sending: the one resend
 RESEND = Transition(
     "resend",
     (
         *_AS_READ,
+        AsRead("due_at"),
         Is("status", _statuses(MessageStatus.SENDING)),
         _NEVER_REPORTED,
         Absent("resent_at"),
@@ -329,6 +335,21 @@ FAIL_HANDOFF = Transition(
     _published(MessageStatus.FAILED, Put("error", Arg("error", ERROR_KEPT))),
 )
 
+# sending (this very lease, as returned) -> as it was read before the lease: a lease undone because
+# what else the sender decided from (the lead) changed before SES was called
+UNLEASE = Transition(
+    "undo lease",
+    (Is("status", _statuses(MessageStatus.SENDING)), AsRead("attempts"), AsRead("leased_at")),
+    (
+        Put("status", Arg("status")),
+        Bump("attempts", -1),
+        Put("leased_at", Arg("leased_at")),
+        Put("lease_until", Arg("lease_until")),
+        Put("due_at", Arg("due_at")),
+        Put("resent_at", Arg("resent_at")),
+    ),
+)
+
 TRANSITIONS = (
     LEASE,
     RESEND,
@@ -343,12 +364,36 @@ TRANSITIONS = (
     POSTPONE,
     PUBLISH_HANDOFF,
     FAIL_HANDOFF,
+    UNLEASE,
 )
 
 
 def lease_for(message: Message) -> Transition | None:
     """The lease a sender may take on `message` as read: the first, the one resend, or none."""
     return {MessageStatus.CLAIMED: LEASE, MessageStatus.SENDING: RESEND}.get(message.status)
+
+
+def lease_args(message: Message, now: datetime, lease_until: datetime) -> dict[str, Any]:
+    """The arguments of a lease on `message` as read. Its due time (`lease_due`) is the lease's end,
+    unless the message is due no earlier already: a claim is due `CLAIM_TIMEOUT` after it was made,
+    after the lease of an email sent at once, and keeping it (the guard checks it is still as read)
+    leaves the due index's key as it is, so DynamoDB writes the index entry in place instead of
+    deleting it and writing another. The sweep then looks at a message whose sender died at most
+    `CLAIM_TIMEOUT` after its claim, and waits for SES's Send event from the lease's end as before
+    (`in_doubt_until`)."""
+    due = message.due_at if message.due_at is not None and message.due_at >= lease_until else lease_until
+    return {"now": now, "lease_until": lease_until, "lease_due": due}
+
+
+def unlease_args(read: Message) -> dict[str, Any]:
+    """The arguments that undo a lease taken on `read`: its fields as they were read."""
+    return {
+        "status": read.status,
+        "leased_at": read.leased_at,
+        "lease_until": read.lease_until,
+        "due_at": read.due_at,
+        "resent_at": read.resent_at,
+    }
 
 
 def field_of(message: Message, field: str) -> Any:

@@ -99,20 +99,19 @@ class Store(Protocol):
         now: datetime,
         lease_until: datetime,
         lead: Lead | None = None,
-        record: EnrollmentRecord | None = None,
     ) -> Message | None:
-        """Take the send lease on `message` as read: `claimed`, or `sending` with a lease that ran
-        out (the one resend: `resent_at` is set, and only if it was never resent), never one SES
-        already reported (`observed_ses_message_id`). It becomes `sending`, attempts + 1,
-        `leased_at` = now, `lease_until`, and due_at = lease_until so the sweep finds it if this
-        sender dies. With `lead` and `record` (the lead and the enrollment the sender decided from),
-        only if they are still at `lead.revision` and `record.revision`, in the same transaction: a
-        leave, pause, hand-off, opt-out or complaint that lands after the decision stops the send.
-        For a nurture email (`takes_place_on_lead`) the lead also gets `now` in its recent emails,
-        in place of this message's earlier lease time if it had one: its place under the frequency
-        cap, taken before SES is called, so two senders of one lead cannot both pass the cap.
-        Returns the message as leased; None when the message, the lead or the enrollment changed
-        since they were read."""
+        """Take the send lease on `message` as read (its status, attempts and due time): `claimed`,
+        or `sending` with a lease that ran out (the one resend: `resent_at` is set, and only if it
+        was never resent), never one SES already reported (`observed_ses_message_id`). It becomes
+        `sending`, attempts + 1, `leased_at` = now, `lease_until`, and due no earlier than
+        lease_until (`sending.lease_args`) so the sweep finds it if this sender dies. With `lead`
+        (the lead the sender decided from), only if it is still at `lead.revision`, in the same
+        transaction; for a nurture email (`takes_place_on_lead`) the lead also gets `now` in its
+        recent emails, in place of this message's earlier lease time if it had one: its place
+        under the frequency cap, taken before SES is called, so two senders of one lead cannot both
+        pass the cap. The enrollment is not part of the write: the sender reads it again once it
+        holds the lease, before SES (a read is a fifth of the price of a transaction's item).
+        Returns the message as leased; None when the message or the lead changed since read."""
         ...
 
     def record_sent(self, message: Message, ses_message_id: str, sent_at: datetime) -> bool:
@@ -146,7 +145,8 @@ class Store(Protocol):
         ...
 
     def find_message_by_ses_id(self, ses_message_id: str) -> Message | None:
-        """The message SES knows by this id (the `by_ses_id` index; eventually consistent)."""
+        """The message SES knows by this id (found in the `by_ses_id_keys` index, which is eventually
+        consistent and holds keys only; then the message read as it is)."""
         ...
 
     def observe_ses_id(self, key: str, ses_message_id: str) -> bool:

@@ -4,7 +4,7 @@ Each event is matched to the message it is about, applied once, and counted:
 
 - **Attribution**: the `message` tag names the message key; the write is conditional on the
   message carrying the event's `mail.messageId` (recorded by the sender), so the tag is checked
-  without a read. A missing or wrong tag falls back to the `by_ses_id` index. Events for messages
+  without a read. A missing or wrong tag falls back to the `by_ses_id_keys` index. Events for messages
   ripen does not know are counted (`EngagementUnknownMessages`) and ignored.
 - **Once**: a message keeps the keys of the events applied to it (`Activity.seen`, kept as long
   as the message item: its TTL); the key is added in the same conditional write or transaction

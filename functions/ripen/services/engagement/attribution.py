@@ -4,7 +4,7 @@ The `message` tag names the message key; every write is conditional on the messa
 email's SES message id (recorded by the sender) and not having the events' keys yet, so the tag
 is checked without a read and an event delivered twice changes state once. When a condition
 fails, `Attribution.write` finds out why, fixes what it can (a wrong or missing tag: the
-`by_ses_id` index; a send its sender did not record yet) and tries again.
+`by_ses_id_keys` index; a send its sender did not record yet) and tries again.
 """
 
 from __future__ import annotations
