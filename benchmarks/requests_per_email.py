@@ -19,7 +19,7 @@ Every DynamoDB call asks for `ReturnConsumedCapacity=TOTAL`, so the billed read 
 units (transactions and index writes included) are what DynamoDB Local says each call consumed.
 Lambda invocations are counted per function and timed in this process (a stand-in for their billed
 duration), SQS requests and custom EventBridge events are counted, and all of it is priced with
-`benchmarks.prices` into infrastructure dollars per 1,000 emails.
+`ripen_dev.prices` into infrastructure dollars per 1,000 emails.
 
     uv run --frozen python -m benchmarks.requests_per_email [--leads 400] [--regime busy|trickle|both]
 """
@@ -890,7 +890,7 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     bills = [Cost(run, memory, init) for run in runs]
     width = 14
     print()
-    print("What an email costs, regimes side by side (on-demand us-east-1 prices: benchmarks/prices.py)")
+    print("What an email costs, regimes side by side (on-demand us-east-1 prices: ripen_dev/prices.py)")
     print(f"{'per email':44}" + "".join(f"{c.run.regime:>{width}}" for c in bills))
 
     def row(label: str, values: list[str]) -> None:
