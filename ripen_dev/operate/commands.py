@@ -121,6 +121,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ripen report --sequence trial-nurture --since 2026-03-01 --html report.html --stack ripen-prod
         ripen report --json | jq '.sequences[].conversion'
         ripen report --lift --sequence trial-nurture   # nurtured against the holdout
+        ripen report --variants --sequence trial-nurture   # each A/B test and what its rule decides
         """,
     )
     p.add_argument("--sequence", help="one sequence (default: every sequence in templates/)")
@@ -132,6 +133,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="the sequence's nurturing lift instead: goal and sales-ready rates, nurtured against its holdout",
     )
     p.add_argument("--confidence", type=float, default=0.95, help="of the lift's intervals (default 0.95)")
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="the sequence's A/B tests instead: each variant's opens, clicks, goals and sales-ready, and the decision",
+    )
     add_arguments(p)
     p.set_defaults(run=_guarded(report))
 
@@ -227,6 +233,16 @@ def report(args: argparse.Namespace) -> int:
     app = target.app()
     if args.sequence and args.sequence not in app.catalog.names():
         raise OperatorError(f"no sequence {args.sequence!r}: choose one of {', '.join(app.catalog.names())}")
+    if args.variants:
+        from ripen_dev.operate import variants
+
+        if not args.sequence:
+            raise OperatorError("--variants reads the A/B tests of one sequence: give --sequence NAME")
+        with Progress("reading stats and enrollments"):
+            tests = variants.for_sequence(app, args.sequence, args.since)
+        as_json = {"sequence": args.sequence, "tests": [t.as_json() for t in tests]}
+        print(json.dumps(as_json, indent=2) if args.json else variants.render(args.sequence, tests))
+        return 0
     if args.lift:
         from ripen_dev.operate import lift
 

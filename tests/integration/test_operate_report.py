@@ -128,3 +128,70 @@ def test_the_lift_report_compares_nurtured_and_held_out_leads_read_from_dynamodb
     assert "Nurturing lift for trial-nurture" in capsys.readouterr().out
     assert main(["report", "--lift"]) == 1
     assert "give --sequence NAME" in capsys.readouterr().err
+
+
+def test_the_variants_report_reads_each_variants_counters_and_outcomes_from_dynamodb(
+    dynamo_settings, clock, monkeypatch, capsys, tmp_path
+):
+    import re
+    import shutil
+    from dataclasses import replace
+
+    from ripen.adapters.templates import load_catalog
+    from ripen.core.engagement import Bucket
+    from ripen.core.experiments import chosen_email
+    from ripen.core.records import Change
+    from ripen.core.state import Status
+    from ripen_dev.cli import main
+    from tests.conftest import TEMPLATES
+    from tests.contract import given
+
+    # Given trial-nurture's welcome is an A/B test decided by clicks after 100 sends per variant
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    folder = templates / "trial-nurture"
+    (folder / "welcome-short.md").write_text((folder / "welcome.md").read_text())
+    sequence_file = folder / "sequence.yaml"
+    sequence_file.write_text(
+        re.sub(
+            r"^  - email: welcome\b.*$",
+            "  - email: welcome\n    variants: {welcome: 1, welcome-short: 1}\n    winner: {by: clicked, min_leads: 100}",
+            sequence_file.read_text(),
+            count=1,
+            flags=re.MULTILINE,
+        )
+    )
+    catalog = load_catalog(templates)
+    sequence = catalog.current("trial-nurture")
+    stack = operated_stack(dynamo_settings, clock, catalog)
+    for name, value in stack.app.settings.model_dump(by_alias=True).items():
+        if value is not None:
+            monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv("TEMPLATES_DIR", str(templates))
+    # And the engagement function counted 200 sends per variant: the short one clicked twice as often
+    day = clock.now()
+    stack.stats.add(
+        {
+            Bucket.of("trial-nurture", sequence.version, "welcome~welcome", day): {"sent": 200, "clicked": 20},
+            Bucket.of("trial-nurture", sequence.version, "welcome~welcome-short", day): {"sent": 200, "clicked": 45},
+        }
+    )
+    # And 20 leads got the welcome step, the first four converted
+    for i in range(20):
+        record = given.enrollment(f"ld_var{i:02d}", day)
+        status = Status.GOAL_REACHED if i < 4 else Status.ACTIVE
+        enrollment = replace(record.enrollment, version=sequence.version, status=status, sent=("welcome",))
+        assert stack.app.store.commit(Change(replace(record, enrollment=enrollment), None))
+    # When the operator reads the A/B tests
+    assert main(["report", "--variants", "--sequence", "trial-nurture", "--json"]) == 0
+    [test] = json.loads(capsys.readouterr().out)["tests"]
+    # Then each variant's counters, leads and goals are there, and the rule names the winner
+    by = {v["variant"]: v for v in test["variants"]}
+    assert (by["welcome"]["sent"], by["welcome"]["clicked"]) == (200, 20)
+    assert (by["welcome-short"]["sent"], by["welcome-short"]["clicked"]) == (200, 45)
+    assert by["welcome"]["leads"] + by["welcome-short"]["leads"] == 20
+    short_goals = sum(chosen_email(f"ld_var{i:02d}", sequence, "welcome")[1] == "welcome-short" for i in range(4))
+    assert by["welcome-short"]["goal"] == short_goals
+    assert test["decision"]["winner"] == "welcome-short"
+    assert main(["report", "--variants"]) == 1
+    assert "give --sequence NAME" in capsys.readouterr().err

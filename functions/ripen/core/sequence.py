@@ -127,15 +127,35 @@ class _Step(BaseModel):
     id: Slug | None = None
 
 
+class WinnerRule(BaseModel):
+    """How an A/B test is decided, fixed before it starts: once every variant has `min_leads`, the best
+    beats the control at `confidence` (Bonferroni-corrected for several challengers), or none does."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    by: Literal["opened", "clicked", "goal", "sales_ready"] = "clicked"
+    min_leads: int = Field(default=500, ge=10, description="leads per variant before the test is read")
+    confidence: float = Field(default=0.95, ge=0.8, lt=1)
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _confidence(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            return float(value.strip()[:-1]) / 100
+        return value
+
+
 class EmailStep(_Step):
     kind: ClassVar[str] = "email"
     email: Slug
     # An A/B test: email files of this sequence and their weights; `email` is the control, listed too.
     variants: dict[Slug, float] | None = None
+    winner: WinnerRule | None = None  # the rule that decides the test (`ripen report --variants`)
 
     @model_validator(mode="after")
     def _variants(self) -> EmailStep:
         if self.variants is None:
+            if self.winner is not None:
+                raise ValueError("'winner' decides an A/B test: add 'variants' to this step, or remove 'winner'")
             return self
         if len(self.variants) < 2:
             raise ValueError("variants needs at least two emails, e.g. {welcome: 50, welcome-short: 50}")
