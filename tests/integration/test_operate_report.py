@@ -155,7 +155,8 @@ def test_the_variants_report_reads_each_variants_counters_and_outcomes_from_dyna
     sequence_file.write_text(
         re.sub(
             r"^  - email: welcome\b.*$",
-            "  - email: welcome\n    variants: {welcome: 1, welcome-short: 1}\n    winner: {by: clicked, min_leads: 100}",
+            "  - email: welcome\n    variants: {welcome: 1, welcome-short: 1}\n"
+            "    winner: {by: clicked, min_leads: 100}",
             sequence_file.read_text(),
             count=1,
             flags=re.MULTILINE,
