@@ -7,6 +7,9 @@ from urllib.parse import urlencode
 
 from ripen.core.tokens import KeyRing, Purpose, issue
 
+# How long a visitor token in an email's links names the lead on the sender's website.
+VISIT_TOKEN_LIFETIME = timedelta(days=30)
+
 
 class Links:
     def __init__(self, base_url: str, key: KeyRing | bytes, lifetime: timedelta) -> None:
@@ -39,3 +42,8 @@ class Links:
 
     def preferences(self, lead_id: str, sequence: str | None, now: datetime) -> str:
         return self._url("/preferences", Purpose.PREFERENCES, lead_id, sequence, now)
+
+    def visit_token(self, lead_id: str, now: datetime) -> str:
+        """The `rv` parameter of links to the sender's website: the lead id only (no sequence, no
+        message), so it stays short; `POST /events/web` takes it for page views for 30 days."""
+        return issue(self.key, Purpose.VISIT, lead_id, now + VISIT_TOKEN_LIFETIME, issued_at=now)

@@ -5,6 +5,7 @@ Only `ripen.core.validator` builds these from YAML; everything else receives a v
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from datetime import time, timedelta
 from email.utils import parseaddr
@@ -445,6 +446,10 @@ class Scoring(BaseModel):
         return self.links.get(link, self.click) if link else self.click
 
 
+# Page rules: a glob on the path of a page of the sender's website (`*`, `?`, `[...]` as in fnmatch).
+MAX_PAGE_RULES = 50
+_PAGE_PATTERN = re.compile(r"^/[^\s?#]{0,200}$")
+
 # The cap is checked against the lead's most recent emails, and a lead keeps this many: a larger
 # `max` could never be enforced, so the validator refuses it.
 RECENT_EMAILS_KEPT = 10
@@ -511,6 +516,12 @@ class SequenceSettings(BaseModel):
     goal: Goals = ()
     trigger: EventTrigger | None = None
     exit_on: tuple[Slug, ...] = Field(default=(), description="product events that end the enrollment")
+    pages: dict[str, Slug] = Field(
+        default_factory=dict,
+        description="page rules: a path on the sender's website (glob, e.g. '/pricing*') -> the product event a "
+        "visit from an email link records; links to the website then carry a visitor token (`rv`)",
+        json_schema_extra={"propertyNames": {"pattern": _PAGE_PATTERN.pattern}, "maxProperties": MAX_PAGE_RULES},
+    )
     sales_ready: SalesReady | None = None
     holdout: Holdout | None = None
     scoring: Scoring = Scoring()
@@ -526,6 +537,27 @@ class SequenceSettings(BaseModel):
         if value is not None and not re.match(r"^https?://[^\s]+$", value):
             raise ValueError(f"'{value}' is not a web address; write e.g. 'https://acme.example/thanks'")
         return value
+
+    @field_validator("pages")
+    @classmethod
+    def _page_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_PAGE_RULES:
+            raise ValueError(f"at most {MAX_PAGE_RULES} page rules; match several pages with one glob ('/docs/*')")
+        for pattern in value:
+            if not _PAGE_PATTERN.match(pattern):
+                raise ValueError(
+                    f"page rule '{pattern}' must be a path on the website starting with '/', without spaces, "
+                    "query or '#' (e.g. '/pricing*')"
+                )
+        return value
+
+    def page_events(self, path: str) -> tuple[str, ...]:
+        """The product events a visit to `path` records: each rule whose glob matches, in order, once."""
+        found: list[str] = []
+        for pattern, event in self.pages.items():
+            if fnmatch.fnmatchcase(path, pattern) and event not in found:
+                found.append(event)
+        return tuple(found)
 
     @field_validator("exit_on", mode="before")
     @classmethod

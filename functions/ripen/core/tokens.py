@@ -1,4 +1,5 @@
-"""Signed, expiring, purpose-bound tokens for the links in emails (confirm, unsubscribe, preferences).
+"""Signed, expiring, purpose-bound tokens for the links in emails (confirm, unsubscribe, preferences,
+and the visitor token `rv` on links to the sender's website).
 
 A token is `<payload>.<signature>`, both base64url: the payload names the purpose, the lead, the
 sequence, the issue time, the expiry and the id of the signing key (a confirm token also its run);
@@ -28,6 +29,7 @@ class Purpose(StrEnum):
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
+    VISIT = "visit"  # names the lead on the sender's website (links to it in emails): page views, nothing else
 
 
 class TokenError(ValueError):

@@ -1,5 +1,6 @@
 """The `api` function behind the HTTP API: lead capture and double opt-in (`ripen.web.signup`),
-unsubscribe and preferences (`ripen.web.subscription`), product events (`ripen.web.events`, IAM only).
+unsubscribe and preferences (`ripen.web.subscription`), product events (`ripen.web.events`, IAM only),
+page views from email links (`ripen.web.visits`).
 
 Thin: the resolver routes, the routes call the services. Built on the first request (CORS
 origins come from the settings), never at import.
@@ -22,12 +23,13 @@ if TYPE_CHECKING:
 def build_resolver(cors: CORSConfig | None = None) -> APIGatewayHttpResolver:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-    from ripen.web import events, signup, subscription
+    from ripen.web import events, signup, subscription, visits
 
     resolver = APIGatewayHttpResolver(cors=cors, enable_validation=True)
     resolver.include_router(signup.router)
     resolver.include_router(subscription.router)
     resolver.include_router(events.router)  # POST /events: IAM-authorized product events
+    resolver.include_router(visits.router)  # POST /events/web: page views with a visitor token (public)
     return resolver
 
 

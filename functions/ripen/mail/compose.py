@@ -66,6 +66,7 @@ class Composer:
             preferences_url=self.links.preferences(lead.lead_id, sequence.name, now),
             confirm_url=confirm,
             locale=lead.locale,
+            visit_token=self.links.visit_token(lead.lead_id, now) if sequence.pages and self.sender.website else None,
         )
 
     def render(

@@ -5,6 +5,9 @@ not know that attribute; it reads `ses:tags="link:pricing"` and reports it back 
 `linkTags: {"link": ["pricing"]}` in Click events, so the name is rewritten into that form here.
 Links marked `ses:no-track` (the footer's unsubscribe and preference links) are left untracked and
 get no UTM parameters.
+With a visitor token (a sequence with page rules, and a sender website), tracked links to the
+sender's website (its host or a subdomain of it) also get `rv=<token>`, which `examples/track.js`
+reads on landing.
 
 Only `<a>` start tags are rebuilt; everything else passes through exactly as written.
 """
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from html import escape, unescape
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+VISIT_PARAMETER = "rv"
 
 LINK_ATTRIBUTE = "link"
 SES_TAGS = "ses:tags"
@@ -60,9 +65,12 @@ def link_problem(href: str) -> str | None:
 
 
 class _LinkRewriter(HTMLParser):
-    def __init__(self, utm: Mapping[str, str] | None, untouched: tuple[str, ...]) -> None:
+    def __init__(
+        self, utm: Mapping[str, str] | None, untouched: tuple[str, ...], visit: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(convert_charrefs=False)
         self.utm = utm
+        self.visit = visit  # (the website's host, the visitor token)
         self.untouched = untouched
         self.out: list[str] = []
         self.links: list[Link] = []
@@ -96,7 +104,7 @@ class _LinkRewriter(HTMLParser):
             if name == LINK_ATTRIBUTE:
                 continue
             if name == "href":
-                value = self._with_utm(href) if tracked else href
+                value = self._with_visit(self._with_utm(href)) if tracked else href
             if name == SES_TAGS and link_name and not _SES_LINK.search(value or ""):
                 value = f"{value};{LINK_TAG}:{link_name}" if value else f"{LINK_TAG}:{link_name}"
             rebuilt.append((name, value))
@@ -113,14 +121,16 @@ class _LinkRewriter(HTMLParser):
     def _with_utm(self, href: str) -> str:
         if not self.utm or not href.startswith(("http://", "https://")) or href.startswith(self.untouched):
             return href
-        base, hash_mark, fragment = href.partition("#")
-        query = urlsplit(base).query
-        present = {key for key, _ in parse_qsl(query, keep_blank_values=True)}
-        missing = {key: value for key, value in self.utm.items() if key not in present}
-        if not missing:
+        return _add_missing(href, self.utm)
+
+    def _with_visit(self, href: str) -> str:
+        if self.visit is None or not href.startswith(("http://", "https://")) or href.startswith(self.untouched):
             return href
-        joiner = "&" if query else ("" if base.endswith("?") else "?")
-        return f"{base}{joiner}{urlencode(missing)}{hash_mark}{fragment}"
+        website, token = self.visit
+        host = (urlsplit(href).hostname or "").lower()
+        if host != website and not host.endswith(f".{website}"):
+            return href
+        return _add_missing(href, {VISIT_PARAMETER: token})
 
     def handle_endtag(self, tag: str) -> None:
         self.out.append(f"</{tag}>")
@@ -156,12 +166,35 @@ class _LinkRewriter(HTMLParser):
         self.out.append(f"<![{data}]>")
 
 
+def _add_missing(href: str, params: Mapping[str, str]) -> str:
+    """`href` with each of `params` its query lacks (a parameter already there is kept as written)."""
+    base, hash_mark, fragment = href.partition("#")
+    query = urlsplit(base).query
+    present = {key for key, _ in parse_qsl(query, keep_blank_values=True)}
+    missing = {key: value for key, value in params.items() if key not in present}
+    if not missing:
+        return href
+    joiner = "&" if query else ("" if base.endswith("?") else "?")
+    return f"{base}{joiner}{urlencode(missing)}{hash_mark}{fragment}"
+
+
+def website_host(website: str) -> str | None:
+    """The host of the sender's website (`https://www.acme.example` -> `acme.example`), or None."""
+    host = (urlsplit(website.strip()).hostname or "").lower() if website else ""
+    host = host.removeprefix("www.")
+    return host if "." in host or host == "localhost" else None
+
+
 def rewrite_links(
-    html: str, utm: Mapping[str, str] | None = None, untouched: tuple[str, ...] = ()
+    html: str,
+    utm: Mapping[str, str] | None = None,
+    untouched: tuple[str, ...] = (),
+    visit: tuple[str, str] | None = None,
 ) -> tuple[str, list[Link]]:
     """Name links for SES (`link=` → `ses:tags="link:..."`), add the UTM parameters a link lacks
-    (not to untracked links, nor to addresses starting with one of `untouched`), and list them."""
-    parser = _LinkRewriter(utm, untouched)
+    (not to untracked links, nor to addresses starting with one of `untouched`), and list them.
+    `visit` is (the website's host, a visitor token): tracked links to that website get `rv=token`."""
+    parser = _LinkRewriter(utm, untouched, visit)
     parser.feed(html)
     parser.close()
     while parser.open:

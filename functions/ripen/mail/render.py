@@ -31,7 +31,7 @@ from ripen.adapters.templates import find_email
 from ripen.core.leads import MAX_FIRST_NAME
 from ripen.core.locales import fallback_chain
 from ripen.core.records import Lead
-from ripen.mail.links import Link, rewrite_links
+from ripen.mail.links import Link, rewrite_links, website_host
 from ripen.mail.source import EmailSource, SourceError, blank_front_matter, parse_email
 from ripen.mail.text import html_to_text
 
@@ -69,6 +69,7 @@ class EmailContext:
     preferences_url: str
     confirm_url: str | None = None
     locale: str | None = None  # the lead's language: picks `name.<locale>` files down the fallback chain
+    visit_token: str | None = None  # `rv` on links to the sender's website (a sequence with page rules)
 
     def localized(self, name: str) -> list[str | Template]:
         """The template names to try for `name` in this lead's language, most specific first:
@@ -233,13 +234,15 @@ class Renderer:
             body_html = self._body(email, variables)
             utm = self._utm(context.sequence_name, name) if email.meta.utm else None
             untouched = (self.own_url,) if self.own_url else ()
-            body_html, _ = rewrite_links(body_html, utm, untouched)
+            website = website_host(context.sender.website)
+            visit = (website, context.visit_token) if website and context.visit_token else None
+            body_html, _ = rewrite_links(body_html, utm, untouched, visit)
             text_body = self._text_body(email, variables, body_html)
             layout = email.meta.layout
             page = self._template(self._html, context.localized(f"{LAYOUTS_DIR}/{layout}.html"), email).render(
                 **variables, body=trusted(body_html), subject=subject, preheader=preheader
             )
-            page, links = rewrite_links(page, utm, untouched)
+            page, links = rewrite_links(page, utm, untouched, visit)
             html = _inline_css(page)
             text = self._template(self._text, context.localized(f"{LAYOUTS_DIR}/{layout}.txt"), email).render(
                 **variables, body=trusted(text_body), subject=subject, preheader=preheader

@@ -290,7 +290,7 @@ class DevStack:
         # Bind the port first: the public URL (in every email link) names it, and a busy port fails fast.
         try:
             self._server = LocalHttpApi(
-                self._serve_api, port=options.port, host=options.host, static={"/": options.page}
+                self._serve_api, port=options.port, host=options.host, static=self._static_pages()
             )
         except OSError as exc:
             raise OSError(f"cannot listen on {options.host}:{options.port} ({exc.strerror}): try --port") from exc
@@ -475,6 +475,13 @@ class DevStack:
         self.app = None
 
     # -- what the functions do -----------------------------------------------------------------------
+
+    def _static_pages(self) -> dict[str, Path]:
+        """The landing page at /, and beside it (when there) the pricing page with the page-view snippet
+        (examples/track.js): acme.example's /pricing, served locally."""
+        page = self.options.page
+        extra = {"/pricing": page.parent / "pricing.html", "/track.js": page.parent.parent / "track.js"}
+        return {"/": page} | {path: file for path, file in extra.items() if file.is_file()}
 
     def _serve_api(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """The api function, as API Gateway invokes it (one request at a time, like one container)."""
