@@ -18,7 +18,13 @@ from ripen.core.records import LeadStatus, MessageStatus, message_key
 from ripen.core.state import Confirmed, Paused, Status, Stopped
 from ripen.core.tokens import Purpose, verify
 from ripen.ports.errors import RetryLaterError
-from ripen.ports.mailer import MailerUnavailableError, RejectedError, SendingStoppedError, ThrottledError
+from ripen.ports.mailer import (
+    MailerUnavailableError,
+    RejectedError,
+    SandboxRejectedError,
+    SendingStoppedError,
+    ThrottledError,
+)
 from ripen.ports.queue import SendJob
 from ripen.services.sender import LEASE, Outcome, SendingHaltedError
 from ripen_dev.fakes.store import InMemoryStore
@@ -215,6 +221,29 @@ def test_a_message_ses_rejects_is_marked_failed_with_the_reason_and_not_retried(
     message = stack.message(welcome_key(lead.lead_id))
     assert message.status is MessageStatus.FAILED
     assert message.error == "SES rejected it (MessageRejected): Email address is not verified: <address>"
+    assert stack.app.sender.send(SendJob(message_key=message.claim.key)) is Outcome.NOTHING
+    assert stack.outbox.attempts == 1
+
+
+def test_a_recipient_the_ses_sandbox_refuses_is_told_apart_from_a_failure(stack):
+    # Given an account in the SES sandbox and a lead whose address is not verified in SES
+    lead = stack.signup("ana@example.com")
+    refused = "Email address is not verified. The following identities failed the check in region US-EAST-1: "
+    stack.outbox.fail_with(SandboxRejectedError("MessageRejected", refused + "ana@example.com"))
+    # When the sender hands the email to SES
+    assert stack.send_queued() == [Outcome.FAILED]
+    # Then the message says it is the sandbox, with the way out, and not a plain SES rejection
+    message = stack.message(welcome_key(lead.lead_id))
+    assert message.status is MessageStatus.FAILED
+    assert message.error == (
+        "SES sandbox: the recipient is not a verified address; request production access: "
+        "https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html"
+    )
+    assert "SES sandbox" in stack.store.history_of(lead.lead_id)[-1].lines[0]
+    # and it is counted as blocked by the sandbox, not as a failure
+    assert stack.metrics.counts["EmailsBlockedBySandbox"] == 1
+    assert stack.metrics.counts.get("EmailsFailed", 0) == 0
+    # and it is not tried again
     assert stack.app.sender.send(SendJob(message_key=message.claim.key)) is Outcome.NOTHING
     assert stack.outbox.attempts == 1
 
