@@ -246,6 +246,22 @@ def test_the_dashboard_shows_every_function_and_every_alarm():
         assert f"${{{alarm}.Arn}}" in body, alarm
 
 
+def dashboard_widgets() -> list[dict]:
+    """The dashboard's widgets as CloudWatch reads them (each ${...} substituted by a placeholder)."""
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    return json.loads(re.sub(r"\$\{[^}]+\}", "stack", body))["widgets"]
+
+
+def test_the_dashboard_shows_the_ses_sandbox_and_what_it_blocked():
+    # Given the dashboard as CloudWatch reads it
+    [widget] = [w for w in dashboard_widgets() if "SesSandbox" in json.dumps(w)]
+    # Then the sweep's SesSandbox (1 while blocked) is shown at its maximum, with the emails it blocked
+    metrics = widget["properties"]["metrics"]
+    assert ["stack", "SesSandbox", "service", "ripen"] in metrics
+    assert widget["properties"]["stat"] == "Maximum"
+    assert ["stack", "EmailsBlockedBySandbox", "service", "ripen", {"stat": "Sum", "yAxis": "right"}] in metrics
+
+
 def test_every_http_api_is_throttled():
     defaults = TEMPLATE["Globals"].get("HttpApi", {}).get("DefaultRouteSettings", {})
     apis = cfn.resources_of_type(TEMPLATE, "AWS::Serverless::HttpApi")

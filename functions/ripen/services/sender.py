@@ -73,6 +73,7 @@ from ripen.ports.mailer import (
 )
 from ripen.ports.metrics import Metrics
 from ripen.ports.queue import JobRedelivery, SendJob
+from ripen.ports.sending import PRODUCTION_ACCESS_URL
 from ripen.ports.store import Store
 from ripen.services.pacing import Pacer
 from ripen.services.reputation import SendingGate
@@ -100,7 +101,6 @@ IN_DOUBT = "SendsInDoubt"
 RECORDED = "SendsReconciled"
 ABANDONED = "SendsAbandoned"
 BLOCKED_BY_SANDBOX = "EmailsBlockedBySandbox"
-PRODUCTION_ACCESS_URL = "https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html"
 SANDBOX_REASON = (
     f"SES sandbox: the recipient is not a verified address; request production access: {PRODUCTION_ACCESS_URL}"
 )
