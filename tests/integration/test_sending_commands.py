@@ -110,6 +110,7 @@ def test_an_operator_pauses_sees_it_in_status_and_resumes(stack_env, capsys):
     assert status["ses"]["configuration_set_sending_enabled"] is True
     assert status["queues"]["send"] == {"visible": 0, "in_flight": 0}
     assert status["due"] == {"enrollments": 0, "messages": 0}
+    assert status["last_sweep"]["unknown"].startswith("no SweepFunctionName stack output")  # no Lambda here
     # When the operator resumes
     code, resumed = run(capsys, "sending", "resume")
     # Then nothing is held any more
