@@ -69,6 +69,17 @@ def test_a_queued_email_goes_out_once_with_everything_it_needs(stack, clock):
     assert stack.metrics.counts["EmailsSent"] == 1
 
 
+def test_each_sequence_s_sends_are_counted_under_its_own_name_too(stack):
+    # Given two leads in two sequences
+    stack.signup("ana@example.com")
+    stack.signup("ben@example.com", sequence="ebook-nurture")
+    # When the sender sends their first emails
+    assert stack.send_queued() == [Outcome.SENT, Outcome.SENT]
+    # Then EmailsSent counts both, and each sequence's count (dimension Sequence) its own
+    assert stack.metrics.counts["EmailsSent"] == 2
+    assert stack.metrics.per_sequence == {("trial-nurture", "EmailsSent"): 1, ("ebook-nurture", "EmailsSent"): 1}
+
+
 def test_a_job_delivered_twice_sends_one_email(stack):
     lead = stack.signup("ana@example.com")
     job = SendJob(message_key=welcome_key(lead.lead_id))

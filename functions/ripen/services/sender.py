@@ -308,6 +308,7 @@ class Sender:
         if not self.store.record_sent(leased, sent.message_id, now):
             logger.error("sent, but the lease was lost before recording it", extra={"message_key": claim.key})
         self.metrics.count(SENT)
+        self.metrics.count_for(claim.sequence, SENT)  # the dashboard's per-sequence widgets
         logger.info(
             "email sent",
             extra={
