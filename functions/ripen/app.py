@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
     from ripen.ports.metrics import Metrics
     from ripen.ports.sending import SendingControl, SesAccount
     from ripen.ports.stats import Stats
+    from ripen.services.account_check import AccountCheck
     from ripen.services.engagement import Engagement
     from ripen.services.handoffs import HandOffs
     from ripen.services.limits import SignupLimits
@@ -406,6 +407,13 @@ class App:
         from ripen.adapters.sending import SesAccountClient
 
         return SesAccountClient(self.settings.region)
+
+    @cached_property
+    def account_check(self) -> AccountCheck:
+        """The sweep's look at the SES account (sandbox, sending switched off), once per container."""
+        from ripen.services.account_check import AccountCheck
+
+        return AccountCheck(self.ses_account, self.clock)
 
     @cached_property
     def sending_gate(self) -> SendingGate | None:

@@ -1,6 +1,8 @@
 """What moto's SES v2 lacks, answered on the client itself: `GetAccount` and the configuration set's
 sending switch (`PutConfigurationSetSendingOptions`; `GetConfigurationSet` reports it; `SendEmail`
-through a switched-off set is refused with `SendingPausedException`, as SES does).
+through a switched-off set is refused with `SendingPausedException`, as SES does); and, while the
+account has no production access, SES's sandbox refusal of a recipient that is not a verified
+identity (moto checks only the sender).
 
 The one place ripen fakes these calls: `ripen dev` and the integration tests install it on the
 `sesv2` client they give the functions; everything else goes on to moto unchanged."""
@@ -50,6 +52,22 @@ def _refused(code: str, message: str) -> tuple[Any, dict[str, Any]]:
     return AWSResponse("https://email.local", 400, HTTPHeaders(), None), parsed
 
 
+def _unverified(sesv2: Any, recipients: list[str]) -> list[str]:
+    """The recipients that are neither a verified address nor at a verified domain (moto's identities)."""
+    from email.utils import parseaddr
+
+    identities: set[str] = set()
+    request: dict[str, Any] = {}
+    while True:
+        page = sesv2.list_email_identities(**request)
+        identities |= {found["IdentityName"].lower() for found in page.get("EmailIdentities", [])}
+        if not page.get("NextToken"):
+            break
+        request = {"NextToken": page["NextToken"]}
+    addresses = [parseaddr(recipient)[1].lower() for recipient in recipients]
+    return [a for a in addresses if a not in identities and a.rpartition("@")[2] not in identities]
+
+
 def install(sesv2: Any, account: LocalSesAccount | None = None) -> LocalSesAccount:
     """Answer the calls moto lacks on this `sesv2` client; returns the account to play with."""
     account = account or LocalSesAccount()
@@ -80,8 +98,18 @@ def install(sesv2: Any, account: LocalSesAccount | None = None) -> LocalSesAccou
         )
 
     def send_email(context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
-        if context["ripen_params"].get("ConfigurationSetName") in account.sending_switched_off:
+        params = context["ripen_params"]
+        if params.get("ConfigurationSetName") in account.sending_switched_off:
             return _refused("SendingPausedException", "Sending is paused for this configuration set.")
+        if not account.production_access:
+            unverified = _unverified(sesv2, params.get("Destination", {}).get("ToAddresses", []))
+            if unverified:
+                region = sesv2.meta.region_name.upper()
+                return _refused(
+                    "MessageRejected",
+                    f"Email address is not verified. The following identities failed the check in region {region}: "
+                    + ", ".join(unverified),
+                )
         account.sent_last_24_hours += 1
         return None  # on to moto
 

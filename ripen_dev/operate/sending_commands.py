@@ -48,10 +48,11 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser(
         "status",
-        help="is ripen sending: holds, the breaker, SES quota and sandbox, queues, due backlog",
+        help="is ripen sending: holds, the breaker, SES quota and sandbox, queues, due backlog, last sweep",
         description="What holds sending (an operator's pause, the circuit breaker and what drove it), the last\n"
         "hour's and day's bounce and complaint rates, the SES account (sandbox, quota, sending switch),\n"
-        "the queues and their dead-letter queues, and the work due now.",
+        "the queues and their dead-letter queues, the work due now, and when the sweep last ran\n"
+        "(CloudWatch's Lambda metrics: cloudwatch:GetMetricData).",
         epilog="examples:\n  ripen status --stack ripen-prod\n  ripen status --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -208,6 +209,7 @@ def gather_status(target: Target, now: datetime | None = None) -> dict[str, Any]
     data["ses"] = _ses_state(target)
     data["queues"] = _queues(target)
     data["due"] = _due(target, now)
+    data["last_sweep"] = _last_sweep(target, now)
     return data
 
 
@@ -377,6 +379,56 @@ def _due(target: Target, now: datetime) -> dict[str, Any]:
     return out
 
 
+def _last_sweep(target: Target, now: datetime) -> dict[str, Any]:
+    """When the sweep last ran, from CloudWatch's own Lambda metrics: nothing written for it."""
+    function = target.outputs.get("SweepFunctionName")
+    if not function:
+        return {"unknown": "no SweepFunctionName stack output (ripen dev sweeps in-process, every few seconds)"}
+    try:
+        return last_sweep(target.client("cloudwatch"), function, now)
+    except _aws_errors() as exc:
+        return {"error": f"{exc} (needs cloudwatch:GetMetricData)"}
+
+
+def last_sweep(cloudwatch: Any, function: str, now: datetime, hours: int = 1) -> dict[str, Any]:
+    """The sweep's runs and errors per minute over the last `hours` (AWS/Lambda Invocations and
+    Errors, GetMetricData): the last minute it ran, how often it ran and failed. CloudWatch
+    publishes Lambda's metrics a minute or two late."""
+    start = now - timedelta(hours=hours)
+    queries = [
+        {
+            "Id": metric.lower(),
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "FunctionName", "Value": function}],
+                },
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        }
+        for metric in ("Invocations", "Errors")
+    ]
+    series: dict[str, dict[datetime, float]] = {"invocations": {}, "errors": {}}
+    request: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": now}
+    while True:
+        page = cloudwatch.get_metric_data(**request)
+        for result in page.get("MetricDataResults", []):
+            series[result["Id"]].update(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
+        if not page.get("NextToken"):
+            break
+        request["NextToken"] = page["NextToken"]
+    ran = [at for at, value in series["invocations"].items() if value > 0]
+    return {
+        "function": function,
+        "last_run": max(ran).isoformat() if ran else None,
+        "runs_last_hour": int(sum(series["invocations"].values())),
+        "errors_last_hour": int(sum(series["errors"].values())),
+        "hours": hours,
+    }
+
+
 def _local_dynamodb(target: Target) -> Any:
     import boto3
 
@@ -441,4 +493,18 @@ def status_lines(data: dict[str, Any]) -> list[str]:
     lines.append(
         "due now: " + ", ".join(f"{v} {k}" if not isinstance(v, dict) else f"{k} unknown" for k, v in due.items())
     )
+    lines.append(last_sweep_line(data.get("last_sweep", {})))
     return lines
+
+
+def last_sweep_line(sweep: dict[str, Any]) -> str:
+    if "unknown" in sweep or "error" in sweep:
+        return f"last sweep: unknown ({sweep.get('unknown') or sweep.get('error')})"
+    if sweep["last_run"] is None:
+        return f"last sweep: NONE in the last hour ({sweep['function']}: every minute expected; is its schedule on?)"
+    errors = sweep["errors_last_hour"]
+    return (
+        f"last sweep: {sweep['last_run']} ({sweep['runs_last_hour']} runs in the last hour"
+        + (f", {errors} FAILED" if errors else ", none failed")
+        + ")"
+    )

@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from ripen.adapters.mailer import SesMailer
 from ripen.adapters.sending import DynamoSendingControl, SesAccountClient
+from ripen.core.records import message_key
 from ripen.core.reputation import ALL, Counts, hour_of
 from ripen.services.reputation import QUOTA_HELD
 from ripen.services.sender import Outcome
@@ -109,6 +110,7 @@ def test_an_operator_pauses_sees_it_in_status_and_resumes(stack_env, capsys):
     assert status["ses"]["configuration_set_sending_enabled"] is True
     assert status["queues"]["send"] == {"visible": 0, "in_flight": 0}
     assert status["due"] == {"enrollments": 0, "messages": 0}
+    assert status["last_sweep"]["unknown"].startswith("no SweepFunctionName stack output")  # no Lambda here
     # When the operator resumes
     code, resumed = run(capsys, "sending", "resume")
     # Then nothing is held any more
@@ -207,3 +209,30 @@ def test_the_warm_up_holds_emails_beyond_the_days_allowance_and_status_shows_its
     stack.app.sweep.run()
     # Then the held email goes out
     assert Outcome.SENT in stack.send_queued()
+
+
+def test_in_the_sandbox_an_unverified_recipient_is_reported_as_the_sandbox_not_a_failure(
+    dynamo_store, catalog, clock, ses
+):
+    # Given an account in the SES sandbox (moto's SES, the sandbox played by ripen_dev.local.ses_account):
+    # one recipient verified, one not
+    sesv2, _ = ses
+    stack = make_stack(
+        dynamo_store, clock, catalog, mailer=SesMailer(client=sesv2), ses_account=SesAccountClient(REGION, client=sesv2)
+    )
+    sesv2.create_email_identity(EmailIdentity="verified@example.com")
+    verified = stack.signup("verified@example.com")
+    unverified = stack.signup("unverified@example.com")
+    # When the sweep publishes its figures and the sender works through the queue
+    stack.app.account_check.publish(stack.metrics)
+    outcomes = stack.send_queued()
+    # Then the sweep says the account is in the sandbox
+    assert stack.metrics.counts["SesSandbox"] == 1
+    # and the verified recipient got the email; the other is told apart as the sandbox, not a failure
+    assert sorted(outcomes) == sorted([Outcome.SENT, Outcome.FAILED])
+    assert stack.message(message_key(verified.lead_id, "trial-nurture", 1, "welcome")).error is None
+    refused = stack.message(message_key(unverified.lead_id, "trial-nurture", 1, "welcome"))
+    assert refused.error is not None
+    assert refused.error.startswith("SES sandbox: the recipient is not a verified address")
+    assert stack.metrics.counts["EmailsBlockedBySandbox"] == 1
+    assert stack.metrics.counts.get("EmailsFailed", 0) == 0

@@ -22,6 +22,7 @@ from ripen_dev.fakes.event_ids import MemoryEventIds
 from ripen_dev.fakes.mailer import OutboxMailer
 from ripen_dev.fakes.metrics import MemoryMetrics
 from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.fakes.sending import MemorySesAccount
 from ripen_dev.fakes.stats import MemoryStats
 from tests.conftest import TEMPLATES
 from tests.support.ids import LEAD_ID_KEY, lead_id_for
@@ -147,6 +148,6 @@ def make_stack(
         stats=stats,
         event_ids=event_ids or MemoryEventIds(),
         sending=sending,
-        ses_account=ses_account,
+        ses_account=ses_account if ses_account is not None else MemorySesAccount(),  # never the real SES
     )
     return Stack(app, store, queue, mailer, metrics, clock, bus, stats)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from ripen.config import Settings
+from ripen.ports.metrics import SEQUENCE
 from ripen_dev.local import cfn
 from tests.conftest import REPO
 from tests.support.reach import reach
@@ -244,6 +245,42 @@ def test_the_dashboard_shows_every_function_and_every_alarm():
         assert f'"${{{function}}}"' in body, function
     for alarm in alarms():
         assert f"${{{alarm}.Arn}}" in body, alarm
+
+
+def dashboard_widgets() -> list[dict]:
+    """The dashboard's widgets as CloudWatch reads them (each ${...} substituted by a placeholder)."""
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    return json.loads(re.sub(r"\$\{[^}]+\}", "stack", body))["widgets"]
+
+
+def test_the_dashboard_shows_the_ses_sandbox_and_what_it_blocked():
+    # Given the dashboard as CloudWatch reads it
+    [widget] = [w for w in dashboard_widgets() if "SesSandbox" in json.dumps(w)]
+    # Then the sweep's SesSandbox (1 while blocked) is shown at its maximum, with the emails it blocked
+    metrics = widget["properties"]["metrics"]
+    assert ["stack", "SesSandbox", "service", "ripen"] in metrics
+    assert widget["properties"]["stat"] == "Maximum"
+    assert ["stack", "EmailsBlockedBySandbox", "service", "ripen", {"stat": "Sum", "yAxis": "right"}] in metrics
+
+
+def test_the_dashboard_shows_every_sequence_through_search_expressions_with_no_template_edit():
+    # Given the dashboard as CloudWatch reads it (the namespace is the stack's name)
+    expressions = [
+        query["expression"]
+        for widget in dashboard_widgets()
+        for row in widget["properties"].get("metrics", [])
+        for query in row
+        if isinstance(query, dict) and "expression" in query
+    ]
+    # Then emails sent, sales-ready and converted leads are each one SEARCH over the metrics with a
+    # Sequence dimension (as the services count them: ripen.ports.metrics.SEQUENCE), so a new
+    # sequence shows up by itself
+    named = [(re.search(r"MetricName=\"(\w+)\"", e), e) for e in expressions if e.startswith("SEARCH(")]
+    searched = {found.group(1): e for found, e in named if found}
+    assert set(searched) == {"EmailsSent", "LeadsSalesReady", "LeadsConverted"}
+    for expression in searched.values():
+        assert expression.startswith(f'SEARCH(\'{{"stack",{SEQUENCE},service}} MetricName=')
+        assert expression.endswith("'Sum', 300)") or expression.endswith("'Sum', 3600)")
 
 
 def test_every_http_api_is_throttled():

@@ -291,6 +291,9 @@ def test_a_ripe_lead_is_handed_to_sales_once(stack, ana, case_study):
     assert {(e["event"], e["target"]) for e in detail["engagement"]} >= {("click", "pricing"), ("click", "demo")}
     assert enrollment(stack, ana).status is Status.SALES_READY
     assert counts(stack, "pricing-followup")["sales_ready"] == 1
+    # counted once, and for its sequence too (the dashboard's per-sequence widgets)
+    assert stack.metrics.counts["LeadsSalesReady"] == 1
+    assert stack.metrics.per_sequence[("trial-nurture", "LeadsSalesReady")] == 1
     # the outbox item is done
     outbox = stack.message(detail["handoff_id"])
     assert (outbox.status, outbox.due_at) == (MessageStatus.SENT, None)

@@ -64,6 +64,7 @@ def test_the_goal_event_ends_the_trial_as_a_conversion_counted_and_on_the_timeli
         == 1
     )
     assert stack.metrics.counts[LEADS_CONVERTED] == 1
+    assert stack.metrics.per_sequence[("trial-nurture", LEADS_CONVERTED)] == 1  # the per-sequence widgets
     # And the lead's history says why
     [entry] = [h for h in stack.store.history_of(lead.lead_id) if h.trigger == "event trial_converted"]
     assert "goal reached: goal 'trial_converted' reached" in entry.lines

@@ -18,7 +18,13 @@ from ripen.core.records import LeadStatus, MessageStatus, message_key
 from ripen.core.state import Confirmed, Paused, Status, Stopped
 from ripen.core.tokens import Purpose, verify
 from ripen.ports.errors import RetryLaterError
-from ripen.ports.mailer import MailerUnavailableError, RejectedError, SendingStoppedError, ThrottledError
+from ripen.ports.mailer import (
+    MailerUnavailableError,
+    RejectedError,
+    SandboxRejectedError,
+    SendingStoppedError,
+    ThrottledError,
+)
 from ripen.ports.queue import SendJob
 from ripen.services.sender import LEASE, Outcome, SendingHaltedError
 from ripen_dev.fakes.store import InMemoryStore
@@ -61,6 +67,17 @@ def test_a_queued_email_goes_out_once_with_everything_it_needs(stack, clock):
     assert stored.recent_emails == (clock.now(),)
     assert stored.revision == lead.revision + 1
     assert stack.metrics.counts["EmailsSent"] == 1
+
+
+def test_each_sequence_s_sends_are_counted_under_its_own_name_too(stack):
+    # Given two leads in two sequences
+    stack.signup("ana@example.com")
+    stack.signup("ben@example.com", sequence="ebook-nurture")
+    # When the sender sends their first emails
+    assert stack.send_queued() == [Outcome.SENT, Outcome.SENT]
+    # Then EmailsSent counts both, and each sequence's count (dimension Sequence) its own
+    assert stack.metrics.counts["EmailsSent"] == 2
+    assert stack.metrics.per_sequence == {("trial-nurture", "EmailsSent"): 1, ("ebook-nurture", "EmailsSent"): 1}
 
 
 def test_a_job_delivered_twice_sends_one_email(stack):
@@ -215,6 +232,29 @@ def test_a_message_ses_rejects_is_marked_failed_with_the_reason_and_not_retried(
     message = stack.message(welcome_key(lead.lead_id))
     assert message.status is MessageStatus.FAILED
     assert message.error == "SES rejected it (MessageRejected): Email address is not verified: <address>"
+    assert stack.app.sender.send(SendJob(message_key=message.claim.key)) is Outcome.NOTHING
+    assert stack.outbox.attempts == 1
+
+
+def test_a_recipient_the_ses_sandbox_refuses_is_told_apart_from_a_failure(stack):
+    # Given an account in the SES sandbox and a lead whose address is not verified in SES
+    lead = stack.signup("ana@example.com")
+    refused = "Email address is not verified. The following identities failed the check in region US-EAST-1: "
+    stack.outbox.fail_with(SandboxRejectedError("MessageRejected", refused + "ana@example.com"))
+    # When the sender hands the email to SES
+    assert stack.send_queued() == [Outcome.FAILED]
+    # Then the message says it is the sandbox, with the way out, and not a plain SES rejection
+    message = stack.message(welcome_key(lead.lead_id))
+    assert message.status is MessageStatus.FAILED
+    assert message.error == (
+        "SES sandbox: the recipient is not a verified address; request production access: "
+        "https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html"
+    )
+    assert "SES sandbox" in stack.store.history_of(lead.lead_id)[-1].lines[0]
+    # and it is counted as blocked by the sandbox, not as a failure
+    assert stack.metrics.counts["EmailsBlockedBySandbox"] == 1
+    assert stack.metrics.counts.get("EmailsFailed", 0) == 0
+    # and it is not tried again
     assert stack.app.sender.send(SendJob(message_key=message.claim.key)) is Outcome.NOTHING
     assert stack.outbox.attempts == 1
 

@@ -3,6 +3,8 @@ clear line with a non-zero exit when there is no stack to work on."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from ripen_dev import cli
@@ -68,3 +70,53 @@ def test_a_mail_from_domain_not_in_dns_is_named_with_its_mx_and_spf_records():
     [missing] = identity_checks("acme.example", found, "us-east-1")["missing"]
     assert "mail.acme.example MX 10 feedback-smtp.us-east-1.amazonses.com" in missing
     assert 'mail.acme.example TXT "v=spf1 include:amazonses.com ~all"' in missing
+
+
+def cloudwatch_answering(invocations: dict, errors: dict, now) -> tuple:
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(cloudwatch)
+    answer = {
+        "MetricDataResults": [
+            {"Id": "invocations", "Timestamps": list(invocations), "Values": list(invocations.values())},
+            {"Id": "errors", "Timestamps": list(errors), "Values": list(errors.values())},
+        ]
+    }
+    expected = {"MetricDataQueries": ANY, "StartTime": now - timedelta(hours=1), "EndTime": now}
+    stubber.add_response("get_metric_data", answer, expected)
+    stubber.activate()
+    return cloudwatch, stubber
+
+
+def test_status_shows_the_last_sweep_from_the_lambda_metrics_with_no_write_of_its_own():
+    from ripen_dev.operate.sending_commands import last_sweep, last_sweep_line
+
+    # Given CloudWatch's Lambda metrics: the sweep ran at 09:57 and 09:58, one of the runs at 09:58 failed
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    ran = {now - timedelta(minutes=3): 1.0, now - timedelta(minutes=2): 2.0, now - timedelta(minutes=1): 0.0}
+    cloudwatch, stubber = cloudwatch_answering(ran, {now - timedelta(minutes=2): 1.0}, now)
+    # When status asks for the sweep function's last hour
+    found = last_sweep(cloudwatch, "ripen-prod-SweepFunction-abc", now)
+    # Then it reads the function's Invocations and Errors per minute, and says when it last ran
+    stubber.assert_no_pending_responses()
+    assert found == {
+        "function": "ripen-prod-SweepFunction-abc",
+        "last_run": "2026-03-02T09:58:00+00:00",
+        "runs_last_hour": 3,
+        "errors_last_hour": 1,
+        "hours": 1,
+    }
+    assert last_sweep_line(found) == "last sweep: 2026-03-02T09:58:00+00:00 (3 runs in the last hour, 1 FAILED)"
+
+
+def test_a_sweep_that_did_not_run_for_an_hour_is_said_loudly_and_the_dev_stack_says_unknown():
+    from ripen_dev.operate.sending_commands import last_sweep, last_sweep_line
+
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    cloudwatch, _ = cloudwatch_answering({}, {}, now)
+    silent = last_sweep(cloudwatch, "ripen-prod-SweepFunction-abc", now)
+    assert last_sweep_line(silent).startswith("last sweep: NONE in the last hour")
+    dev = {"unknown": "no SweepFunctionName stack output (ripen dev sweeps in-process, every few seconds)"}
+    assert last_sweep_line(dev).startswith("last sweep: unknown (no SweepFunctionName stack output")

@@ -21,6 +21,7 @@ from ripen.ports.mailer import (
     MailerUnavailableError,
     OutgoingEmail,
     RejectedError,
+    SandboxRejectedError,
     SendingStoppedError,
     SendUncertainError,
     ThrottledError,
@@ -114,6 +115,36 @@ def test_each_ses_error_becomes_the_error_the_sender_acts_on(ses, code, status, 
         SesMailer(client=client).send(OUTGOING)
     assert caught.value.code == code
     assert "ana@example.com" not in str(caught.value)  # never an address in a reason, log or metric
+
+
+@pytest.mark.parametrize(
+    ("message", "raised"),
+    [
+        # the sandbox: SES names the recipient it would not email
+        (
+            "Email address is not verified. The following identities failed the check in region US-EAST-1: "
+            "Ana@Example.com",
+            SandboxRejectedError,
+        ),
+        # an unverified From address: the same words, but the sender named; a plain rejection
+        (
+            "Email address is not verified. The following identities failed the check in region US-EAST-1: "
+            "maya@acme.example",
+            RejectedError,
+        ),
+        ("Illegal address", RejectedError),
+    ],
+)
+def test_only_a_recipient_refused_as_unverified_is_the_sandbox(ses, message, raised):
+    # Given SES refusing the send with MessageRejected
+    client, stubber = ses
+    stubber.add_client_error("send_email", "MessageRejected", message, http_status_code=400)
+    # When the adapter sends the email to ana@example.com
+    with pytest.raises(RejectedError) as caught:
+        SesMailer(client=client).send(OUTGOING)
+    # Then only the refusal naming the recipient is told apart as the sandbox
+    assert type(caught.value) is raised
+    assert "example.com" not in caught.value.reason.lower()
 
 
 class Failing:

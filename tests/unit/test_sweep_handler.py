@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -13,9 +14,11 @@ from ripen.config import Settings
 from ripen.core.records import Consent, Lead
 from ripen.handlers import sweep as sweep_function
 from ripen.models.schedule import ScheduleTick
+from ripen.ports.sending import AccountState
 from ripen.services.nurture import Nurture
 from ripen.services.sweep import SweepIncompleteError
 from ripen_dev.fakes.queue import MemorySendQueue
+from ripen_dev.fakes.sending import MemorySesAccount
 from ripen_dev.fakes.store import InMemoryStore
 from ripen_dev.local import cfn
 from ripen_dev.local.http import LambdaContext
@@ -34,10 +37,15 @@ TABLES = {
 
 
 @pytest.fixture
-def stack(catalog, clock) -> Iterator[tuple[InMemoryStore, MemorySendQueue]]:
+def ses_account() -> MemorySesAccount:
+    return MemorySesAccount()
+
+
+@pytest.fixture
+def stack(catalog, clock, ses_account) -> Iterator[tuple[InMemoryStore, MemorySendQueue]]:
     store, queue = InMemoryStore(), MemorySendQueue()
     settings = Settings.from_env({**TABLES, "SWEEP_SAFETY_MARGIN_MS": "5000"})
-    use(App(settings, store=store, queue=queue, clock=clock, catalog=catalog))
+    use(App(settings, store=store, queue=queue, clock=clock, catalog=catalog, ses_account=ses_account))
     yield store, queue
     use(None)
 
@@ -124,6 +132,81 @@ def test_a_shard_that_cannot_be_read_fails_the_invocation_after_the_rest_is_done
     assert emitted_metrics(capsys.readouterr().out)["SweepFailures"] == 1
 
 
+# -- the SES account: the sandbox, sending switched off (issue 18.2) ----------------------------------
+
+
+class CountedAccount(MemorySesAccount):
+    """GetAccount answered from memory, each read counted; `error` makes the reads raise."""
+
+    def __init__(self, state: AccountState | None = None, error: Exception | None = None) -> None:
+        super().__init__(state)
+        self.reads = 0
+        self.error = error
+
+    def account(self) -> AccountState | None:
+        self.reads += 1
+        if self.error is not None:
+            raise self.error
+        return super().account()
+
+
+def in_the_sandbox(account: MemorySesAccount) -> MemorySesAccount:
+    account.state = replace(account.state, production_access=False, max_24_hour_send=200)
+    return account
+
+
+@pytest.mark.parametrize("ses_account", [in_the_sandbox(CountedAccount())])
+def test_a_sandboxed_account_is_read_once_per_container_and_said_plainly(stack, clock, ses_account, capsys, caplog):
+    # Given an SES account in the sandbox
+    # When the sweep runs twice in one container
+    sweep_function.handler(tick(), LambdaContext())
+    first = emitted_metrics(capsys.readouterr().out)
+    sweep_function.handler(tick(), LambdaContext())
+    second = emitted_metrics(capsys.readouterr().out)
+    # Then GetAccount was read once, and each run says SesSandbox = 1
+    assert ses_account.reads == 1
+    assert first["SesSandbox"] == second["SesSandbox"] == 1
+    # and one clear warning, with the way out
+    warnings = [m for m in caplog.messages if "sandbox" in m]
+    assert len(warnings) == 1
+    assert (
+        "request production access: https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html"
+        in (warnings[0])
+    )
+    # and an hour later it is read again (production access granted shows without a new container)
+    ses_account.state = replace(ses_account.state, production_access=True)
+    clock.advance(hours=1)
+    sweep_function.handler(tick(), LambdaContext())
+    assert ses_account.reads == 2
+    assert emitted_metrics(capsys.readouterr().out)["SesSandbox"] == 0
+
+
+@pytest.mark.parametrize("ses_account", [CountedAccount()])
+def test_an_account_with_production_access_publishes_zero_and_warns_of_nothing(stack, ses_account, capsys, caplog):
+    sweep_function.handler(tick(), LambdaContext())
+    assert emitted_metrics(capsys.readouterr().out)["SesSandbox"] == 0
+    assert not [m for m in caplog.messages if "SES" in m]
+
+
+def test_sending_switched_off_by_ses_counts_as_blocked(stack, ses_account, capsys, caplog):
+    ses_account.state = replace(ses_account.state, sending_enabled=False, enforcement_status="SHUTDOWN")
+    sweep_function.handler(tick(), LambdaContext())
+    assert emitted_metrics(capsys.readouterr().out)["SesSandbox"] == 1
+    assert any("SES has switched sending off" in m for m in caplog.messages)
+
+
+@pytest.mark.parametrize("ses_account", [CountedAccount(error=RuntimeError("no route to SES"))])
+def test_a_failed_account_read_never_fails_the_sweep(stack, catalog, clock, ses_account, capsys, caplog):
+    # Given GetAccount failing, and three leads due
+    three_due_readers(stack, catalog, clock)
+    # When the sweep runs
+    answer = sweep_function.handler(tick(), LambdaContext())
+    # Then it swept as always, said it could not read the account, and published no SesSandbox
+    assert answer["claimed"] == 3
+    assert "could not read the SES account (GetAccount)" in caplog.messages
+    assert "SesSandbox" not in emitted_metrics(capsys.readouterr().out)
+
+
 # -- the declaration in template.yaml ---------------------------------------------------------------
 
 
@@ -181,3 +264,12 @@ def test_the_sweep_may_write_its_tables_and_send_to_the_queue():
     assert tables == {"EnrollmentsTable", "MessagesTable", "HistoryTable"}
     queues = [p["SQSSendMessagePolicy"]["QueueName"] for p in policies if "SQSSendMessagePolicy" in p]
     assert queues == [{"Fn::GetAtt": ["SendQueue", "QueueName"]}]
+
+
+def test_the_sweep_may_read_the_ses_account_and_nothing_else_of_ses():
+    # Given the sweep's statements
+    statements = [s for p in sweep_resource()["Policies"] if "Statement" in p for s in p["Statement"]]
+    actions = [(s["Action"] if isinstance(s["Action"], list) else [s["Action"]], s["Resource"]) for s in statements]
+    ses = [(names, resource) for names, resource in actions if any(name.startswith("ses:") for name in names)]
+    # Then its one SES action is GetAccount (for SesSandbox), which IAM scopes to no resource
+    assert ses == [(["ses:GetAccount"], "*")]

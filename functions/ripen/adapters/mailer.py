@@ -8,6 +8,8 @@ configuration set and the message tags with the call. SES errors become our own 
 - SendingPaused, AccountSuspended, MailFromDomainNotVerified, NotFound -> `SendingStoppedError`:
   sending stops for a while and the alarm metric is raised.
 - MessageRejected, BadRequest -> `RejectedError`: that message is marked failed, with the reason.
+  A MessageRejected "Email address is not verified" that names the recipient (the SES sandbox:
+  only verified recipients) -> `SandboxRejectedError`, so it is reported as the sandbox, not a failure.
 - the request reached SES but no clear answer came back (a 5xx, RequestTimeout, a read timeout,
   the connection dropped after the request was written) -> `SendUncertainError`: SES may have
   accepted it, so it is not simply sent again (see `ripen.core.sending`: the message waits for
@@ -21,14 +23,17 @@ retry a read timeout: a second email); ripen's own machinery decides what to ret
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from typing import Any
 
 from ripen.adapters.aws import client
 from ripen.ports.mailer import (
+    ADDRESS,
     MailerError,
     MailerUnavailableError,
     OutgoingEmail,
     RejectedError,
+    SandboxRejectedError,
     SendingStoppedError,
     SendUncertainError,
     SentEmail,
@@ -46,8 +51,10 @@ REJECTED = frozenset({"MessageRejected", "BadRequestException"})
 UNCERTAIN = frozenset({"RequestTimeout", "RequestTimeoutException"})
 
 
-def classify(code: str, message: str, status: int | None = None) -> MailerError:
+def classify(code: str, message: str, status: int | None = None, recipient: str | None = None) -> MailerError:
     reason = redact(message)[:500]
+    if code == "MessageRejected" and recipient and _unverified_recipient(message, recipient):
+        return SandboxRejectedError(code, reason)
     if code in THROTTLED:
         return ThrottledError(code, reason)
     if code in STOPPED:
@@ -57,6 +64,15 @@ def classify(code: str, message: str, status: int | None = None) -> MailerError:
     if code in UNCERTAIN or (status is not None and status >= 500):
         return SendUncertainError(code, reason)
     return MailerUnavailableError(code, reason)
+
+
+def _unverified_recipient(message: str, recipient: str) -> bool:
+    """Whether SES refused `recipient` as an unverified identity: what the sandbox does. (An
+    unverified From address gets the same words but names the sender only.)"""
+    address = parseaddr(recipient)[1].lower()
+    text = message.lower()
+    named = {found.rstrip(".") for found in ADDRESS.findall(text)}
+    return bool(address) and "not verified" in text and address in named
 
 
 class SesMailer:
@@ -107,7 +123,8 @@ class SesMailer:
         except ClientError as exc:
             error = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            raise classify(str(error.get("Code", "Unknown")), str(error.get("Message", "")), status) from None
+            code, message = str(error.get("Code", "Unknown")), str(error.get("Message", ""))
+            raise classify(code, message, status, email.to) from None
         except HTTPClientError as exc:  # read timeout, connection closed or reset: after the request was written
             raise SendUncertainError(type(exc).__name__, redact(str(exc))[:500]) from None
         except BotoCoreError as exc:

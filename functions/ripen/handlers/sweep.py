@@ -1,6 +1,8 @@
 """The sweep function: EventBridge Scheduler invokes it every minute (template.yaml, SweepFunction).
 
-Parse the tick, run the sweep within the invocation's time, publish its figures.
+Parse the tick, run the sweep within the invocation's time, publish its figures, with whether
+SES is in the sandbox or has switched sending off (`SesSandbox`: GetAccount read once per
+container, ripen.services.account_check; a failed read never fails the sweep).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         lag = (sweep.clock.now() - tick.scheduled_time).total_seconds()
         logger.info("sweep tick", extra={"lag_seconds": round(lag, 3), "attempt": tick.attempt_number})
     try:
+        services.account_check.publish(metrics)
         report = sweep.run(remaining_ms=context.get_remaining_time_in_millis)
         for name, value in report.metrics().items():
             metrics.count(name, value)

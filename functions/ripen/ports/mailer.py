@@ -77,6 +77,12 @@ class RejectedError(MailerError):
     """This one message was refused; sending it again would be refused again."""
 
 
+class SandboxRejectedError(RejectedError):
+    """SES refused it because the account is in the SES sandbox and the recipient is not a verified
+    address: not the message's fault, and every unverified recipient is refused the same way until
+    the account has production access."""
+
+
 class MailerUnavailableError(MailerError):
     """A transient failure (network, server error): try again later."""
 

@@ -10,6 +10,9 @@ from typing import Protocol
 
 from ripen.core.reputation import Counts, Hold
 
+# Where an account in the SES sandbox asks for production access.
+PRODUCTION_ACCESS_URL = "https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html"
+
 
 class SendingControl(Protocol):
     def holds(self) -> list[Hold]:

@@ -187,8 +187,10 @@ class ProductEvents:
         if e.status is Status.GOAL_REACHED:
             result.converted.append(e.sequence)
             self.metrics.count(LEADS_CONVERTED)
+            self.metrics.count_for(e.sequence, LEADS_CONVERTED)
         else:
             self.metrics.count(LEADS_SALES_READY)
+            self.metrics.count_for(e.sequence, LEADS_SALES_READY)
         step = stats_step(e.lead_id, self.catalog.get(e.sequence, e.version), e.sent[-1]) if e.sent else "entered"
         at = e.last_email_at or e.entered_at or self.clock.now()
         self.stats.add({Bucket.of(e.sequence, e.version, step, at): {counter: 1}})

@@ -21,7 +21,10 @@ What happens to a job (one consistent read of the message, its lead and its enro
   confirmed. An email decided before the lead paused is not skipped: it waits for the pause's end.
 - failed (a history entry says why): the email does not render, or SES rejected it. The lead has
   already moved past this step, so it simply carries on with the next one; the failure stays
-  visible on the message, in the history, and in the `EmailsFailed` metric.
+  visible on the message, in the history, and in the `EmailsFailed` metric. A recipient SES
+  refused because the account is in the SES sandbox (unverified address) is not counted as a
+  failure: its message says so (with the link to request production access) and it is counted in
+  `EmailsBlockedBySandbox`.
 - retried: SES throttled us or was unreachable. The lease is given back and the job returns to
   the queue after a short delay; nothing is lost.
 - sending stopped: SES says the account cannot send (paused, suspended, MAIL FROM domain not
@@ -62,6 +65,7 @@ from ripen.ports.mailer import (
     MailerError,
     OutgoingEmail,
     RejectedError,
+    SandboxRejectedError,
     SendingStoppedError,
     SendUncertainError,
     ThrottledError,
@@ -69,6 +73,7 @@ from ripen.ports.mailer import (
 )
 from ripen.ports.metrics import Metrics
 from ripen.ports.queue import JobRedelivery, SendJob
+from ripen.ports.sending import PRODUCTION_ACCESS_URL
 from ripen.ports.store import Store
 from ripen.services.pacing import Pacer
 from ripen.services.reputation import SendingGate
@@ -95,6 +100,10 @@ STOPPED = "SendingStopped"
 IN_DOUBT = "SendsInDoubt"
 RECORDED = "SendsReconciled"
 ABANDONED = "SendsAbandoned"
+BLOCKED_BY_SANDBOX = "EmailsBlockedBySandbox"
+SANDBOX_REASON = (
+    f"SES sandbox: the recipient is not a verified address; request production access: {PRODUCTION_ACCESS_URL}"
+)
 
 
 class Outcome(StrEnum):
@@ -278,6 +287,10 @@ class Sender:
             )
             self._release(leased, self.halt.until, exc)
             raise SendingHaltedError(exc.code, self.stop_for) from exc
+        except SandboxRejectedError:
+            # Not this email's fault: the account may only email verified addresses. Told apart from
+            # a failure in the message, the history and its own metric.
+            return self._finish(leased, MessageStatus.FAILED, SANDBOX_REASON, record, now, BLOCKED_BY_SANDBOX)
         except RejectedError as exc:
             reason = f"SES rejected it ({exc.code}): {redact(exc.reason)}"
             return self._finish(leased, MessageStatus.FAILED, reason, record, now)
@@ -295,6 +308,7 @@ class Sender:
         if not self.store.record_sent(leased, sent.message_id, now):
             logger.error("sent, but the lease was lost before recording it", extra={"message_key": claim.key})
         self.metrics.count(SENT)
+        self.metrics.count_for(claim.sequence, SENT)  # the dashboard's per-sequence widgets
         logger.info(
             "email sent",
             extra={
@@ -380,7 +394,13 @@ class Sender:
         return outcome
 
     def _finish(
-        self, message: Message, status: MessageStatus, reason: str, record: EnrollmentRecord | None, now: datetime
+        self,
+        message: Message,
+        status: MessageStatus,
+        reason: str,
+        record: EnrollmentRecord | None,
+        now: datetime,
+        metric: str | None = None,
     ) -> Outcome:
         claim = message.claim
         verb = "skipped" if status is MessageStatus.SKIPPED else "not sent"
@@ -398,7 +418,7 @@ class Sender:
         if not self.store.record_unsent(message, status, reason, history):
             logger.warning("the message changed before its outcome was recorded", extra={"message_key": claim.key})
             return Outcome.NOTHING
-        self.metrics.count(SKIPPED if status is MessageStatus.SKIPPED else FAILED)
+        self.metrics.count(metric or (SKIPPED if status is MessageStatus.SKIPPED else FAILED))
         logger.info(f"email {verb}", extra={"message_key": claim.key, "step": claim.step, "status": status.value})
         return Outcome.SKIPPED if status is MessageStatus.SKIPPED else Outcome.FAILED
 

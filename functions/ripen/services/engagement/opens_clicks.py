@@ -187,3 +187,4 @@ class OpensClicks:
         if moved.outcome is not None and moved.outcome.handoffs:
             tally.add(bucket, SALES_READY)
             self.parts.metrics.count(LEADS_SALES_READY)
+            self.parts.metrics.count_for(bucket.sequence, LEADS_SALES_READY)
