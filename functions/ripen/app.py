@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # these parts are imported when first used, not by every func
     from ripen.services.pacing import Pacer
     from ripen.services.preferences import Preferences
     from ripen.services.product_events import ProductEvents
+    from ripen.services.replies import Replies
     from ripen.services.reputation import Breaker, SendingGate
     from ripen.services.sender import Sender
     from ripen.services.signup import Signup
@@ -385,6 +386,12 @@ class App:
             lead_id_key=self.lead_id_key,
             max_attributes=self.settings.max_attributes,
         )
+
+    @cached_property
+    def replies(self) -> Replies:
+        from ripen.services.replies import Replies
+
+        return Replies(self.store, self.product_events, self.metrics)
 
     # -- the sender's reputation: holds, the daily quota, the circuit breaker (issue 18) -----------
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model, SqsModel
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model, SnsModel, SqsModel
 
 from ripen.core.records import message_key
 from ripen.handlers import api
@@ -24,6 +24,7 @@ SAMPLES = {
     "HttpApi": ("apigw", APIGatewayProxyEventV2Model),
     "SQS": ("sqs", SqsModel),
     "ScheduleV2": ("schedule", ScheduleTick),
+    "SNS": ("sns", SnsModel),
 }
 
 
@@ -35,6 +36,8 @@ def triggers(function: str) -> list[tuple[str, dict]]:
         if resource["Type"] == "AWS::Lambda::EventSourceMapping" and properties["FunctionName"] == {"Ref": function}:
             source = TEMPLATE["Resources"][properties["EventSourceArn"]["Fn::GetAtt"][0]]["Type"]
             found.append(({"AWS::SQS::Queue": "SQS"}.get(source, source), properties))
+        if resource["Type"] == "AWS::SNS::Subscription" and properties["Endpoint"] == {"Fn::GetAtt": [function, "Arn"]}:
+            found.append(("SNS", properties))
     return found
 
 
