@@ -14,9 +14,9 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ripen.ports.sending import PRODUCTION_ACCESS_URL
 from ripen_dev.operate.target import OperatorError, Target, add_arguments, resolve
 
-PRODUCTION_ACCESS_URL = "https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html"
 CONSOLE_ACCESS_URL = "https://console.aws.amazon.com/ses/home#/account"
 
 
