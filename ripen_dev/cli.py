@@ -7,12 +7,13 @@ import importlib
 import json
 import os
 import sys
-import textwrap
 from collections.abc import Callable
 from collections.abc import Sequence as Args
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ripen_dev.arguments import day, subcommand
 
 if TYPE_CHECKING:
     from ripen.core.sequence import Sequence
@@ -334,13 +335,6 @@ def _share(value: str) -> float:
     return number
 
 
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a date like 2026-03-02") from None
-
-
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -348,19 +342,6 @@ def _version() -> str:
         return version("ripen")
     except PackageNotFoundError:  # run from a checkout that was never installed
         return "unknown"
-
-
-def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, about: str, examples: str
-) -> argparse.ArgumentParser:
-    """A subcommand whose --help says what it is for and shows how it is used."""
-    return commands.add_parser(
-        name,
-        help=summary,
-        description=about,
-        epilog="examples:\n" + "\n".join(f"  {line}" for line in textwrap.dedent(examples).strip().splitlines()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -375,7 +356,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--version", action="version", version=f"ripen {_version()}")
     commands = root.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = _command(
+    p = subcommand(
         commands,
         "lint",
         "check every sequence, email and layout under PATH",
@@ -400,7 +381,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-links", type=int, default=15, metavar="N", help="warn on emails with more links (15)")
     p.set_defaults(run=lint)
 
-    p = _command(
+    p = subcommand(
         commands,
         "preview",
         "render every email of every sequence to HTML, text and .eml files",
@@ -417,7 +398,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--chromium", default="/usr/bin/chromium", help="the Chromium binary for --screenshots")
     p.set_defaults(run=preview)
 
-    p = _command(
+    p = subcommand(
         commands,
         "simulate",
         "play a sequence against a synthetic population with the engine, or replay real history on it",
@@ -438,7 +419,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=90, help="how long to play, from --start (default 90)")
     p.add_argument("--model", metavar="FILE", help="engagement model (YAML or JSON); default: the built-in one")
     p.add_argument("--seed", type=int, default=1, help="the same seed gives the same funnel (default 1)")
-    p.add_argument("--start", type=_day, default=date(2026, 3, 2), help="first signup day, UTC (default 2026-03-02)")
+    p.add_argument("--start", type=day, default=date(2026, 3, 2), help="first signup day, UTC (default 2026-03-02)")
     p.add_argument("--workers", type=int, default=0, help="processes to play shards on (default: every core)")
     p.add_argument("--report", default="simulation-report.html", help="the HTML report to write ('' for none)")
     p.add_argument("--export-history", metavar="FILE", help="also write what happened as a history export (JSONL)")
@@ -454,7 +435,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
     p.set_defaults(run=simulate)
 
-    p = _command(
+    p = subcommand(
         commands,
         "preview-lead",
         "the exact emails and moments one lead gets for a behaviour script, with every decision",
@@ -481,7 +462,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the emails and decisions as JSON")
     p.set_defaults(run=preview_lead)
 
-    p = _command(
+    p = subcommand(
         commands,
         "demo",
         "preview-lead for a lead who clicks the links given (kept for make dev)",
@@ -504,7 +485,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=30, help="stop after this many days")
     p.set_defaults(run=demo)
 
-    p = _command(
+    p = subcommand(
         commands,
         "graph",
         "print a sequence as a Mermaid flowchart",
@@ -520,7 +501,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="a frozen version from versions/ instead of the current one")
     p.set_defaults(run=graph)
 
-    p = _command(
+    p = subcommand(
         commands,
         "schema",
         "print the JSON Schema of sequence.yaml (for editors)",
@@ -534,7 +515,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write it to this file instead")
     p.set_defaults(run=schema)
 
-    p = _command(
+    p = subcommand(
         commands,
         "openapi",
         "print the OpenAPI description of the HTTP API (generated by Powertools)",
@@ -546,7 +527,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write it to this file instead")
     p.set_defaults(run=openapi)
 
-    p = _command(
+    p = subcommand(
         commands,
         "serve",
         "serve the API and the example landing page locally (in memory)",
@@ -561,7 +542,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sequence", default="trial-nurture", help="the default sequence (DEFAULT_SEQUENCE)")
     p.set_defaults(run=serve)
 
-    p = _command(
+    p = subcommand(
         commands,
         "dev",
         "run the whole stack locally: DynamoDB Local, moto (SES, SQS, EventBridge), the functions, an outbox",

@@ -11,11 +11,10 @@ import argparse
 import functools
 import json
 import sys
-import textwrap
 from collections.abc import Callable, Mapping
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from ripen_dev.arguments import day, subcommand
 from ripen_dev.operate.target import OperatorError, add_arguments, resolve
 
 if TYPE_CHECKING:
@@ -25,7 +24,7 @@ Run = Callable[[argparse.Namespace], int]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    lead = _command(
+    lead = subcommand(
         commands,
         "lead",
         "one person on a stack: their story, everything held about them, their erasure",
@@ -37,7 +36,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         """,
     )
     actions = lead.add_subparsers(dest="lead_command", metavar="ACTION", required=True)
-    p = _command(
+    p = subcommand(
         actions,
         "show",
         "consent, enrollments and the timeline of decisions and emails (why she did or didn't get an email)",
@@ -51,7 +50,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("email")
     add_arguments(p)
     p.set_defaults(run=_guarded(lead_show))
-    p = _command(
+    p = subcommand(
         actions,
         "export",
         "everything held about the person, as JSON (a GDPR access request)",
@@ -64,7 +63,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("email")
     add_arguments(p)
     p.set_defaults(run=_guarded(lead_export))
-    p = _command(
+    p = subcommand(
         actions,
         "forget",
         "erase the person (an opt-out or suppression stays, as a keyed hash of the address only)",
@@ -79,7 +78,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_arguments(p)
     p.set_defaults(run=_guarded(lead_forget))
 
-    p = _command(
+    p = subcommand(
         commands,
         "import",
         "import leads from a CSV file or an Amazon Pinpoint endpoint export into a sequence",
@@ -109,7 +108,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_arguments(p)
     p.set_defaults(run=_guarded(import_leads))
 
-    p = _command(
+    p = subcommand(
         commands,
         "report",
         "what happened: per sequence, version and email step, from the Stats table; hand-offs; cost",
@@ -125,7 +124,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         """,
     )
     p.add_argument("--sequence", help="one sequence (default: every sequence in templates/)")
-    p.add_argument("--since", type=_day, help="emails sent (and enrollments ended) on or after this day, YYYY-MM-DD")
+    p.add_argument("--since", type=day, help="emails sent (and enrollments ended) on or after this day, YYYY-MM-DD")
     p.add_argument("--html", metavar="FILE", help="also write the report as HTML, with the simulation report's charts")
     p.add_argument(
         "--lift",
@@ -141,7 +140,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_arguments(p)
     p.set_defaults(run=_guarded(report))
 
-    p = _command(
+    p = subcommand(
         commands,
         "export-history",
         "write real leads' runs of a sequence in the format `ripen simulate --replay` reads",
@@ -153,7 +152,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         """,
     )
     p.add_argument("--sequence", required=True, help="the sequence whose runs to export")
-    p.add_argument("--since", type=_day, help="runs that began on or after this day, YYYY-MM-DD")
+    p.add_argument("--since", type=day, help="runs that began on or after this day, YYYY-MM-DD")
     p.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
     add_arguments(p)
     p.set_defaults(run=_guarded(export_history))
@@ -281,13 +280,6 @@ def export_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a day: YYYY-MM-DD") from None
-
-
 # -- shared ---------------------------------------------------------------------------------------------
 
 
@@ -335,15 +327,3 @@ def aws_problem(exc: BaseException) -> str | None:
             return f"cannot reach AWS: {seen}"
         seen = seen.__cause__ or seen.__context__
     return None
-
-
-def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str, about: str, examples: str
-) -> argparse.ArgumentParser:
-    return commands.add_parser(
-        name,
-        help=summary,
-        description=about,
-        epilog="examples:\n" + "\n".join(f"  {line}" for line in textwrap.dedent(examples).strip().splitlines()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
