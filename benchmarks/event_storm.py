@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.figures import Figure
+from benchmarks.figures import Figure, print_figures
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -80,10 +80,7 @@ def counted(requests: Requests) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    figures = measure(argv)
-    for figure in figures:
-        print(figure.line())
-    return 0 if all(f.met for f in figures) else 1
+    return print_figures(measure(argv))
 
 
 def measure(argv: list[str] | None = None) -> list[Figure]:

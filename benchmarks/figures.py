@@ -14,3 +14,10 @@ class Figure:
 
     def line(self) -> str:
         return f"  {self.name:56}{self.value:>8}   target {self.target:<7} {'met' if self.met else 'MISSED'}"
+
+
+def print_figures(figures: list[Figure]) -> int:
+    """Print each figure with its target; the exit code says whether every one was met."""
+    for figure in figures:
+        print(figure.line())
+    return 0 if all(f.met for f in figures) else 1

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.figures import Figure
+from benchmarks.figures import Figure, print_figures
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
@@ -30,10 +30,7 @@ REPORT_TARGET = 60.0  # seconds, at most, over 100,000 leads
 
 
 def main(argv: list[str] | None = None) -> int:
-    figures = measure(argv)
-    for figure in figures:
-        print(figure.line())
-    return 0 if all(f.met for f in figures) else 1
+    return print_figures(measure(argv))
 
 
 def measure(argv: list[str] | None = None) -> list[Figure]:

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import textwrap
 from datetime import UTC, datetime
 
 from ripen.core.experiments import chosen_email
 from ripen.core.records import EnrollmentRecord
 from ripen.core.sequence import Sequence
 from ripen.core.state import Enrollment, Status
-from ripen.core.validator import validate_text
 from ripen_dev.operate.variants import render, variant_tests
+from tests.support.demo_sequence import load, problems
 
-EMAILS = {"welcome": "Hi!", "welcome-short": "Hi.", "tips": "Tips."}
 AT = datetime(2026, 3, 2, tzinfo=UTC)
-
-
-def load(body: str) -> Sequence:
-    text = 'name: demo\nfrom: "Demo <hi@x.example>"\ndouble_opt_in: false\n' + textwrap.dedent(body)
-    result = validate_text(text, EMAILS.get, "demo/sequence.yaml", expect_name="demo")
-    assert result.sequence is not None, [str(p) for p in result.problems]
-    return result.sequence
-
-
-def problems(body: str) -> list[str]:
-    text = 'name: demo\nfrom: "Demo <hi@x.example>"\ndouble_opt_in: false\n' + textwrap.dedent(body)
-    return [str(p) for p in validate_text(text, EMAILS.get, "demo/sequence.yaml", expect_name="demo").problems]
 
 
 TEST = """\

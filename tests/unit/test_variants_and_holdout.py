@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -10,27 +9,9 @@ from ripen.core.engine import advance, new_enrollment
 from ripen.core.records import MessageClaim
 from ripen.core.sequence import Sequence
 from ripen.core.state import Enrolled, LeadContext, SendEmail, TimerDue
-from ripen.core.validator import validate_text
+from tests.support.demo_sequence import load, problems
 
-EMAILS = {
-    "welcome": "Hi!",
-    "welcome-short": "Hi.",
-    "tips": "Tips.",
-    "confirm": "Please confirm: {{ confirm_url }}",
-}
 NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
-
-
-def load(body: str) -> Sequence:
-    text = 'name: demo\nfrom: "Demo <hi@x.example>"\ndouble_opt_in: false\n' + textwrap.dedent(body)
-    result = validate_text(text, EMAILS.get, "demo/sequence.yaml", expect_name="demo")
-    assert result.sequence is not None, [str(p) for p in result.problems]
-    return result.sequence
-
-
-def problems(body: str) -> list[str]:
-    text = 'name: demo\nfrom: "Demo <hi@x.example>"\ndouble_opt_in: false\n' + textwrap.dedent(body)
-    return [str(p) for p in validate_text(text, EMAILS.get, "demo/sequence.yaml", expect_name="demo").problems]
 
 
 VARIANTS = """\
