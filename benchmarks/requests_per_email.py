@@ -90,7 +90,7 @@ class Requests:
 
     def handle(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         phase = self.phase
-        if phase == "decisions" and model.name == "Query" and params.get("IndexName") == "due":
+        if phase == "decisions" and model.name == "Query" and params.get("IndexName") == "due_keys":
             phase = "sweep index"
         if model.name in READS:
             self.reads[phase] += 1
@@ -651,7 +651,7 @@ def next_due(client: Any, settings: Any) -> datetime | None:
         for shard in range(settings.due_shards):
             answer = client.query(
                 TableName=table,
-                IndexName="due",
+                IndexName="due_keys",
                 KeyConditionExpression="due_shard = :s",
                 ExpressionAttributeValues={":s": {"S": f"{shard:02d}"}},
                 Limit=1,

@@ -366,7 +366,7 @@ def _due(target: Target, now: datetime) -> dict[str, Any]:
             for shard in shards:
                 pages = dynamodb.get_paginator("query").paginate(
                     TableName=table,
-                    IndexName="due",
+                    IndexName="due_keys",
                     KeyConditionExpression="due_shard = :s AND due_at <= :now",
                     ExpressionAttributeValues={":s": {"S": shard}, ":now": {"N": str(round(now.timestamp(), 3))}},
                     Select="COUNT",

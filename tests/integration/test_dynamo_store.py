@@ -126,7 +126,7 @@ def test_the_due_index_holds_only_waiting_enrollments(dynamo_store, dynamo_setti
     decision = advance(record.enrollment, Stopped("suppressed"), sequence, clock.now())
     dynamo_store.commit(change_for(record, decision, sequence, "stop", clock.now(), record.revision))
     client = boto3.client("dynamodb", endpoint_url=dynamo_settings.dynamodb_endpoint, region_name="us-east-1")
-    indexed = client.scan(TableName=dynamo_settings.enrollments_table, IndexName="due")["Items"]
+    indexed = client.scan(TableName=dynamo_settings.enrollments_table, IndexName="due_keys")["Items"]
     assert len(indexed) == 5
 
 

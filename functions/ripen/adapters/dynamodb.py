@@ -6,13 +6,14 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pynamodb.attributes import Attribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
+from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
 from ripen.adapters import tables
@@ -137,9 +138,9 @@ class DynamoStore:
                 "lead_id": {"S": after.enrollment.lead_id},
                 "sequence": {"S": after.enrollment.sequence},
             }
-        items = EnrollmentItem.due.query(
-            shard, EnrollmentItem.due_at <= now, limit=limit, page_size=limit, last_evaluated_key=start
-        )
+        # Eventually consistent item reads (half the units), as the index itself is: a record read
+        # stale is written back only at its revision (`commit`): it loses the race, the next run reads it.
+        items = _still_due(EnrollmentItem.due, EnrollmentItem, _enrollment_key, shard, now, limit, start)
         return [_record(item) for item in items]
 
     def commit(self, change: Change) -> bool:
@@ -265,9 +266,10 @@ class DynamoStore:
                 "due_at": {"N": MessageItem.due_at.serialize(after.due_at)},
                 "message_key": {"S": after.claim.key},
             }
-        items = MessageItem.due.query(
-            shard, MessageItem.due_at <= now, limit=limit, page_size=limit, last_evaluated_key=start
-        )
+        # Eventually consistent item reads, as the index is: every write on a message read here is
+        # conditioned on its status, attempts or due time as read (`postpone_message`, the lease), so
+        # one read stale writes nothing.
+        items = _still_due(MessageItem.due, MessageItem, _message_key, shard, now, limit, start)
         return [_message(item) for item in items]
 
     def postpone_message(self, message: Message, until: datetime) -> bool:
@@ -462,7 +464,8 @@ class DynamoStore:
     # -- hand-offs ------------------------------------------------------------------------------------
 
     def handoffs_due(self, now: datetime, limit: int) -> list[Message]:
-        items = MessageItem.due.query(HANDOFF_SHARD, MessageItem.due_at <= now, limit=limit, page_size=limit)
+        # Eventually consistent: the service reads each again consistently before publishing it.
+        items = _still_due(MessageItem.due, MessageItem, _message_key, HANDOFF_SHARD, now, limit, None)
         return [_message(item) for item in items]
 
     def record_handoff(self, key: str, at: datetime, error: str | None = None) -> bool:
@@ -698,6 +701,50 @@ def _lead(item: LeadItem) -> Lead:
 def enrollment_record(item: EnrollmentItem) -> EnrollmentRecord:
     """The enrollment an item holds (also for operator reports, which read the table themselves)."""
     return _record(item)
+
+
+_Due = TypeVar("_Due", EnrollmentItem, MessageItem)
+
+
+def _still_due(
+    index: GlobalSecondaryIndex[_Due],
+    model: type[_Due],
+    key: Callable[[_Due], Any],
+    shard: str,
+    now: datetime,
+    limit: int,
+    start: dict[str, dict[str, Any]] | None,
+) -> list[_Due]:
+    """One page of the items a keys-only due index lists in `shard` at or before `now`, oldest first,
+    from `start` (an index key): the keys, then the items themselves, one BatchGetItem per page of keys.
+    An item read after its key may have moved on (its timer fired, it was sent, its due time moved):
+    only those still where the index listed them are kept (so due at `now`; one that moved is listed
+    again at its new place, this run if that is further on, else the next). Keys are read on, from
+    the index's own last key, in place of those left out: a short page still means the index has no
+    more, and the last item's due key is its place in the index (the next page's `after`)."""
+    found: list[_Due] = []
+    while len(found) < limit:
+        wanted = limit - len(found)
+        page = index.query(shard, model.due_at <= now, limit=wanted, page_size=wanted, last_evaluated_key=start)
+        listed = list(page)
+        if listed:
+            items = {key(item): item for item in model.batch_get([key(k) for k in listed], consistent_read=False)}
+            for entry in listed:
+                item = items.get(key(entry))
+                if item is not None and (item.due_shard, item.due_at) == (entry.due_shard, entry.due_at):
+                    found.append(item)
+        start = page.last_evaluated_key
+        if len(listed) < wanted or start is None:
+            break
+    return found
+
+
+def _enrollment_key(item: EnrollmentItem) -> tuple[str, str]:
+    return item.lead_id, item.sequence
+
+
+def _message_key(item: MessageItem) -> str:
+    return item.message_key
 
 
 def _record(item: EnrollmentItem) -> EnrollmentRecord:

@@ -20,7 +20,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.constants import NUMBER
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 
@@ -68,9 +68,11 @@ class LeadItem(Model):
 
 
 class DueIndex(GlobalSecondaryIndex["EnrollmentItem"]):
+    """Keys only: an item found here has its table and index keys, nothing else (read the item)."""
+
     class Meta:
-        index_name = "due"
-        projection = AllProjection()
+        index_name = "due_keys"
+        projection = KeysOnlyProjection()
 
     due_shard = UnicodeAttribute(hash_key=True)
     due_at = EpochAttribute(range_key=True)
@@ -127,9 +129,11 @@ class MessageSesIndex(GlobalSecondaryIndex["MessageItem"]):
 
 
 class MessageDueIndex(GlobalSecondaryIndex["MessageItem"]):
+    """Keys only, like `DueIndex`."""
+
     class Meta:
-        index_name = "due"
-        projection = AllProjection()
+        index_name = "due_keys"
+        projection = KeysOnlyProjection()
 
     due_shard = UnicodeAttribute(hash_key=True)
     due_at = EpochAttribute(range_key=True)
