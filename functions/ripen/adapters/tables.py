@@ -19,6 +19,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -219,9 +220,13 @@ MODELS: dict[str, type[Model]] = {
 }
 
 
-def bind(table_names: dict[str, str], region: str, host: str | None = None) -> None:
-    """Point every model at its table (names come from the env vars template.yaml sets)."""
+def bind(table_names: dict[str, str], region: str, host: str | None = None) -> Connection:
+    """Point every model at its table (names come from the env vars template.yaml sets), every table
+    at one connection, and return it. pynamodb gives each model a connection of its own, and each
+    connection its own botocore session, which loads DynamoDB's service model again: a cold start
+    would pay for that once per table; one connection makes one session and one client."""
     bound: list[tuple[str, type[Model]]] = [*MODELS.items(), ("leads", ErasedItem)]
+    connections = []
     for role, model in bound:
         model.Meta.table_name = table_names[role]
         model.Meta.region = region
@@ -229,3 +234,12 @@ def bind(table_names: dict[str, str], region: str, host: str | None = None) -> N
         model._connection = None  # pynamodb caches the connection per class
         for index in model._indexes.values():
             index._connection = None  # type: ignore[attr-defined]
+        connections.append(model._get_connection())  # the table's schema, from the model: no request
+    shared = connections[0].connection
+    known = {connections[0].table_name}
+    for table in connections[1:]:
+        if table.table_name not in known:  # the erased share the Leads table with the leads
+            shared.add_meta_table(table.get_meta_table())
+            known.add(table.table_name)
+        table.connection = shared
+    return shared
