@@ -220,13 +220,33 @@ MODELS: dict[str, type[Model]] = {
 }
 
 
+class SharedSessionConnection(Connection):
+    """pynamodb's connection, on the botocore session every other client of the process is made
+    from (`ripen.adapters.aws.session`): botocore's data files are loaded once per container."""
+
+    @property
+    def session(self) -> Any:
+        from ripen.adapters.aws import session
+
+        return session()
+
+    @property
+    def client(self) -> Any:
+        from ripen.adapters.aws import CREATING
+
+        with CREATING:
+            return super().client
+
+
 def bind(table_names: dict[str, str], region: str, host: str | None = None) -> Connection:
     """Point every model at its table (names come from the env vars template.yaml sets), every table
     at one connection, and return it. pynamodb gives each model a connection of its own, and each
-    connection its own botocore session, which loads DynamoDB's service model again: a cold start
-    would pay for that once per table; one connection makes one session and one client."""
+    connection its own botocore session, which loads botocore's data files and DynamoDB's model
+    again: a cold start would pay for that once per table; one connection on the process's session
+    makes one client and loads them once."""
     bound: list[tuple[str, type[Model]]] = [*MODELS.items(), ("leads", ErasedItem)]
-    connections = []
+    shared = SharedSessionConnection(region=region, host=host)
+    known: set[str] = set()
     for role, model in bound:
         model.Meta.table_name = table_names[role]
         model.Meta.region = region
@@ -234,10 +254,7 @@ def bind(table_names: dict[str, str], region: str, host: str | None = None) -> C
         model._connection = None  # pynamodb caches the connection per class
         for index in model._indexes.values():
             index._connection = None  # type: ignore[attr-defined]
-        connections.append(model._get_connection())  # the table's schema, from the model: no request
-    shared = connections[0].connection
-    known = {connections[0].table_name}
-    for table in connections[1:]:
+        table = model._get_connection()  # the table's schema, from the model: no request
         if table.table_name not in known:  # the erased share the Leads table with the leads
             shared.add_meta_table(table.get_meta_table())
             known.add(table.table_name)
