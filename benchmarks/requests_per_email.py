@@ -777,11 +777,82 @@ PHASES_OF = {
     "sender": ("sender",),
     "engagement": ("engagement",),
 }
+# A cold start, as Lambda bills it (INIT of managed runtimes is billed since August 2025): INIT
+# imports the handler's module, with the tracer on as in Lambda (the X-Ray SDK); then the first
+# invocation does the rest of the one-time work before its first AWS request: the settings, the parts
+# the handler takes from `ripen.app` (the catalog of sequences loaded and checked), the Secrets Manager
+# client (in AWS the keys come from there) and the other clients its first requests create (botocore
+# loads each service's model). That part is not INIT, but it is billed all the same, in the first
+# invocation's duration: it is counted here as part of the cold start. Measured without a request to
+# AWS (keys from local values); printed as imports + first-invocation setup.
 HANDLER_IMPORTS = {
-    "api": ("ripen.handlers.api", "ripen.app", "ripen.web.signup", "ripen.web.subscription"),
-    "sweep": ("ripen.handlers.sweep", "ripen.app"),
-    "sender": ("ripen.handlers.sender", "ripen.app"),
-    "engagement": ("ripen.handlers.engagement", "ripen.app"),
+    "api": "ripen.handlers.api",
+    "sweep": "ripen.handlers.sweep",
+    "sender": "ripen.handlers.sender",
+    "engagement": "ripen.handlers.engagement",
+}
+FIRST_INVOCATION = {
+    "api": (
+        "a = app(); a.metrics; handler.resolver(); a.signup; a.signup_limits; a.captcha; a.links; secrets()\n"
+        "dynamodb(a.store, 'leads', 'enrollments', 'messages'); a.send_queue.client\n"
+    ),
+    "sweep": (
+        "from ripen.models.schedule import ScheduleTick; ScheduleTick.model_validate({})\n"
+        "a = app(); a.metrics; a.sweep; a.account_check; a.ses_account.client\n"
+        "dynamodb(a.store, 'enrollments', 'messages'); a.send_queue.client\n"
+    ),
+    "sender": (
+        "a = app(); a.metrics; a.sender; secrets()\n"
+        "dynamodb(a.store, 'leads', 'enrollments', 'messages', 'history'); a.mailer.client; a.send_queue.client\n"
+        "a.sending_control.client\n"
+    ),
+    "engagement": (
+        "a = app(); a.metrics; a.engagement; a.breaker; secrets()\n"
+        "dynamodb(a.store, 'leads', 'enrollments', 'messages', 'history'); a.stats.client; a.sending_control.client\n"
+    ),
+}
+COLD_START_PROBE = """
+import importlib, pathlib, sys, time
+t = time.process_time()
+handler = importlib.import_module(sys.argv[1])
+imported = time.process_time() - t
+from ripen.adapters import tables
+from ripen.app import app
+
+def dynamodb(store, *roles):
+    store._connection.client  # transactions
+    for role in roles:
+        tables.MODELS[role]._get_connection().connection.client
+
+def secrets():  # what reading a key by its ARN builds: the Secrets Manager client
+    from ripen.adapters.secrets import secrets_manager
+    secrets_manager()
+
+exec(sys.argv[2])
+# VmHWM: this process's own peak (ru_maxrss would keep the forking parent's across exec)
+peak = [l for l in pathlib.Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM')]
+print(imported, time.process_time() - t, int(peak[0].split()[1]) / 1024)
+"""
+# The environment a function has in Lambda (tracing on), with local stand-ins for the secrets.
+LAMBDA_ENV = {
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "AWS_LAMBDA_FUNCTION_NAME": "ripen-cold-start",
+    "POWERTOOLS_SERVICE_NAME": "ripen",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "cold-start",  # credentials from the environment, as Lambda gives them
+    "AWS_SECRET_ACCESS_KEY": "cold-start",
+    "AWS_SESSION_TOKEN": "cold-start",
+    "TEMPLATES_DIR": str(REPO / "templates"),
+    "TOKEN_SECRET": "a local stand-in for the link key, long enough",
+    "LEAD_ID_SECRET": "a local stand-in for the lead-id key, long enough",
+    "SEND_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/send",
+    "SALES_BUS_NAME": "sales",
+    "SENDER_COMPANY": "Example Inc.",
+    "SENDER_POSTAL_ADDRESS": "1 Main Street, Springfield",
+    "SES_MAX_SEND_RATE": "14",
+    **{name: name.lower() for name in ("LEADS_TABLE", "ENROLLMENTS_TABLE", "MESSAGES_TABLE", "HISTORY_TABLE")},
+    **{name: name.lower() for name in ("STATS_TABLE", "SENDING_TABLE", "LIMITS_TABLE", "EVENT_IDS_TABLE")},
 }
 
 
@@ -796,36 +867,37 @@ API_COLD_START_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Init:
-    """One function's INIT as measured in a fresh interpreter: CPU seconds and peak resident MB."""
+    """One function's cold start as measured in a fresh interpreter: CPU seconds (all of it, and
+    the handler module's imports alone) and peak resident MB."""
 
     seconds: float
     resident_mb: float
+    import_seconds: float = 0.0
 
 
 def init_costs() -> dict[str, Init]:
-    """Each function's INIT, measured in a fresh interpreter: its imports and one DynamoDB client
-    (botocore loads the service model), the best of three."""
+    """Each function's cold start (see FIRST_INVOCATION), measured in a fresh interpreter, the best
+    of three."""
     import subprocess
 
     out: dict[str, Init] = {}
-    for function, modules in HANDLER_IMPORTS.items():
-        code = (
-            "import importlib, pathlib, time; t = time.process_time()\n"
-            f"for m in {modules!r}: importlib.import_module(m)\n"
-            "import boto3; boto3.client('dynamodb', region_name='us-east-1')\n"
-            # VmHWM: this process's own peak (ru_maxrss would keep the forking parent's across exec)
-            "peak = [l for l in pathlib.Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM')]\n"
-            "print(time.process_time() - t, int(peak[0].split()[1]) / 1024)"
-        )
-        env = {**os.environ, "PYTHONPATH": f"{REPO / 'functions'}{os.pathsep}{REPO}"}
+    path = f"{REPO / 'functions'}{os.pathsep}{REPO}"
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": path, **LAMBDA_ENV}
+    for function, module in HANDLER_IMPORTS.items():
         measured = []
         for _ in range(3):
             done = subprocess.run(  # noqa: S603 - this Python, our own modules
-                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+                [sys.executable, "-c", COLD_START_PROBE, module, FIRST_INVOCATION[function]],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if done.returncode == 0:
-                seconds, resident = done.stdout.strip().splitlines()[-1].split()
-                measured.append(Init(float(seconds), float(resident)))
+                imported, seconds, resident = done.stdout.strip().splitlines()[-1].split()
+                measured.append(Init(float(seconds), float(resident), float(imported)))
+            else:
+                print(f"{function}: cold start not measured: {done.stderr.strip().splitlines()[-1:]}")
         out[function] = min(measured, key=lambda i: i.seconds) if measured else Init(0.0, 0.0)
     return out
 
@@ -917,13 +989,18 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
     row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
     sizes = ", ".join(f"{f} {memory[f]} MB" for f in FUNCTIONS)
-    inits = ", ".join(f"{f} {1000 * init[f].seconds:.0f} ms, {init[f].resident_mb:.0f} MB" for f in FUNCTIONS)
+    inits = ", ".join(
+        f"{f} {1000 * init[f].seconds:.0f} ms (imports {1000 * init[f].import_seconds:.0f} + first invocation's"
+        f" setup {1000 * (init[f].seconds - init[f].import_seconds):.0f}), {init[f].resident_mb:.0f} MB"
+        for f in FUNCTIONS
+    )
     print(
         f"Lambda duration, modelled (see FULL_VCPU_MB): the handlers' CPU time measured here over their CPU"
         f" share at the template's MemorySize ({sizes}), plus {DYNAMODB_SECONDS * 1000:.0f} ms per DynamoDB"
         f" request and {SES_SECONDS * 1000:.0f} ms per SES call; a cold start (an invocation more than"
         f" {KEPT_WARM.total_seconds() / 60:.0f} minutes after the function's previous one) adds its INIT's CPU"
-        f" (measured, with peak resident memory: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s,"
+        f" and its first invocation's one-time setup (measured, see FIRST_INVOCATION, with peak resident"
+        f" memory: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s,"
         f" ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
     )
     power_tuning(bills)

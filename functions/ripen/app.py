@@ -1,4 +1,7 @@
 """Wiring: the parts a handler needs, built once per container on first use (never at import).
+Each part imports its modules when it is built: a function loads only what it uses (the sweep no
+email rendering, the engagement function no rendering either), and importing a handler loads none
+of it (tests/unit/test_cold_start.py).
 
 Tests and `ripen dev` install their own parts with `use(App(...))`.
 """
@@ -11,32 +14,29 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ripen.adapters.queue import SqsSendQueue
-from ripen.adapters.templates import load_catalog
-from ripen.config import Settings
-from ripen.core.links import Links
-from ripen.core.tokens import KeyRing
-from ripen.core.validator import Catalog, SequenceError
-from ripen.ports.clock import Clock, SystemClock
-from ripen.ports.queue import JobRedelivery, SendQueue
-from ripen.ports.store import Store
-from ripen.services.nurture import Nurture
-
 if TYPE_CHECKING:  # these parts are imported when first used, not by every function at start
+    from ripen.config import Settings
+    from ripen.core.links import Links
+    from ripen.core.tokens import KeyRing
+    from ripen.core.validator import Catalog
     from ripen.mail.compose import Composer
     from ripen.mail.render import Renderer
     from ripen.ports.bus import EventBus
     from ripen.ports.captcha import CaptchaVerifier
+    from ripen.ports.clock import Clock
     from ripen.ports.event_ids import EventIds
     from ripen.ports.limits import Limiter
     from ripen.ports.mailer import Mailer
     from ripen.ports.metrics import Metrics
+    from ripen.ports.queue import JobRedelivery, SendQueue
     from ripen.ports.sending import SendingControl, SesAccount
     from ripen.ports.stats import Stats
+    from ripen.ports.store import Store
     from ripen.services.account_check import AccountCheck
     from ripen.services.engagement import Engagement
     from ripen.services.handoffs import HandOffs
     from ripen.services.limits import SignupLimits
+    from ripen.services.nurture import Nurture
     from ripen.services.pacing import Pacer
     from ripen.services.preferences import Preferences
     from ripen.services.product_events import ProductEvents
@@ -95,10 +95,14 @@ class App:
 
     @cached_property
     def settings(self) -> Settings:
+        from ripen.config import Settings
+
         return self._settings or Settings.from_env()
 
     @cached_property
     def clock(self) -> Clock:
+        from ripen.ports.clock import SystemClock
+
         return self._clock or SystemClock()
 
     @cached_property
@@ -113,6 +117,9 @@ class App:
     def catalog(self) -> Catalog:
         if self._catalog is not None:
             return self._catalog
+        from ripen.adapters.templates import load_catalog
+        from ripen.core.validator import SequenceError
+
         catalog = load_catalog(self.settings.templates_dir)
         if catalog.problems:
             raise SequenceError(catalog.problems)  # CI lint stops this before deploy
@@ -124,6 +131,8 @@ class App:
             return self._queue
         if not self.settings.send_queue_url:
             raise RuntimeError("SEND_QUEUE_URL is not set")
+        from ripen.adapters.queue import SqsSendQueue
+
         return SqsSendQueue(self.settings.send_queue_url)
 
     @cached_property
@@ -147,10 +156,14 @@ class App:
 
     @cached_property
     def links(self) -> Links:
+        from ripen.core.links import Links
+
         return Links(self.settings.public_base_url, self.token_key, self.link_lifetime)
 
     @cached_property
     def nurture(self) -> Nurture:
+        from ripen.services.nurture import Nurture
+
         handoffs = self.handoffs if self.hands_off_at_once else None
         return Nurture(self.store, self.catalog, self.send_queue, self.clock, handoffs)
 
@@ -203,11 +216,15 @@ class App:
 
     @cached_property
     def redelivery(self) -> JobRedelivery:
+        from ripen.ports.queue import JobRedelivery
+
         queue = self.send_queue
         if isinstance(queue, JobRedelivery):  # SQS and the in-memory queue both defer a received job
             return queue
         if not self.settings.send_queue_url:
             raise RuntimeError("SEND_QUEUE_URL is not set")
+        from ripen.adapters.queue import SqsSendQueue
+
         return SqsSendQueue(self.settings.send_queue_url)
 
     @cached_property

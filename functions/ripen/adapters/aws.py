@@ -5,6 +5,7 @@ a function that makes no AWS call never pays for it."""
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -12,6 +13,8 @@ CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 10
 # Standard mode retries throttling and transient errors only, with jittered exponential backoff.
 RETRIES = 4
+# botocore makes clients from one session one at a time (creating them is not thread-safe).
+CREATING = threading.Lock()
 
 
 def client(service: str, region: str | None = None, *, retries: int = RETRIES, endpoint_url: str | None = None) -> Any:
@@ -25,12 +28,14 @@ def client(service: str, region: str | None = None, *, retries: int = RETRIES, e
         read_timeout=READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "total_max_attempts": retries + 1},
     )
-    return _session().create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+    with CREATING:
+        return session().create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 @cache
-def _session() -> Any:
-    """Loading a session reads botocore's data files: once per container is enough."""
+def session() -> Any:
+    """Loading a session reads botocore's data files (endpoints, each service's model): once per
+    container is enough. pynamodb's connection uses it too (`ripen.adapters.tables.bind`)."""
     from botocore.session import get_session
 
     return get_session()

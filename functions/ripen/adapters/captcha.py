@@ -57,11 +57,9 @@ class SiteVerifyCaptcha:
 def captcha_secret(settings: Settings) -> str:
     """The provider's secret key: Secrets Manager in AWS (CAPTCHA_SECRET_ARN), CAPTCHA_SECRET locally."""
     if settings.captcha_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
+        from ripen.adapters.secrets import secret_value, unwrap
 
-        from ripen.adapters.secrets import CACHE_SECONDS, unwrap
-
-        return unwrap(str(parameters.get_secret(settings.captcha_secret_arn, max_age=CACHE_SECONDS)))
+        return unwrap(secret_value(settings.captcha_secret_arn))
     if settings.captcha_secret:
         return settings.captcha_secret
     raise MissingSecretError("set CAPTCHA_SECRET_ARN (AWS) or CAPTCHA_SECRET (local) to check CAPTCHAs")

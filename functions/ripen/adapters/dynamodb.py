@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from pynamodb.attributes import Attribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
@@ -69,7 +68,7 @@ ERASED_PREFIX = "erased#"  # the Leads table's items of erased addresses (lead i
 
 class DynamoStore:
     def __init__(self, settings: Settings) -> None:
-        tables.bind(
+        self._connection = tables.bind(  # one connection for every table and the transactions
             {
                 "leads": settings.leads_table,
                 "enrollments": settings.enrollments_table,
@@ -80,7 +79,6 @@ class DynamoStore:
             region=settings.region,
             host=settings.dynamodb_endpoint,
         )
-        self._connection = Connection(region=settings.region, host=settings.dynamodb_endpoint)
         self._shard_count = settings.due_shards
         self.shards = tuple(f"{i:02d}" for i in range(settings.due_shards))
         self._history_ttl = timedelta(days=settings.history_retention_days)

@@ -1,5 +1,6 @@
-"""The stack's secrets: Secrets Manager in AWS (through Powertools parameters, cached), an
-environment variable locally. Never logged, never in the repo.
+"""The stack's secrets: Secrets Manager in AWS (read with the functions' own botocore client,
+cached), an environment variable locally. Never logged, never in the repo. (Not through Powertools'
+parameters: that module imports boto3 and s3transfer, for this one call, on every cold start.)
 
 - The link-signing keys (`TOKEN_SECRET_ARN` / `TOKEN_SECRET`): a plain secret is one key; JSON
   `{"current": "k2", "keys": {"k1": "...", "k2": "..."}}` is a key ring, so the key can rotate
@@ -12,6 +13,9 @@ environment variable locally. Never logged, never in the repo.
 from __future__ import annotations
 
 import json
+import time
+from functools import cache
+from typing import Any
 
 from ripen.config import Settings
 from ripen.core.tokens import KeyRing
@@ -43,12 +47,31 @@ def lead_id_key(settings: Settings) -> bytes:
 
 def _read(arn: str | None, value: str | None, arn_name: str, value_name: str, purpose: str) -> str:
     if arn:
-        from aws_lambda_powertools.utilities import parameters  # lazy: boto3 only when needed
-
-        return str(parameters.get_secret(arn, max_age=CACHE_SECONDS))
+        return secret_value(arn)
     if value:
         return value
     raise MissingSecretError(f"set {arn_name} (AWS) or {value_name} (local) to {purpose}")
+
+
+_read_secrets: dict[str, tuple[str, float]] = {}  # ARN: (value, when it was read, monotonic)
+
+
+def secret_value(arn: str) -> str:
+    """The secret's current value, read again once it is CACHE_SECONDS old."""
+    cached = _read_secrets.get(arn)
+    if cached is not None and time.monotonic() - cached[1] < CACHE_SECONDS:
+        return cached[0]
+    value = str(secrets_manager().get_secret_value(SecretId=arn)["SecretString"])
+    _read_secrets[arn] = (value, time.monotonic())
+    return value
+
+
+@cache
+def secrets_manager() -> Any:
+    """The Secrets Manager client, made on the first secret read (functions with local keys never pay)."""
+    from ripen.adapters.aws import client
+
+    return client("secretsmanager")
 
 
 def _long_enough(key: bytes, what: str) -> bytes:

@@ -19,6 +19,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.constants import NUMBER
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -223,9 +224,33 @@ MODELS: dict[str, type[Model]] = {
 }
 
 
-def bind(table_names: dict[str, str], region: str, host: str | None = None) -> None:
-    """Point every model at its table (names come from the env vars template.yaml sets)."""
+class SharedSessionConnection(Connection):
+    """pynamodb's connection, on the botocore session every other client of the process is made
+    from (`ripen.adapters.aws.session`): botocore's data files are loaded once per container."""
+
+    @property
+    def session(self) -> Any:
+        from ripen.adapters.aws import session
+
+        return session()
+
+    @property
+    def client(self) -> Any:
+        from ripen.adapters.aws import CREATING
+
+        with CREATING:
+            return super().client
+
+
+def bind(table_names: dict[str, str], region: str, host: str | None = None) -> Connection:
+    """Point every model at its table (names come from the env vars template.yaml sets), every table
+    at one connection, and return it. pynamodb gives each model a connection of its own, and each
+    connection its own botocore session, which loads botocore's data files and DynamoDB's model
+    again: a cold start would pay for that once per table; one connection on the process's session
+    makes one client and loads them once."""
     bound: list[tuple[str, type[Model]]] = [*MODELS.items(), ("leads", ErasedItem)]
+    shared = SharedSessionConnection(region=region, host=host)
+    known: set[str] = set()
     for role, model in bound:
         model.Meta.table_name = table_names[role]
         model.Meta.region = region
@@ -233,3 +258,9 @@ def bind(table_names: dict[str, str], region: str, host: str | None = None) -> N
         model._connection = None  # pynamodb caches the connection per class
         for index in model._indexes.values():
             index._connection = None  # type: ignore[attr-defined]
+        table = model._get_connection()  # the table's schema, from the model: no request
+        if table.table_name not in known:  # the erased share the Leads table with the leads
+            shared.add_meta_table(table.get_meta_table())
+            known.add(table.table_name)
+        table.connection = shared
+    return shared

@@ -19,12 +19,13 @@ from ripen.core.events import EventOutcome
 from ripen.handlers.observability import count_cold_start, for_record, logger, tracer
 from ripen.models.events import InvalidLeadEventError, event_from_queue_body
 from ripen.ports.errors import RetryLaterError
-from ripen.services.product_events import EVENTS_REFUSED
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> None:
+    from ripen.services.product_events import EVENTS_REFUSED  # with the catalog, on the first event
+
     services = app()
     with for_record(record.message_id):
         try:

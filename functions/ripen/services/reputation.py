@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
@@ -41,10 +42,12 @@ from ripen.core.reputation import (
     window_counts,
 )
 from ripen.core.warmup import Ramp, day_start, release_at
-from ripen.models.ses import AnyRecord, BounceRecord, Received
 from ripen.ports.clock import Clock
 from ripen.ports.metrics import Metrics
 from ripen.ports.sending import AccountState, SendingControl, SesAccount
+
+if TYPE_CHECKING:  # the SES event models: the engagement function's, not the sender's (it asks the gate)
+    from ripen.models.ses import AnyRecord, Received
 
 logger = Logger(child=True)
 
@@ -200,6 +203,8 @@ def tally(received: Iterable[Received], failed: set[str | None]) -> Tally:
 
 
 def _counts_of(record: AnyRecord) -> Counts:
+    from ripen.models.ses import BounceRecord
+
     if record.kind == "send":
         return Counts(sends=1)
     if isinstance(record, BounceRecord) and record.permanent:
