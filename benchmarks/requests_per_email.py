@@ -65,6 +65,7 @@ SENDER_BATCH = 10  # the send queue's BatchSize
 # Lambda keeps an idle container for some minutes (not documented; commonly 5 to 15): an invocation
 # later than this after the function's previous one is counted as a cold start (its INIT is billed).
 KEPT_WARM = timedelta(minutes=10)
+XRAY_FIXED_RATE = 0.05  # Lambda's X-Ray sampling beyond the first invocation of each second
 SQS_BATCH = 10  # jobs per SendMessageBatch
 # Calls that accept ReturnConsumedCapacity (Scan too; the product never scans).
 CAPACITY = READS | WRITES
@@ -264,9 +265,21 @@ class Tally:
     cpu: Counter[str] = field(default_factory=Counter)  # their CPU time in this process (the handlers' own work)
     cold: Counter[str] = field(default_factory=Counter)  # invocations likely to start a new container
     last: dict[str, datetime] = field(default_factory=dict)  # simulated time of each function's latest invocation
+    # The simulated seconds in which each function was invoked: X-Ray's sampling (see `traces`)
+    busy_seconds: dict[str, set[int]] = field(default_factory=dict)
     sqs: int = 0  # SQS requests billed (sends, visibility changes; the event source mappings' receives not)
     bus_events: int = 0  # custom events put on the sales bus
     span: timedelta = timedelta()  # simulated time, first signup to last event
+
+    def traces(self, function: str) -> float:
+        """The traces X-Ray would record for `function` with `Tracing: Active`: Lambda samples the
+        first invocation of each second and 5 % of the others, and that cannot be configured
+        (docs.aws.amazon.com/lambda/latest/dg/services-xray.html). The sweep runs alone every minute:
+        each run is a trace, a fixed cost (`idle_sweep_dollars`), not one per email."""
+        if function == "sweep":
+            return 0.0
+        seconds = len(self.busy_seconds.get(function, ()))
+        return seconds + XRAY_FIXED_RATE * max(0, self.invocations[function] - seconds)
 
     @contextmanager
     def invoking(self, function: str, invocations: int = 1, at: datetime | None = None) -> Iterator[None]:
@@ -276,6 +289,7 @@ class Tally:
         self.seconds[function] += time.perf_counter() - started
         self.cpu[function] += time.process_time() - cpu
         if at is not None and function != "sweep":  # the sweep runs every minute: always warm
+            self.busy_seconds.setdefault(function, set()).add(int(at.timestamp()))
             previous = self.last.get(function)
             self.cold[function] += previous is None or at - previous > KEPT_WARM
             self.last[function] = at
@@ -778,7 +792,7 @@ PHASES_OF = {
     "engagement": ("engagement",),
 }
 # A cold start, as Lambda bills it (INIT of managed runtimes is billed since August 2025): INIT
-# imports the handler's module, with the tracer on as in Lambda (the X-Ray SDK); then the first
+# imports the handler's module, with the tracer as the template sets it (on: the X-Ray SDK); then the first
 # invocation does the rest of the one-time work before its first AWS request: the settings, the parts
 # the handler takes from `ripen.app` (the catalog of sequences loaded and checked), the Secrets Manager
 # client (in AWS the keys come from there) and the other clients its first requests create (botocore
@@ -833,7 +847,7 @@ exec(sys.argv[2])
 peak = [l for l in pathlib.Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM')]
 print(imported, time.process_time() - t, int(peak[0].split()[1]) / 1024)
 """
-# The environment a function has in Lambda (tracing on), with local stand-ins for the secrets.
+# The environment a function has in Lambda, with local stand-ins for the secrets (tracing: `init_costs`).
 LAMBDA_ENV = {
     "LAMBDA_TASK_ROOT": "/var/task",
     "AWS_LAMBDA_FUNCTION_NAME": "ripen-cold-start",
@@ -875,14 +889,15 @@ class Init:
     import_seconds: float = 0.0
 
 
-def init_costs() -> dict[str, Init]:
+def init_costs(traced: bool) -> dict[str, Init]:
     """Each function's cold start (see FIRST_INVOCATION), measured in a fresh interpreter, the best
-    of three."""
+    of three; `traced`: with the template's Tracing=Active (the Tracer loads the X-Ray SDK)."""
     import subprocess
 
     out: dict[str, Init] = {}
     path = f"{REPO / 'functions'}{os.pathsep}{REPO}"
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": path, **LAMBDA_ENV}
+    env["POWERTOOLS_TRACE_DISABLED"] = "false" if traced else "true"  # as template.yaml sets it
     for function, module in HANDLER_IMPORTS.items():
         measured = []
         for _ in range(3):
@@ -921,6 +936,7 @@ class Cost:
     run: Run
     memory: dict[str, int]
     init: dict[str, Init] = field(default_factory=dict)  # INIT by function
+    traced: bool = False  # Tracing=Active: X-Ray records traces (billed), the Tracer loads its SDK
 
     def seconds(self, function: str, memory_mb: int) -> float:
         """Modelled billed seconds of every invocation of `function` at `memory_mb`, cold starts in."""
@@ -948,6 +964,7 @@ class Cost:
             "Lambda": sum(self.lambda_dollars(f) for f in FUNCTIONS),
             "SQS": tally.sqs * prices.SQS_REQUEST,
             "EventBridge": tally.bus_events * prices.EVENTBRIDGE_EVENT,
+            "X-Ray": sum(tally.traces(f) for f in FUNCTIONS) * prices.XRAY_TRACE if self.traced else 0.0,
         }
 
     def per_thousand(self, dollars: float) -> float:
@@ -958,8 +975,11 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     """The regimes side by side: what each email costs in requests, billed units, invocations and
     dollars (infrastructure: DynamoDB, Lambda, SQS, EventBridge; SES on its own line)."""
     memory = memory_sizes()
-    init = init_costs()
-    bills = [Cost(run, memory, init) for run in runs]
+    traced = tracing_by_default()
+    untraced_init, traced_init = init_costs(traced=False), init_costs(traced=True)
+    init = traced_init if traced else untraced_init
+    bills = [Cost(run, memory, init, traced) for run in runs]
+    with_tracing = [Cost(run, memory, traced_init, traced=True) for run in runs]
     width = 14
     print()
     print("What an email costs, regimes side by side (on-demand us-east-1 prices: ripen_dev/prices.py)")
@@ -983,9 +1003,22 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     row("SQS requests", [f"{c.run.tally.sqs / c.run.emails:.2f}" for c in bills])
     row("EventBridge custom events", [f"{c.run.tally.bus_events / c.run.emails:.3f}" for c in bills])
     print(f"{'$ per 1,000 emails':44}")
-    for part in ("DynamoDB", "Lambda", "SQS", "EventBridge"):
+    for part in ("DynamoDB", "Lambda", "SQS", "EventBridge", "X-Ray"):
         row(f"  {part}", [f"{c.per_thousand(c.parts[part]):.5f}" for c in bills])
     row("  infrastructure", [f"{c.per_thousand(sum(c.parts.values())):.5f}" for c in bills])
+    state = "on" if traced else "off"
+    row(
+        f"  with Tracing=Active (template: {state})",
+        [f"{c.per_thousand(sum(c.parts.values())):.5f}" for c in with_tracing],
+    )
+    row(
+        "    of which X-Ray traces",
+        [f"{c.per_thousand(c.parts['X-Ray']):.5f}" for c in with_tracing],
+    )
+    row(
+        "    traces per 1,000 emails",
+        [f"{1000 * sum(c.run.tally.traces(f) for f in FUNCTIONS) / c.run.emails:.0f}" for c in with_tracing],
+    )
     row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
     row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
     sizes = ", ".join(f"{f} {memory[f]} MB" for f in FUNCTIONS)
@@ -1002,6 +1035,14 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
         f" and its first invocation's one-time setup (measured, see FIRST_INVOCATION, with peak resident"
         f" memory: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s,"
         f" ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
+    )
+    extra = ", ".join(f"{f} +{1000 * (traced_init[f].seconds - untraced_init[f].seconds):.0f} ms" for f in FUNCTIONS)
+    print(
+        f"X-Ray, with the template's parameter Tracing=Active: Lambda traces the first invocation of each"
+        f" second and {XRAY_FIXED_RATE:.0%} of the rest (not configurable), ${prices.XRAY_TRACE * 1e6:.2f} per"
+        f" million traces; the Tracer then loads the X-Ray SDK on every cold start"
+        f" ({extra})"
+        f" and the sweep's run every minute is a trace too (${43_200 * prices.XRAY_TRACE:.2f} a month)."
     )
     power_tuning(bills)
     print(
@@ -1039,6 +1080,13 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
             )
         )
     return figures
+
+
+def tracing_by_default() -> bool:
+    """Whether template.yaml traces every function when deployed without parameters."""
+    from ripen_dev.local import cfn
+
+    return cfn.parameter_defaults(cfn.load_template(REPO / "template.yaml")).get("Tracing") == "Active"
 
 
 def total_requests(run: Run) -> int:
@@ -1173,6 +1221,8 @@ def idle_sweep_dollars(cost: Cost) -> float | None:
         return None
     per_run = cost.lambda_dollars("sweep") / tally.invocations["sweep"]
     per_run += requests.read_units["sweep index"] / tally.sweeps * prices.READ_REQUEST_UNIT
+    if cost.traced:
+        per_run += prices.XRAY_TRACE  # each run is the only invocation of its second: traced
     return per_run * MINUTES_A_MONTH
 
 

@@ -2,7 +2,8 @@
 
 These are the published on-demand list prices the benchmarks use; they change. Check them against
 https://aws.amazon.com/dynamodb/pricing/on-demand/, /lambda/pricing/, /sqs/pricing/, /eventbridge/pricing/
-/ses/pricing/ and /step-functions/pricing/ when they do, and update them here (the only place they are written).
+/xray/pricing/, /ses/pricing/ and /step-functions/pricing/ when they do, and update them here (the only
+place they are written).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ READ_REQUEST_UNIT = 0.125 / PER_MILLION
 LAMBDA_GB_SECOND = 0.0000133334  # arm64, first tier
 LAMBDA_REQUEST = 0.20 / PER_MILLION
 SQS_REQUEST = 0.40 / PER_MILLION  # standard queue, after the free tier
+XRAY_TRACE = 5.00 / PER_MILLION  # traces recorded (/xray/pricing/), with the template's Tracing=Active
 EVENTBRIDGE_EVENT = 1.00 / PER_MILLION  # custom events put on a bus (AWS service events are free)
 SES_EMAIL = 0.10 / 1_000  # outbound email (not infrastructure: shown on its own)
 # Step Functions Standard workflows, per state transition: $0.025 per 1,000 (/step-functions/pricing/),

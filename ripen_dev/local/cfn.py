@@ -109,14 +109,15 @@ def function_environment(
         own = template["Resources"][function].get("Properties", {}).get("Environment", {}).get("Variables", {})
         variables.update(own)
     env: dict[str, str] = {}
+    met = conditions(template, parameters) if template.get("Conditions") else {}
     for name, value in variables.items():
-        resolved = _resolve(value, refs, params)
+        resolved = _resolve(value, refs, params, met)
         if resolved is not None:
             env[name] = resolved
     return env
 
 
-def _resolve(value: Any, refs: dict[str, str], params: dict[str, str]) -> str | None:
+def _resolve(value: Any, refs: dict[str, str], params: dict[str, str], met: dict[str, bool]) -> str | None:
     if isinstance(value, (str, int, float, bool)):
         return str(value).lower() if isinstance(value, bool) else str(value)
     if isinstance(value, dict) and "Ref" in value:
@@ -129,7 +130,10 @@ def _resolve(value: Any, refs: dict[str, str], params: dict[str, str]) -> str | 
             return refs.get("AWS::Region", "us-east-1")
         return None
     if isinstance(value, dict) and "Fn::If" in value:
-        return None
+        name, when_true, when_false = value["Fn::If"]
+        if name not in met:
+            return None
+        return _resolve(when_true if met[name] else when_false, refs, params, met)
     return None
 
 

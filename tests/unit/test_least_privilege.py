@@ -136,7 +136,7 @@ def test_the_reach_of_a_handler_follows_the_app_parts_it_uses():
 
 
 def test_tracing_brings_only_the_write_only_xray_policy_and_no_other_managed_policy():
-    # Given every function traced (Globals: Tracing Active), as the SAM transform expands it
+    # Given every function's tracing set by the Tracing parameter (Globals), as the SAM transform expands it
     expanded = iam.expand(TEMPLATE, PARAMETERS)
     for function in FUNCTIONS:
         role = expanded["Resources"][f"{function}Role"]["Properties"]

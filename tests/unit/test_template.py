@@ -91,10 +91,18 @@ def test_every_function_logs_into_a_log_group_of_its_own_kept_for_the_chosen_ret
                 assert group in ([depends] if isinstance(depends, str) else depends), name
 
 
-def test_every_function_is_traced():
-    assert TEMPLATE["Globals"]["Function"]["Tracing"] == "Active"
-    for function, properties in cfn.resources_of_type(TEMPLATE, "AWS::Serverless::Function").items():
-        assert properties.get("Tracing", "Active") == "Active", function
+def test_tracing_is_one_parameter_off_by_default_and_the_tracer_follows_it():
+    # Given the template as deployed without parameters, and with Tracing=Active
+    functions = cfn.resources_of_type(TEMPLATE, "AWS::Serverless::Function")
+    assert TEMPLATE["Globals"]["Function"]["Tracing"] == {"Ref": "Tracing"}
+    assert TEMPLATE["Parameters"]["Tracing"]["Default"] == "PassThrough"
+    for function, properties in functions.items():
+        assert "Tracing" not in properties, f"{function}: tracing is decided once, by the parameter"
+        # Then by default Lambda records no trace and Powertools' Tracer is off (the X-Ray SDK never
+        # loads); with Tracing=Active both are on
+        assert cfn.function_environment(TEMPLATE, function, {})["POWERTOOLS_TRACE_DISABLED"] == "true"
+        traced = cfn.function_environment(TEMPLATE, function, {}, {"Tracing": "Active"})
+        assert traced["POWERTOOLS_TRACE_DISABLED"] == "false"
 
 
 def test_the_email_functions_get_every_setting_they_read_and_nothing_unknown():
@@ -112,7 +120,12 @@ def test_the_email_functions_get_every_setting_they_read_and_nothing_unknown():
     for function, names in needed.items():
         variables = set(environment(function))
         assert names <= variables, f"{function} lacks {names - variables}"
-        known = SETTINGS | {"DYNAMODB_ENDPOINT", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"}
+        known = SETTINGS | {
+            "DYNAMODB_ENDPOINT",
+            "POWERTOOLS_SERVICE_NAME",
+            "POWERTOOLS_LOG_LEVEL",
+            "POWERTOOLS_TRACE_DISABLED",
+        }
         assert variables <= known, f"{function} sets unknown {variables - known}"
         assert RESOURCES[function]["Properties"]["CodeUri"] == "functions/"
 

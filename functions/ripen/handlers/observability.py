@@ -9,10 +9,11 @@ Each handler is wrapped the same way:
 - `logger`: structured JSON logs (Powertools); the service name comes from POWERTOOLS_SERVICE_NAME and
   the modules' child loggers share it. Batch handlers add each record's SQS message id while they
   handle it (`for_record`): never an email address, a name or a token.
-- `tracer`: X-Ray (template.yaml: `Tracing: Active`). Where Powertools would turn it off (outside
-  Lambda, under `sam local`, POWERTOOLS_TRACE_DISABLED=true) it gets a provider that records nothing:
-  Powertools' Tracer builds the X-Ray recorder even when it is off, and that import costs about
-  300 ms, so tests, `ripen dev` and the import measurements never load it. Only botocore is patched:
+- `tracer`: X-Ray, when template.yaml's `Tracing` parameter is `Active` (the default `PassThrough`
+  sets POWERTOOLS_TRACE_DISABLED=true: traces cost $5 per million and Lambda traces nearly every
+  invocation of a small sender). Where Powertools would turn it off (that variable, outside Lambda,
+  under `sam local`) it gets a provider that records nothing: Powertools' Tracer builds the X-Ray
+  recorder even when it is off, so a function, a test or `ripen dev` with tracing off never loads it. Only botocore is patched:
   every AWS call (DynamoDB through pynamodb, SES, SQS, EventBridge, Secrets Manager) goes through
   it, and patching everything the SDK knows would import pynamodb, requests and more at init.
 - Responses are not captured as trace metadata: the api's pages carry signed links.
