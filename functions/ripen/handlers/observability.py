@@ -13,9 +13,10 @@ Each handler is wrapped the same way:
   sets POWERTOOLS_TRACE_DISABLED=true: traces cost $5 per million and Lambda traces nearly every
   invocation of a small sender). Where Powertools would turn it off (that variable, outside Lambda,
   under `sam local`) it gets a provider that records nothing: Powertools' Tracer builds the X-Ray
-  recorder even when it is off, so a function, a test or `ripen dev` with tracing off never loads it. Only botocore is patched:
-  every AWS call (DynamoDB through pynamodb, SES, SQS, EventBridge, Secrets Manager) goes through
-  it, and patching everything the SDK knows would import pynamodb, requests and more at init.
+  recorder even when it is off, so a function, a test or `ripen dev` with tracing off never loads it.
+  Only botocore is patched: every AWS call (DynamoDB through pynamodb, SES, SQS, EventBridge,
+  Secrets Manager) goes through it, and patching everything the SDK knows would import pynamodb,
+  requests and more at init.
 - Responses are not captured as trace metadata: the api's pages carry signed links.
 - `count_cold_start`: a `ColdStart` count through the app's metrics port, flushed with the
   invocation's other figures.
