@@ -19,6 +19,10 @@ from ripen.config import Settings
 PACKAGE = "ripen"
 APP_MODULE = "ripen.app"
 SETTING_ALIASES = {name: f.alias for name, f in Settings.model_fields.items() if f.alias}
+# Set by template.yaml for every function and read by Powertools itself, not by `Settings`.
+POWERTOOLS_VARIABLES = frozenset(
+    {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_TRACE_DISABLED"}
+)
 
 
 @dataclass

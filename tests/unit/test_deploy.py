@@ -19,7 +19,7 @@ from ripen.config import Settings
 from ripen.ports.metrics import SEQUENCE
 from ripen_dev.local import cfn
 from tests.conftest import REPO
-from tests.support.reach import reach
+from tests.support.reach import POWERTOOLS_VARIABLES, reach
 
 TEMPLATE = cfn.load_template(REPO / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
@@ -37,12 +37,7 @@ NOT_FROM_THE_TEMPLATE = {
     "LEAD_ID_SECRET",
     "CAPTCHA_SECRET",
 }
-POWERTOOLS = {
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_LOG_LEVEL",
-    "POWERTOOLS_METRICS_NAMESPACE",
-    "POWERTOOLS_TRACE_DISABLED",
-}
+POWERTOOLS = POWERTOOLS_VARIABLES
 STAGES = ("dev", "staging", "prod")
 
 

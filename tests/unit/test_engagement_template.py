@@ -8,6 +8,7 @@ from ripen.models import ses
 from ripen.services import engagement, handoffs
 from ripen_dev.local import cfn
 from tests.conftest import REPO
+from tests.support.reach import POWERTOOLS_VARIABLES
 
 TEMPLATE = cfn.load_template(REPO / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
@@ -46,7 +47,7 @@ def test_the_engagement_function_gets_every_setting_it_reads_and_nothing_unknown
         "SCANNER_CLICK_SECONDS", "POWERTOOLS_METRICS_NAMESPACE",
     }  # fmt: skip
     assert needed <= set(variables)
-    assert set(variables) <= SETTINGS | {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"}  # Powertools reads these
+    assert set(variables) <= SETTINGS | POWERTOOLS_VARIABLES
     assert variables["SALES_BUS_NAME"] == {"Ref": "SalesBus"}
     # the template's values are the documented defaults
     defaults = Settings.model_validate({"LEADS_TABLE": "l", "ENROLLMENTS_TABLE": "e", "MESSAGES_TABLE": "m",

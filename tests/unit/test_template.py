@@ -15,6 +15,7 @@ from ripen.services import sender
 from ripen_dev.local import cfn
 from tests.conftest import REPO
 from tests.support import iam
+from tests.support.reach import POWERTOOLS_VARIABLES
 
 TEMPLATE = cfn.load_template(REPO / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
@@ -120,12 +121,7 @@ def test_the_email_functions_get_every_setting_they_read_and_nothing_unknown():
     for function, names in needed.items():
         variables = set(environment(function))
         assert names <= variables, f"{function} lacks {names - variables}"
-        known = SETTINGS | {
-            "DYNAMODB_ENDPOINT",
-            "POWERTOOLS_SERVICE_NAME",
-            "POWERTOOLS_LOG_LEVEL",
-            "POWERTOOLS_TRACE_DISABLED",
-        }
+        known = SETTINGS | POWERTOOLS_VARIABLES | {"DYNAMODB_ENDPOINT"}
         assert variables <= known, f"{function} sets unknown {variables - known}"
         assert RESOURCES[function]["Properties"]["CodeUri"] == "functions/"
 
