@@ -25,14 +25,14 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from benchmarks.figures import Figure, print_figures
+from ripen_dev.local.botocore_hooks import on_dynamodb_calls
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -60,23 +60,8 @@ class Requests:
         return sum(self.calls.values())
 
 
-@contextmanager
-def counted(requests: Requests) -> Iterator[None]:
-    import botocore.session
-
-    original = botocore.session.Session.create_client
-
-    def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, service_name, *args, **kwargs)
-        if service_name == "dynamodb":
-            client.meta.events.register("before-parameter-build.dynamodb", requests.handle)
-        return client
-
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        botocore.session.Session.create_client = original  # type: ignore[method-assign]
+def counted(requests: Requests) -> AbstractContextManager[None]:
+    return on_dynamodb_calls(("before-parameter-build.dynamodb", requests.handle))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -46,6 +46,7 @@ from typing import Any
 
 from benchmarks.figures import Figure
 from ripen_dev import prices
+from ripen_dev.local.botocore_hooks import on_dynamodb_calls
 
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday morning
@@ -234,24 +235,10 @@ def value_size(value: dict[str, Any]) -> int:
     return sum(value_size({kind[0]: v}) for v in raw)  # SS, NS, BS
 
 
-@contextmanager
-def counted(requests: Requests) -> Iterator[None]:
-    import botocore.session
-
-    original = botocore.session.Session.create_client
-
-    def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, service_name, *args, **kwargs)
-        if service_name == "dynamodb":
-            client.meta.events.register("before-parameter-build.dynamodb", requests.handle)
-            client.meta.events.register("after-call.dynamodb", requests.consumed)
-        return client
-
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        botocore.session.Session.create_client = original  # type: ignore[method-assign]
+def counted(requests: Requests) -> AbstractContextManager[None]:
+    return on_dynamodb_calls(
+        ("before-parameter-build.dynamodb", requests.handle), ("after-call.dynamodb", requests.consumed)
+    )
 
 
 @dataclass

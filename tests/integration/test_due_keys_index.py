@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import botocore.session
 import pytest
 
 from ripen.adapters.dynamodb import DynamoStore
@@ -18,6 +17,7 @@ from ripen.core.leads import shard_of
 from ripen.core.records import Change
 from ripen.core.state import Status
 from ripen.services.sender import LEASE
+from ripen_dev.local.botocore_hooks import on_dynamodb_calls
 from tests.contract import given
 from tests.support.ids import lead_id_for
 from tests.support.mailstack import make_stack
@@ -51,20 +51,8 @@ class Capacity:
 def capacity() -> Iterator[Capacity]:
     """Every botocore client created inside reports what its writes consumed."""
     seen = Capacity()
-    original = botocore.session.Session.create_client
-
-    def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, service_name, *args, **kwargs)
-        if service_name == "dynamodb":
-            client.meta.events.register("before-parameter-build.dynamodb", seen.ask)
-            client.meta.events.register("after-call.dynamodb", seen.keep)
-        return client
-
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-    try:
+    with on_dynamodb_calls(("before-parameter-build.dynamodb", seen.ask), ("after-call.dynamodb", seen.keep)):
         yield seen
-    finally:
-        botocore.session.Session.create_client = original  # type: ignore[method-assign]
 
 
 def table_units_only(consumed: list[dict[str, Any]]) -> bool:
@@ -76,7 +64,6 @@ def table_units_only(consumed: list[dict[str, Any]]) -> bool:
 @contextmanager
 def before_items_are_read(settings, move) -> Iterator[None]:
     """`move()` runs once, after the due index listed its keys and before the items are read."""
-    original = botocore.session.Session.create_client
     done: list[bool] = []
 
     def between(**_: Any) -> None:
@@ -84,17 +71,8 @@ def before_items_are_read(settings, move) -> Iterator[None]:
             done.append(True)
             move()
 
-    def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, service_name, *args, **kwargs)
-        if service_name == "dynamodb":
-            client.meta.events.register("before-call.dynamodb.BatchGetItem", between)
-        return client
-
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-    try:
+    with on_dynamodb_calls(("before-call.dynamodb.BatchGetItem", between)):
         yield
-    finally:
-        botocore.session.Session.create_client = original  # type: ignore[method-assign]
     assert done, "the items were never read after the index"
 
 

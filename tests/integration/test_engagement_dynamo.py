@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import botocore.session
 import pytest
 
 from ripen.adapters.dynamodb import DynamoStore
@@ -19,6 +18,7 @@ from ripen.core.records import LeadStatus, MessageStatus, message_key
 from ripen.core.state import Status
 from ripen.ports.stats import totals
 from ripen.services.sender import Outcome
+from ripen_dev.local.botocore_hooks import on_dynamodb_calls
 from tests.integration.test_dynamo_store import race
 from tests.support.mailstack import Stack, make_stack
 from tests.support.sender import take_lease
@@ -64,19 +64,8 @@ class Requests:
 def counted() -> Iterator[Requests]:
     """Every botocore client created inside counts its DynamoDB requests."""
     requests = Requests()
-    original = botocore.session.Session.create_client
-
-    def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, service_name, *args, **kwargs)
-        if service_name == "dynamodb":
-            client.meta.events.register("before-parameter-build.dynamodb", requests.handle)
-        return client
-
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-    try:
+    with on_dynamodb_calls(("before-parameter-build.dynamodb", requests.handle)):
         yield requests
-    finally:
-        botocore.session.Session.create_client = original  # type: ignore[method-assign]
 
 
 def dynamo_stack(settings, clock, catalog) -> Stack:
