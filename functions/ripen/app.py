@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # these parts are imported when first used, not by every function at start
+    from ripen.adapters.queue import SqsSendQueue
     from ripen.config import Settings
     from ripen.core.links import Links
     from ripen.core.tokens import KeyRing
@@ -129,11 +130,7 @@ class App:
     def send_queue(self) -> SendQueue:
         if self._queue is not None:
             return self._queue
-        if not self.settings.send_queue_url:
-            raise RuntimeError("SEND_QUEUE_URL is not set")
-        from ripen.adapters.queue import SqsSendQueue
-
-        return SqsSendQueue(self.settings.send_queue_url)
+        return self._sqs_send_queue()
 
     @cached_property
     def token_key(self) -> KeyRing:
@@ -221,6 +218,9 @@ class App:
         queue = self.send_queue
         if isinstance(queue, JobRedelivery):  # SQS and the in-memory queue both defer a received job
             return queue
+        return self._sqs_send_queue()
+
+    def _sqs_send_queue(self) -> SqsSendQueue:
         if not self.settings.send_queue_url:
             raise RuntimeError("SEND_QUEUE_URL is not set")
         from ripen.adapters.queue import SqsSendQueue
