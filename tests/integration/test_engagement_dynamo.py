@@ -274,6 +274,8 @@ def test_what_each_event_costs_in_dynamodb_requests(dynamo_settings, clock, cata
         assert (both.writes, both.reads) == (2, 0)  # one write on the message, one stats ADD
         human_open = cost("Open by a person", event_about(welcome, "open", at=welcome.sent_at + timedelta(minutes=9)))
         assert (human_open.writes, human_open.reads) == (2, 1)  # the enrollment, one transaction, stats
+        # the transaction holds the enrollment and the open's mark: a score alone writes no history line
+        assert human_open.items_written == 3
         machine = cost("Open by a proxy", event_about(welcome, "open-machine", at=delivered + timedelta(minutes=1)))
         assert (machine.writes, machine.reads) == (2, 1)
         click = cost("Click by a person", event_about(welcome, "click", at=welcome.sent_at + timedelta(minutes=10)))

@@ -74,12 +74,26 @@ def test_send_and_delivery_are_counted_on_the_email(stack, case_study, via):
 @pytest.mark.parametrize("via", VIA)
 def test_an_open_by_a_person_adds_to_the_score(stack, ana, case_study, via):
     before = enrollment(stack, ana).score
+    history = stack.store.history_of(ana.lead_id)
     handler(event_about(case_study, "open", via), None)
     after = enrollment(stack, ana)
     assert after.score == pytest.approx(before + 1, abs=0.05)
     assert "open:case-study" in after.engaged
     assert counts(stack) == {"opens": 1, "opened": 1}
-    assert stack.store.history_of(ana.lead_id)[-1].lines[0].startswith("opened case-study (+1")
+    # The open is on its email; a score alone is no transition: the history gets no line for it
+    assert stack.message(case_study.claim.key).activity.opens == 1
+    assert stack.store.history_of(ana.lead_id) == history
+
+
+def test_a_click_that_moves_the_lead_to_another_stage_is_in_its_history(stack, ana, case_study):
+    # Given Ana reads the case study; When she clicks its demo link (a stage rule: decision)
+    handler(event_about(case_study, "click", linkTags={"link": ["demo"]}), None)
+    # Then the enrollment moves on, and the history says why, in words
+    assert enrollment(stack, ana).stage == "decision"
+    entry = stack.store.history_of(ana.lead_id)[-1]
+    assert entry.trigger == "engagement: click"
+    assert any(line.startswith("clicked demo (+25") for line in entry.lines)
+    assert any("decision" in line for line in entry.lines)
 
 
 @pytest.mark.parametrize("via", VIA)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ripen.core.engine import advance, migrate, new_enrollment
+from ripen.core.records import only_scored
 from ripen.core.sequence import Migration
 from ripen.core.state import (
     Confirmed,
@@ -107,6 +108,27 @@ def test_a_download_click_moves_the_reader_on_to_the_key_takeaways(ebook, clock)
     assert w.state.cursor == "key-takeaways"
     w.run_until_sent("key-takeaways")
     assert "download-reminder" not in w.emails
+
+
+def test_an_open_that_only_adds_to_the_score_is_no_transition_for_the_history(trial, clock):
+    # Given a lead reading the case study, which waits for a pricing click
+    w = walker(trial, clock, tz="UTC").start()
+    w.run_until_sent("case-study")
+    # When they open it: the score and the engagement times move, nothing else
+    before = w.state
+    w.engage("open", step="case-study")
+    assert w.state.score > before.score
+    assert only_scored(before, w.decisions[-1])
+    # When they click the demo link: the decision stage (a stage rule), so a transition
+    before = w.state
+    w.engage("click", link="demo")
+    assert w.state.stage == "decision"
+    assert not only_scored(before, w.decisions[-1])
+    # When they click pricing: the branch and its email, a transition too
+    before = w.state
+    w.engage("click", link="pricing")
+    assert w.state.cursor != before.cursor
+    assert not only_scored(before, w.decisions[-1])
 
 
 def test_an_old_click_does_not_count_as_a_reaction_to_a_newer_email(trial, clock):

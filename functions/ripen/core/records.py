@@ -386,6 +386,14 @@ class Change:
     marks: tuple[EventMark, ...] = ()
 
 
+def only_scored(before: Enrollment, decision: Decision) -> bool:
+    """The decision moved the score (and when engagement was last seen) and nothing else: no email,
+    no hand-off, the same status, step, stage and timer."""
+    after = decision.enrollment
+    unscored = replace(after, score=before.score, score_at=before.score_at, engaged=before.engaged)
+    return not decision.actions and unscored == before
+
+
 def describe(action: Action) -> str:
     match action:
         case SendEmail(step=step, email=email):

@@ -16,7 +16,7 @@ from typing import Protocol
 from aws_lambda_powertools import Logger
 
 from ripen.core.engine import advance, migrate, new_enrollment
-from ripen.core.records import Change, EnrollmentRecord, EventMark, Lead, MessageClaim, change_for
+from ripen.core.records import Change, EnrollmentRecord, EventMark, Lead, MessageClaim, change_for, only_scored
 from ripen.core.sequence import RECENT_EMAILS_KEPT, Sequence
 from ripen.core.state import Decision, Enrolled, LeadContext, Resubmitted, SendEmail, Status, Trigger
 from ripen.core.validator import Catalog
@@ -179,6 +179,10 @@ class Nurture:
             return NurtureResult(False, record, decision, reason=HELD_BACK)
         if marks:
             change = replace(change, marks=tuple(marks))
+            if only_scored(record.enrollment, decision):
+                # The open or click is on its message (`ripen lead show` lists it) and the score on
+                # the enrollment: a history line would add two write units for no transition.
+                change = replace(change, history=None)
         if not self.store.commit(change):
             return NurtureResult(False, record, decision, reason="conflict")
         return self._done(change, decision)
