@@ -190,8 +190,8 @@ def outcomes(app: App, names: set[str], progress: Progress | None = None) -> Ite
                         item["lead_id"]["S"],
                         item["sequence"]["S"],
                         item["status"]["S"],
-                        when.deserialize(item["entered_at"]["S"]) if "entered_at" in item else None,
-                        when.deserialize(item["ended_at"]["S"]) if "ended_at" in item else None,
+                        when.deserialize(when.get_value(item["entered_at"])) if "entered_at" in item else None,
+                        when.deserialize(when.get_value(item["ended_at"])) if "ended_at" in item else None,
                         float(item["score"]["N"]) if "score" in item else 0.0,
                         item.get("stage", {}).get("S", ""),
                     )

@@ -188,7 +188,7 @@ class DynamoStore:
             stage=e.stage,
             sent=list(e.sent),
             last_email_at=e.last_email_at,
-            engaged={k: v.isoformat() for k, v in e.engaged.items()},
+            engaged={k: v.timestamp() for k, v in e.engaged.items()},  # numbers: 9 bytes, not 32 of ISO text
             confirmations=e.confirmations,
             last_confirmation_at=e.last_confirmation_at,
             entered_at=e.entered_at,
@@ -629,6 +629,15 @@ def _times(values: list[Any] | None) -> tuple[datetime, ...]:
     return tuple(datetime.fromtimestamp(float(v), tz=UTC) for v in values or [])
 
 
+def _engaged(values: Any) -> dict[str, datetime]:
+    """Engagement times: Unix seconds, or the ISO text of an enrollment written before."""
+    raw = values.as_dict() if hasattr(values, "as_dict") else dict(values or {})
+    return {
+        str(k): datetime.fromtimestamp(float(v), tz=UTC) if isinstance(v, int | float) else tables.parse_time(str(v))
+        for k, v in raw.items()
+    }
+
+
 def _strings(values: Any) -> dict[str, str]:
     raw = values.as_dict() if hasattr(values, "as_dict") else dict(values or {})
     return {str(k): str(v) for k, v in raw.items()}
@@ -746,7 +755,6 @@ def _message_key(item: MessageItem) -> str:
 
 
 def _record(item: EnrollmentItem) -> EnrollmentRecord:
-    engaged: Mapping[str, str] = _strings(item.engaged)
     enrollment = Enrollment(
         lead_id=item.lead_id,
         sequence=item.sequence,
@@ -762,7 +770,7 @@ def _record(item: EnrollmentItem) -> EnrollmentRecord:
         stage=item.stage,
         sent=tuple(str(s) for s in item.sent or ()),
         last_email_at=item.last_email_at,
-        engaged={k: datetime.fromisoformat(v) for k, v in engaged.items()},
+        engaged=_engaged(item.engaged),
         confirmations=int(item.confirmations),
         last_confirmation_at=item.last_confirmation_at,
         entered_at=item.entered_at,
