@@ -27,8 +27,10 @@ duration), SQS requests and custom EventBridge events are counted, and all of it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import itertools
+import logging
 import math
 import os
 import random
@@ -80,8 +82,50 @@ SENDER_BATCH = 10  # the send queue's BatchSize
 KEPT_WARM = timedelta(minutes=10)
 XRAY_FIXED_RATE = 0.05  # Lambda's X-Ray sampling beyond the first invocation of each second
 SQS_BATCH = 10  # jobs per SendMessageBatch
+# Lambda's own lines per invocation in its text log format (START, END, REPORT; "Init Duration" on a
+# cold start), as AWS writes them for a Python function, with a request id of 36 characters.
+PLATFORM_LINES = (
+    "START RequestId: 8f507cfc-1c4b-4697-b07a-ac58fc914c95 Version: $LATEST",
+    "END RequestId: 8f507cfc-1c4b-4697-b07a-ac58fc914c95",
+    "REPORT RequestId: 8f507cfc-1c4b-4697-b07a-ac58fc914c95\tDuration: 23.74 ms\tBilled Duration: 24 ms\t"
+    "Memory Size: 256 MB\tMax Memory Used: 70 MB\t",
+)
+COLD_REPORT = "Init Duration: 312.40 ms\t"
+# What Powertools adds to every line inside a handler (`inject_lambda_context`), for a deployed stack.
+LAMBDA_CONTEXT = {
+    "cold_start": False,
+    "function_name": "ripen-prod-EngagementFunction-1a2B3c4D5e6F",
+    "function_memory_size": 256,
+    "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:ripen-prod-EngagementFunction-1a2B3c4D5e6F",
+    "function_request_id": "8f507cfc-1c4b-4697-b07a-ac58fc914c95",
+}
 # Calls that accept ReturnConsumedCapacity (Scan too; the product never scans).
 CAPACITY = READS | WRITES
+
+
+class LogVolume:
+    """What the functions write to CloudWatch Logs, counted as it is billed: every line's bytes plus
+    the per-event overhead. A text stream: logging handlers and `print` write to it."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.events = 0
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                self.events += 1
+                self.bytes += len(line.encode()) + prices.LOG_EVENT_OVERHEAD
+        return len(text)
+
+    def flush(self) -> None: ...
+
+    def platform(self, invocations: int, cold: int) -> None:
+        """Lambda's START, END and REPORT lines of `invocations`, `cold` of them cold starts."""
+        for _ in range(invocations):
+            for line in PLATFORM_LINES:
+                self.write(line)
+        self.bytes += cold * len(COLD_REPORT)
 
 
 @dataclass
@@ -243,6 +287,8 @@ class Tally:
     sqs: int = 0  # SQS requests billed (sends, visibility changes; the event source mappings' receives not)
     bus_events: int = 0  # custom events put on the sales bus
     span: timedelta = timedelta()  # simulated time, first signup to last event
+    logs: LogVolume = field(default_factory=LogVolume)  # application, metric (EMF) and Lambda's lines
+    metrics: Any = None  # flushed after every invocation, as the handlers do: EMF lines into `logs`
 
     def traces(self, function: str) -> float:
         """The traces X-Ray would record for `function` with `Tracing: Active`: Lambda samples the
@@ -261,11 +307,17 @@ class Tally:
         self.invocations[function] += invocations
         self.seconds[function] += time.perf_counter() - started
         self.cpu[function] += time.process_time() - cpu
+        cold = False
         if at is not None and function != "sweep":  # the sweep runs every minute: always warm
             self.busy_seconds.setdefault(function, set()).add(int(at.timestamp()))
             previous = self.last.get(function)
-            self.cold[function] += previous is None or at - previous > KEPT_WARM
+            cold = previous is None or at - previous > KEPT_WARM
+            self.cold[function] += cold
             self.last[function] = at
+        if self.metrics is not None:
+            with contextlib.redirect_stdout(self.logs):  # type: ignore[type-var]
+                self.metrics.flush()
+        self.logs.platform(invocations, int(cold))
 
 
 class Recorder:
@@ -306,7 +358,9 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
     parser.add_argument("--baseline", default=BASELINE, help="a git commit to measure side by side ('' for none)")
     args = parser.parse_args(argv)
     regimes = list(REGIMES) if args.regime == "both" else [args.regime]
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # The functions log at the template's LogLevel; their lines are counted (`capture_logs`), not shown.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", template_default("LogLevel") or "INFO")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "engagement")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     import boto3
@@ -451,6 +505,7 @@ def simulate(
     client: Any, settings: Any, requests: Requests, leads: int, rng: random.Random, regime: str = "busy"
 ) -> Tally:
     from ripen.adapters.dynamodb import DynamoStore
+    from ripen.adapters.metrics import PowertoolsMetrics
     from ripen.adapters.stats import DynamoStats
     from ripen.app import App
     from ripen.config import Settings
@@ -458,9 +513,9 @@ def simulate(
     from ripen.models.signup import Limits, parse_signup
     from ripen.ports.errors import RetryLaterError
     from ripen_dev.fakes.clock import ManualClock
-    from ripen_dev.fakes.metrics import MemoryMetrics
 
-    tally = Tally()
+    tally = Tally(metrics=PowertoolsMetrics(namespace="ripen-prod"))
+    capture_logs(tally.logs)
     trickle = regime == "trickle"
     clock = ManualClock(START)
     env = {**settings.model_dump(by_alias=True, exclude_none=True)}
@@ -479,9 +534,7 @@ def simulate(
     queue = CountedQueue(tally)
     stats = DynamoStats(settings.stats_table, settings.region, settings.dynamodb_endpoint)
     bus = CountedBus(tally)  # a deployed stack always has its sales bus: hand-offs go at once
-    app = App(
-        Settings.from_env(env), store=store, queue=queue, clock=clock, mailer=ses, metrics=MemoryMetrics(), bus=bus
-    )
+    app = App(Settings.from_env(env), store=store, queue=queue, clock=clock, mailer=ses, metrics=tally.metrics, bus=bus)
     app.__dict__["stats"] = stats
     links = {path.stem: sorted(link_names(path.read_text())) for path in (REPO / "templates" / SEQUENCE).glob("*.md")}
     order = itertools.count()
@@ -607,6 +660,18 @@ def simulate(
             clock.advance(minutes=1)  # what is still due (a window not open yet) waits for the next run
     tally.span = clock.now() - START
     return tally
+
+
+def capture_logs(logs: LogVolume) -> None:
+    """The functions' log lines (at the template's LogLevel, with what a handler adds to each) go to
+    `logs` instead of the terminal."""
+    from ripen.handlers.observability import logger
+
+    logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
+    logger.append_keys(**LAMBDA_CONTEXT)
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(logs)  # type: ignore[arg-type]
 
 
 def item_sizes(client: Any, settings: Any) -> dict[str, tuple[float, int]]:
@@ -947,6 +1012,7 @@ class Cost:
             "SQS": tally.sqs * prices.SQS_REQUEST,
             "EventBridge": tally.bus_events * prices.EVENTBRIDGE_EVENT,
             "X-Ray": sum(tally.traces(f) for f in FUNCTIONS) * prices.XRAY_TRACE if self.traced else 0.0,
+            "CloudWatch Logs": tally.logs.bytes * prices.CLOUDWATCH_LOGS_GB,
         }
 
     def per_thousand(self, dollars: float) -> float:
@@ -984,8 +1050,9 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     )
     row("SQS requests", [f"{c.run.tally.sqs / c.run.emails:.2f}" for c in bills])
     row("EventBridge custom events", [f"{c.run.tally.bus_events / c.run.emails:.3f}" for c in bills])
+    row("log bytes (CloudWatch Logs, as billed)", [f"{c.run.tally.logs.bytes / c.run.emails:,.0f}" for c in bills])
     print(f"{'$ per 1,000 emails':44}")
-    for part in ("DynamoDB", "Lambda", "SQS", "EventBridge", "X-Ray"):
+    for part in ("DynamoDB", "Lambda", "SQS", "EventBridge", "X-Ray", "CloudWatch Logs"):
         row(f"  {part}", [f"{c.per_thousand(c.parts[part]):.5f}" for c in bills])
     row("  infrastructure", [f"{c.per_thousand(sum(c.parts.values())):.5f}" for c in bills])
     state = "on" if traced else "off"
@@ -1044,8 +1111,8 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     )
     print(
         "Not per email (above): the sweep's reads of its due indexes. The sweep runs every minute whatever"
-        " the load: its index queries (an empty one billed at DynamoDB's minimum, 0.5 RRU), the invocation and"
-        " its measured duration make a fixed floor:"
+        " the load: its index queries (an empty one billed at DynamoDB's minimum, 0.5 RRU), the invocation, its"
+        f" measured duration and its log lines ({idle_sweep_log_bytes():,} bytes a run) make a fixed floor:"
     )
     for c in bills:
         floor = idle_sweep_dollars(c)
@@ -1077,9 +1144,13 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
 
 def tracing_by_default() -> bool:
     """Whether template.yaml traces every function when deployed without parameters."""
+    return template_default("Tracing") == "Active"
+
+
+def template_default(parameter: str) -> str | None:
     from ripen_dev.local import cfn
 
-    return cfn.parameter_defaults(cfn.load_template(REPO / "template.yaml")).get("Tracing") == "Active"
+    return cfn.parameter_defaults(cfn.load_template(REPO / "template.yaml")).get(parameter)
 
 
 def total_requests(run: Run) -> int:
@@ -1216,7 +1287,35 @@ def idle_sweep_dollars(cost: Cost) -> float | None:
     per_run += requests.read_units["sweep index"] / tally.sweeps * prices.READ_REQUEST_UNIT
     if cost.traced:
         per_run += prices.XRAY_TRACE  # each run is the only invocation of its second: traced
+    per_run += idle_sweep_log_bytes() * prices.CLOUDWATCH_LOGS_GB
     return per_run * MINUTES_A_MONTH
+
+
+def idle_sweep_log_bytes() -> int:
+    """What a sweep run with nothing due writes to its log: its tick and summary lines (as
+    ripen.handlers.sweep writes them), its figures (one EMF document) and Lambda's three lines."""
+    from ripen.adapters.metrics import PowertoolsMetrics
+    from ripen.handlers.observability import logger
+    from ripen.services.sweep import SweepReport
+
+    logs = LogVolume()
+    handler = logger.registered_handler
+    if not isinstance(handler, logging.StreamHandler):
+        return 0
+    stream = handler.setStream(logs)  # type: ignore[arg-type]
+    try:
+        report = SweepReport()
+        logger.info("sweep tick", extra={"lag_seconds": 0.412, "attempt": 1})
+        logger.info("sweep finished", extra={"sweep": report.as_dict()})
+        metrics = PowertoolsMetrics(namespace="ripen-prod")
+        for name, value in report.metrics().items():
+            metrics.count(name, value)
+        with contextlib.redirect_stdout(logs):  # type: ignore[type-var]
+            metrics.flush()
+    finally:
+        handler.setStream(stream)
+    logs.platform(1, 0)
+    return logs.bytes
 
 
 if __name__ == "__main__":
