@@ -1021,7 +1021,7 @@ class Cost:
 
 def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figure]:
     """The regimes side by side: what each email costs in requests, billed units, invocations and
-    dollars (infrastructure: DynamoDB, Lambda, SQS, EventBridge; SES on its own line)."""
+    dollars (infrastructure: DynamoDB, Lambda, SQS, EventBridge, CloudWatch Logs; SES on its own line)."""
     memory = memory_sizes()
     traced = tracing_by_default()
     untraced_init, traced_init = init_costs(traced=False), init_costs(traced=True)
@@ -1249,7 +1249,7 @@ def monthly_bills(bills: list[Cost]) -> None:
     """What a month costs at 10k, 100k and 1M emails: the infrastructure per email (this run) plus
     the sweep's fixed floor, beside SES's own price and a Step Functions-per-lead design's transitions."""
     print()
-    print("A month's bill, at this run's cost per email (infrastructure: DynamoDB, Lambda, SQS, EventBridge)")
+    print("A month's bill, at this run's cost per email (infrastructure: DynamoDB, Lambda, SQS, EventBridge, logs)")
     volumes = (10_000, 100_000, 1_000_000)
     print(f"{'emails a month':44}" + "".join(f"{v:>14,}" for v in volumes))
     for c in bills:
