@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
@@ -670,9 +671,17 @@ def capture_logs(logs: LogVolume) -> None:
 
     logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
     logger.append_keys(**LAMBDA_CONTEXT)
-    handler = logger.registered_handler
-    if isinstance(handler, logging.StreamHandler):
+    handler = log_handler()
+    if handler is not None:
         handler.setStream(logs)  # type: ignore[arg-type]
+
+
+def log_handler() -> logging.StreamHandler[Any] | None:
+    """The stream the functions' log lines go to (Powertools' handler on the service logger)."""
+    from ripen.handlers.observability import logger
+
+    handler = logger.registered_handler
+    return handler if isinstance(handler, logging.StreamHandler) else None
 
 
 def item_sizes(client: Any, settings: Any) -> dict[str, tuple[float, int]]:
@@ -1292,6 +1301,7 @@ def idle_sweep_dollars(cost: Cost) -> float | None:
     return per_run * MINUTES_A_MONTH
 
 
+@functools.cache
 def idle_sweep_log_bytes() -> int:
     """What a sweep run with nothing due writes to its log: its tick and summary lines (as
     ripen.handlers.sweep writes them), its figures (one EMF document) and Lambda's three lines."""
@@ -1300,8 +1310,8 @@ def idle_sweep_log_bytes() -> int:
     from ripen.services.sweep import SweepReport
 
     logs = LogVolume()
-    handler = logger.registered_handler
-    if not isinstance(handler, logging.StreamHandler):
+    handler = log_handler()
+    if handler is None:
         return 0
     stream = handler.setStream(logs)  # type: ignore[arg-type]
     try:
