@@ -14,6 +14,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ripen.ports.metrics import SERVICE
 from ripen.ports.sending import PRODUCTION_ACCESS_URL
 from ripen_dev.operate.target import OperatorError, Target, add_arguments, resolve
 
@@ -380,37 +381,35 @@ def _due(target: Target, now: datetime) -> dict[str, Any]:
 
 
 def _last_sweep(target: Target, now: datetime) -> dict[str, Any]:
-    """When the sweep last ran, from CloudWatch's own Lambda metrics: nothing written for it."""
-    function = target.outputs.get("SweepFunctionName")
+    """When the sweep last ran, from the figures every run publishes: nothing written for it."""
+    function = target.outputs.get("NurtureFunctionName")
     if not function:
-        return {"unknown": "no SweepFunctionName stack output (ripen dev sweeps in-process, every few seconds)"}
+        return {"unknown": "no NurtureFunctionName stack output (ripen dev sweeps in-process, every few seconds)"}
     try:
-        return last_sweep(target.client("cloudwatch"), function, now)
+        return last_sweep(target.client("cloudwatch"), target.settings.metrics_namespace, function, now)
     except _aws_errors() as exc:
         return {"error": f"{exc} (needs cloudwatch:GetMetricData)"}
 
 
-def last_sweep(cloudwatch: Any, function: str, now: datetime, hours: int = 1) -> dict[str, Any]:
-    """The sweep's runs and errors per minute over the last `hours` (AWS/Lambda Invocations and
-    Errors, GetMetricData): the last minute it ran, how often it ran and failed. CloudWatch
-    publishes Lambda's metrics a minute or two late."""
+# Every sweep run counts this once (0 when nothing failed: ripen.services.sweep.SweepReport.metrics),
+# so its samples per minute are the runs and its sum the failures. The function's own AWS/Lambda
+# Invocations would count the sender's and engagement's invocations too (one NurtureFunction).
+SWEEP_RUN_METRIC = "SweepFailures"
+
+
+def last_sweep(cloudwatch: Any, namespace: str, function: str, now: datetime, hours: int = 1) -> dict[str, Any]:
+    """The sweep's runs and failures per minute over the last `hours` (`SweepFailures` in the stack's
+    namespace, GetMetricData): the last minute it ran, how often it ran and what failed. CloudWatch
+    publishes the figures a minute or two late; a run that crashed before its figures shows as
+    missing here and in NurtureFunctionErrorsAlarm."""
     start = now - timedelta(hours=hours)
+    dimensions = [{"Name": "service", "Value": SERVICE}]
+    metric = {"Namespace": namespace, "MetricName": SWEEP_RUN_METRIC, "Dimensions": dimensions}
     queries = [
-        {
-            "Id": metric.lower(),
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": "AWS/Lambda",
-                    "MetricName": metric,
-                    "Dimensions": [{"Name": "FunctionName", "Value": function}],
-                },
-                "Period": 60,
-                "Stat": "Sum",
-            },
-        }
-        for metric in ("Invocations", "Errors")
+        {"Id": key, "MetricStat": {"Metric": metric, "Period": 60, "Stat": stat}}
+        for key, stat in (("runs", "SampleCount"), ("failures", "Sum"))
     ]
-    series: dict[str, dict[datetime, float]] = {"invocations": {}, "errors": {}}
+    series: dict[str, dict[datetime, float]] = {"runs": {}, "failures": {}}
     request: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": now}
     while True:
         page = cloudwatch.get_metric_data(**request)
@@ -419,12 +418,12 @@ def last_sweep(cloudwatch: Any, function: str, now: datetime, hours: int = 1) ->
         if not page.get("NextToken"):
             break
         request["NextToken"] = page["NextToken"]
-    ran = [at for at, value in series["invocations"].items() if value > 0]
+    ran = [at for at, value in series["runs"].items() if value > 0]
     return {
         "function": function,
         "last_run": max(ran).isoformat() if ran else None,
-        "runs_last_hour": int(sum(series["invocations"].values())),
-        "errors_last_hour": int(sum(series["errors"].values())),
+        "runs_last_hour": int(sum(series["runs"].values())),
+        "errors_last_hour": int(sum(series["failures"].values())),
         "hours": hours,
     }
 

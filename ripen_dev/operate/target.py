@@ -143,6 +143,7 @@ def _from_stack(
         raise OperatorError(f"stack {stack} has no LeadsTableName output: is it a ripen stack?")
     values = {variable: outputs[name] for name, variable in OUTPUT_VARIABLES.items() if name in outputs}
     values["AWS_REGION"] = where
+    values["POWERTOOLS_METRICS_NAMESPACE"] = stack  # template.yaml: the functions count in the stack's name
     settings = _settings({**{k: v for k, v in env.items() if k.startswith("AWS_ENDPOINT_URL")}, **values}, where)
     return Target(settings, f"stack {stack} ({where})", outputs, profile)
 

@@ -64,7 +64,7 @@ def stack_env(dynamodb_endpoint: str, moto_url: str, ses, monkeypatch) -> dict[s
     )
     queue = client("sqs", moto_url).create_queue(QueueName=f"send-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     env: dict[str, str] = {}
-    for function in ("SenderFunction", "EngagementFunction"):
+    for function in ("NurtureFunction",):
         env.update(resources.local_environment(TEMPLATE, names, function))
     env.update(
         DYNAMODB_ENDPOINT=dynamodb_endpoint,
@@ -110,7 +110,7 @@ def test_an_operator_pauses_sees_it_in_status_and_resumes(stack_env, capsys):
     assert status["ses"]["configuration_set_sending_enabled"] is True
     assert status["queues"]["send"] == {"visible": 0, "in_flight": 0}
     assert status["due"] == {"enrollments": 0, "messages": 0}
-    assert status["last_sweep"]["unknown"].startswith("no SweepFunctionName stack output")  # no Lambda here
+    assert status["last_sweep"]["unknown"].startswith("no NurtureFunctionName stack output")  # no Lambda here
     # When the operator resumes
     code, resumed = run(capsys, "sending", "resume")
     # Then nothing is held any more

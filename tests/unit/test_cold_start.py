@@ -25,9 +25,13 @@ HANDLERS = sorted(
         cfn.load_template(REPO / "template.yaml"), "AWS::Serverless::Function"
     ).values()
 )
+# The nurture function hands each invocation to one of these handlers, imported when first needed:
+# each is checked as if it were a function of its own.
+PARTS = ("ripen.handlers.sweep", "ripen.handlers.sender", "ripen.handlers.engagement")
 # The parts each function's first invocation takes from `ripen.app` (`a`: the app) before its first request.
 FIRST_INVOCATION = {
     "ripen.handlers.api": "module.resolver(); a.signup; a.signup_limits; a.links; a.preferences; a.product_events",
+    "ripen.handlers.nurture": "a.sweep; a.account_check",  # the sweep's tick every minute: most often the first
     "ripen.handlers.sweep": "a.sweep; a.account_check",
     "ripen.handlers.sender": "a.sender",
     "ripen.handlers.engagement": "a.engagement; a.breaker",
@@ -38,6 +42,7 @@ RENDERING = ("jinja2", "markdown", "css_inline", "ripen.mail")
 # What a function never needs (modules, or packages with all their modules).
 NEVER = {
     "ripen.handlers.api": (*RENDERING, "ripen.models.ses", "aws_lambda_powertools.utilities.batch"),
+    "ripen.handlers.nurture": (*RENDERING, "ripen.web", "ripen.models.ses", "aws_lambda_powertools.event_handler"),
     "ripen.handlers.sweep": (*RENDERING, "ripen.web", "ripen.models.ses", "aws_lambda_powertools.event_handler"),
     "ripen.handlers.sender": ("ripen.web", "ripen.models.ses", "aws_lambda_powertools.utilities.parser"),
     "ripen.handlers.engagement": (*RENDERING, "ripen.web", "aws_lambda_powertools.event_handler"),
@@ -114,10 +119,10 @@ def among(modules: list[str], names: tuple[str, ...]) -> list[str]:
 
 
 def test_every_function_of_the_template_is_checked():
-    assert set(HANDLERS) == set(FIRST_INVOCATION) == set(NEVER)
+    assert {*HANDLERS, *PARTS} == set(FIRST_INVOCATION) == set(NEVER)
 
 
-@pytest.mark.parametrize("handler", HANDLERS)
+@pytest.mark.parametrize("handler", [*HANDLERS, *PARTS])
 def test_a_cold_start_loads_only_what_the_function_uses(handler):
     # Given a fresh interpreter with a function's environment (keys kept in Secrets Manager)
     # When it imports the function's handler and builds the parts its first invocation uses

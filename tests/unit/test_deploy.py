@@ -85,7 +85,7 @@ def dry_build(function: str, *settings: str) -> str:
 
 def test_the_build_uses_uv_when_there_is_one_and_pip_for_the_lambda_platform_when_there_is_none():
     # Given sam build --use-container, whose image has pip but no uv
-    with_pip = dry_build("SenderFunction", "UV=no-such-uv")
+    with_pip = dry_build("NurtureFunction", "UV=no-such-uv")
     # Then pip installs the shipped requirements as wheels only, for cp313 on arm64, into the artifact
     assert "python3 -m pip install" in with_pip
     assert " uv pip " not in with_pip
@@ -96,7 +96,7 @@ def test_the_build_uses_uv_when_there_is_one_and_pip_for_the_lambda_platform_whe
     tags = re.findall(r"--platform (\S+)", with_pip)
     assert tags == [f"{tag}_aarch64" for tag in ("manylinux2014", "manylinux_2_24", "manylinux_2_28", "manylinux_2_34")]
     # And with uv at hand, uv installs them and pip is not used
-    with_uv = dry_build("SenderFunction", f"UV={' '.join(uv())}")
+    with_uv = dry_build("NurtureFunction", f"UV={' '.join(uv())}")
     assert "pip install" in with_uv
     assert "python3 -m pip" not in with_uv
     assert "--python-platform aarch64-manylinux_2_34 --python-version 3.13" in with_uv

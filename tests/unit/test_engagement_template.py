@@ -4,6 +4,7 @@ option), declares the sales bus and the optional webhook, and the alarms on what
 from __future__ import annotations
 
 from ripen.config import Settings
+from ripen.handlers import nurture
 from ripen.models import ses
 from ripen.services import engagement, handoffs
 from ripen_dev.local import cfn
@@ -24,11 +25,15 @@ def props(name: str) -> dict:
 
 
 def test_the_engagement_function_reads_a_queue_with_partial_failures_and_a_dead_letter_queue():
-    function = props("EngagementFunction")
-    assert (function["CodeUri"], function["Handler"]) == ("functions/", "ripen.handlers.engagement.handler")
+    function = props("NurtureFunction")
+    assert (function["CodeUri"], function["Handler"]) == ("functions/", "ripen.handlers.nurture.handler")
+    arn = "arn:aws:sqs:us-east-1:123456789012:ripen-EngagementQueue"
+    body = (REPO / "events" / "ses" / "eventbridge" / "open.json").read_text()
+    event = {"Records": [{"eventSource": "aws:sqs", "eventSourceARN": arn, "body": body}]}
+    assert nurture.part_for(event, "https://sqs.us-east-1.amazonaws.com/123456789012/ripen-SendQueue") == "engagement"
     # an event source mapping of its own (not a SAM SQS event, which grants polling every queue)
     source = RESOURCES["SesEvents"]["Properties"]
-    assert source["FunctionName"] == {"Ref": "EngagementFunction"}
+    assert source["FunctionName"] == {"Ref": "NurtureFunction"}
     assert source["EventSourceArn"] == {"Fn::GetAtt": ["EngagementQueue", "Arn"]}
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert source["BatchSize"] > 10
@@ -40,7 +45,7 @@ def test_the_engagement_function_reads_a_queue_with_partial_failures_and_a_dead_
 
 def test_the_engagement_function_gets_every_setting_it_reads_and_nothing_unknown():
     variables = dict(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
-    variables.update(props("EngagementFunction")["Environment"]["Variables"])
+    variables.update(props("NurtureFunction")["Environment"]["Variables"])
     needed = {
         "LEADS_TABLE", "ENROLLMENTS_TABLE", "MESSAGES_TABLE", "HISTORY_TABLE", "STATS_TABLE", "TEMPLATES_DIR",
         "SEND_QUEUE_URL", "SALES_BUS_NAME", "SOFT_BOUNCE_LIMIT", "SOFT_BOUNCE_WINDOW_DAYS", "MACHINE_OPEN_SECONDS",
@@ -87,7 +92,7 @@ def test_the_sns_variant_subscribes_the_same_queue_behind_a_parameter():
 
 def test_hand_offs_go_on_a_sales_bus_the_functions_may_only_put_events_on():
     assert RESOURCES["SalesBus"]["Type"] == "AWS::Events::EventBus"
-    for function in ("EngagementFunction", "ApiFunction"):
+    for function in ("NurtureFunction", "ApiFunction"):
         policies = props(function)["Policies"]
         assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Ref": "SalesBus"}}} in policies
         assert not any("Statement" in p and "events:" in str(p) for p in policies), function

@@ -53,7 +53,7 @@ def test_every_function_gets_only_what_its_code_uses_on_the_resources_it_names()
 def test_sending_is_allowed_from_the_identity_through_the_configuration_set_only():
     # Given the sender's statement as CloudFormation will create it
     expanded = iam.expand(TEMPLATE, PARAMETERS)
-    role = expanded["Resources"]["SenderFunctionRole"]
+    role = expanded["Resources"]["NurtureFunctionRole"]
     [send] = [s for s in iam._statements(role) if iam.SEND_ACTIONS & set(s["Action"])]
     # Then it names the identity and the configuration set, and only From addresses of the identity
     assert iam.references(send["Resource"]) == {"SesIdentity", "NurtureConfigurationSet"}
@@ -74,7 +74,7 @@ def with_changes(change) -> dict:
 
 def test_a_sam_sqs_event_is_refused_because_it_brings_a_policy_on_every_queue():
     def sqs_event(resources):
-        resources["SenderFunction"]["Properties"]["Events"] = {
+        resources["NurtureFunction"]["Properties"]["Events"] = {
             "SendJobs": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["SendQueue", "Arn"]}}}
         }
 
@@ -95,7 +95,7 @@ def test_a_grant_on_a_secret_the_code_never_names_is_refused():
 
 def test_sending_without_the_from_address_condition_or_on_any_identity_is_refused():
     def loosen(resources):
-        policies = resources["SenderFunction"]["Properties"]["Policies"]
+        policies = resources["NurtureFunction"]["Properties"]["Policies"]
         statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
         [statement] = [s for s in statements if "ses:SendEmail" in s["Action"]]
         del statement["Condition"]
@@ -130,7 +130,7 @@ def test_the_reach_of_a_handler_follows_the_app_parts_it_uses():
     api = reach(REPO / "functions", handler_module("ApiFunction"))
     assert {"SES_CONFIGURATION_SET", "SENDER_POSTAL_ADDRESS", "PUBLIC_BASE_URL"}.isdisjoint(api.variables)
     assert "ripen.mail.compose" not in api.modules
-    sender = reach(REPO / "functions", handler_module("SenderFunction"))
+    sender = reach(REPO / "functions", handler_module("NurtureFunction"))
     assert {"SES_CONFIGURATION_SET", "SENDER_POSTAL_ADDRESS", "PUBLIC_BASE_URL"} <= sender.variables
     assert Path(REPO / "functions" / "ripen" / "mail" / "compose.py").exists()
 
@@ -161,7 +161,7 @@ def test_a_sam_dynamodb_policy_template_is_refused_for_the_scan_and_deletes_it_b
 
 def test_a_managed_policy_beyond_logs_and_tracing_is_refused():
     def broad(resources):
-        resources["SweepFunction"]["Properties"]["Policies"].append("AmazonDynamoDBFullAccess")
+        resources["NurtureFunction"]["Properties"]["Policies"].append("AmazonDynamoDBFullAccess")
 
     assert any("AmazonDynamoDBFullAccess" in p for p in judge(with_changes(broad)))
 

@@ -66,12 +66,12 @@ def test_sub_and_join_resolve_and_what_only_aws_knows_does_not():
 
 def test_every_trigger_names_a_handler_that_imports():
     assert set(cfn.functions_with_event(TEMPLATE, "HttpApi")) == {"ApiFunction"}
-    assert set(cfn.functions_with_event(TEMPLATE, "ScheduleV2")) == {"SweepFunction"}
+    assert set(cfn.functions_with_event(TEMPLATE, "ScheduleV2")) == {"NurtureFunction"}
     mappings = cfn.resources_of_type(TEMPLATE, "AWS::Lambda::EventSourceMapping").values()
     assert {(cfn.ref_target(m["FunctionName"]), cfn.ref_target(m["EventSourceArn"])) for m in mappings} == {
-        ("SenderFunction", "SendQueue"),
-        ("EngagementFunction", "EngagementQueue"),
+        ("NurtureFunction", "SendQueue"),
+        ("NurtureFunction", "EngagementQueue"),
         ("EventsFunction", "EventsQueue"),
     }
-    for function in ("ApiFunction", "SweepFunction", "SenderFunction", "EngagementFunction", "EventsFunction"):
+    for function in ("ApiFunction", "NurtureFunction", "EventsFunction"):
         assert callable(load_handler(cfn.function_handler(TEMPLATE, function)))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ripen.services.sweep import SweepReport
 from ripen_dev import cli
 
 
@@ -72,7 +73,7 @@ def test_a_mail_from_domain_not_in_dns_is_named_with_its_mx_and_spf_records():
     assert 'mail.acme.example TXT "v=spf1 include:amazonses.com ~all"' in missing
 
 
-def cloudwatch_answering(invocations: dict, errors: dict, now) -> tuple:
+def cloudwatch_answering(runs: dict, failures: dict, now) -> tuple:
     import boto3
     from botocore.stub import ANY, Stubber
 
@@ -80,8 +81,8 @@ def cloudwatch_answering(invocations: dict, errors: dict, now) -> tuple:
     stubber = Stubber(cloudwatch)
     answer = {
         "MetricDataResults": [
-            {"Id": "invocations", "Timestamps": list(invocations), "Values": list(invocations.values())},
-            {"Id": "errors", "Timestamps": list(errors), "Values": list(errors.values())},
+            {"Id": "runs", "Timestamps": list(runs), "Values": list(runs.values())},
+            {"Id": "failures", "Timestamps": list(failures), "Values": list(failures.values())},
         ]
     }
     expected = {"MetricDataQueries": ANY, "StartTime": now - timedelta(hours=1), "EndTime": now}
@@ -90,19 +91,21 @@ def cloudwatch_answering(invocations: dict, errors: dict, now) -> tuple:
     return cloudwatch, stubber
 
 
-def test_status_shows_the_last_sweep_from_the_lambda_metrics_with_no_write_of_its_own():
-    from ripen_dev.operate.sending_commands import last_sweep, last_sweep_line
+def test_status_shows_the_last_sweep_from_the_figures_every_run_publishes_with_no_write_of_its_own():
+    from ripen_dev.operate.sending_commands import SWEEP_RUN_METRIC, last_sweep, last_sweep_line
 
-    # Given CloudWatch's Lambda metrics: the sweep ran at 09:57 and 09:58, one of the runs at 09:58 failed
+    # Given the sweep's figures in CloudWatch: it ran at 09:57 and twice at 09:58, one run at 09:58 failed
     now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     ran = {now - timedelta(minutes=3): 1.0, now - timedelta(minutes=2): 2.0, now - timedelta(minutes=1): 0.0}
     cloudwatch, stubber = cloudwatch_answering(ran, {now - timedelta(minutes=2): 1.0}, now)
-    # When status asks for the sweep function's last hour
-    found = last_sweep(cloudwatch, "ripen-prod-SweepFunction-abc", now)
-    # Then it reads the function's Invocations and Errors per minute, and says when it last ran
+    # When status asks for the sweep's last hour
+    found = last_sweep(cloudwatch, "ripen-prod", "ripen-prod-NurtureFunction-abc", now)
+    # Then it reads the count every run publishes (not the function's invocations, which the sender
+    # and engagement share), and says when it last ran
     stubber.assert_no_pending_responses()
+    assert SWEEP_RUN_METRIC in SweepReport().metrics()
     assert found == {
-        "function": "ripen-prod-SweepFunction-abc",
+        "function": "ripen-prod-NurtureFunction-abc",
         "last_run": "2026-03-02T09:58:00+00:00",
         "runs_last_hour": 3,
         "errors_last_hour": 1,
@@ -116,7 +119,7 @@ def test_a_sweep_that_did_not_run_for_an_hour_is_said_loudly_and_the_dev_stack_s
 
     now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     cloudwatch, _ = cloudwatch_answering({}, {}, now)
-    silent = last_sweep(cloudwatch, "ripen-prod-SweepFunction-abc", now)
+    silent = last_sweep(cloudwatch, "ripen-prod", "ripen-prod-NurtureFunction-abc", now)
     assert last_sweep_line(silent).startswith("last sweep: NONE in the last hour")
-    dev = {"unknown": "no SweepFunctionName stack output (ripen dev sweeps in-process, every few seconds)"}
-    assert last_sweep_line(dev).startswith("last sweep: unknown (no SweepFunctionName stack output")
+    dev = {"unknown": "no NurtureFunctionName stack output (ripen dev sweeps in-process, every few seconds)"}
+    assert last_sweep_line(dev).startswith("last sweep: unknown (no NurtureFunctionName stack output")

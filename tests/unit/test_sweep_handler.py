@@ -12,6 +12,7 @@ import pytest
 from ripen.app import App, use
 from ripen.config import Settings
 from ripen.core.records import Consent, Lead
+from ripen.handlers import nurture
 from ripen.handlers import sweep as sweep_function
 from ripen.models.schedule import ScheduleTick
 from ripen.ports.sending import AccountState
@@ -211,12 +212,14 @@ def test_a_failed_account_read_never_fails_the_sweep(stack, catalog, clock, ses_
 
 
 def sweep_resource() -> dict:
-    return TEMPLATE["Resources"]["SweepFunction"]["Properties"]
+    return TEMPLATE["Resources"]["NurtureFunction"]["Properties"]
 
 
 def test_the_template_runs_the_sweep_every_minute_on_time():
     function = sweep_resource()
-    assert function["Handler"] == "ripen.handlers.sweep.handler"
+    # the nurture function, which hands the scheduler's tick to the sweep
+    assert function["Handler"] == "ripen.handlers.nurture.handler"
+    assert nurture.part_for(tick()) == nurture.SWEEP
     assert function["CodeUri"] == "functions/"
     (event,) = function["Events"].values()
     assert event["Type"] == "ScheduleV2"
@@ -247,7 +250,7 @@ def test_the_schedule_input_is_a_tick_the_handler_understands():
 
 def test_the_sweep_keeps_its_safety_margin_within_its_timeout():
     function = sweep_resource()
-    env = cfn.function_environment(TEMPLATE, "SweepFunction", {"SendQueue": "https://sqs.example/q", **TABLES})
+    env = cfn.function_environment(TEMPLATE, "NurtureFunction", {"SendQueue": "https://sqs.example/q", **TABLES})
     settings = Settings.from_env({**env, **TABLES})
     timeout_ms = function["Timeout"] * 1000
     # it claims for most of the invocation and keeps enough to finish the decisions under way
@@ -256,20 +259,23 @@ def test_the_sweep_keeps_its_safety_margin_within_its_timeout():
     assert settings.sweep_batch_limit == int(env["SWEEP_BATCH_LIMIT"])
 
 
-def test_the_sweep_may_write_its_tables_and_send_to_the_queue():
+def test_the_nurture_function_may_write_the_state_and_sending_tables_and_send_to_the_queue():
     policies = sweep_resource()["Policies"]
     statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
     writes = [s["Resource"] for s in statements if "dynamodb:PutItem" in s["Action"]]
     tables = {r["Fn::GetAtt"][0] for resources in writes for r in resources if "Fn::GetAtt" in r}
-    assert tables == {"EnrollmentsTable", "MessagesTable", "HistoryTable"}
+    assert tables == {"LeadsTable", "EnrollmentsTable", "MessagesTable", "HistoryTable", "SendingTable"}
     queues = [p["SQSSendMessagePolicy"]["QueueName"] for p in policies if "SQSSendMessagePolicy" in p]
     assert queues == [{"Fn::GetAtt": ["SendQueue", "QueueName"]}]
 
 
-def test_the_sweep_may_read_the_ses_account_and_nothing_else_of_ses():
-    # Given the sweep's statements
+def test_the_nurture_function_may_send_read_the_ses_account_and_switch_its_configuration_set_only():
+    # Given the nurture function's statements (the sweep, the sender and engagement share them)
     statements = [s for p in sweep_resource()["Policies"] if "Statement" in p for s in p["Statement"]]
     actions = [(s["Action"] if isinstance(s["Action"], list) else [s["Action"]], s["Resource"]) for s in statements]
-    ses = [(names, resource) for names, resource in actions if any(name.startswith("ses:") for name in names)]
-    # Then its one SES action is GetAccount (for SesSandbox), which IAM scopes to no resource
-    assert ses == [(["ses:GetAccount"], "*")]
+    ses = {name: resource for names, resource in actions for name in names if name.startswith("ses:")}
+    # Then it may send (the sender), read the account (the send rate, SesSandbox), which IAM scopes
+    # to no resource, and switch sending of the nurture configuration set (the breaker): nothing else
+    assert set(ses) == {"ses:SendEmail", "ses:SendRawEmail", "ses:GetAccount", "ses:PutConfigurationSetSendingOptions"}
+    assert ses["ses:GetAccount"] == "*"
+    assert ["NurtureConfigurationSet" in json.dumps(r) for r in ses["ses:PutConfigurationSetSendingOptions"]] == [True]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ripen.adapters import metrics
 from ripen.config import Settings
+from ripen.handlers import nurture
 from ripen.services import sender
 from ripen_dev.local import cfn
 from tests.conftest import REPO
@@ -66,9 +67,9 @@ def test_the_template_as_the_sam_transform_expands_it_passes_cfn_lint():
 def test_a_function_description_longer_than_lambda_allows_is_caught_on_the_expansion():
     # Given a function whose description is one character over Lambda's limit (what `sam deploy` refused)
     template = copy.deepcopy(TEMPLATE)
-    template["Resources"]["SweepFunction"]["Properties"]["Description"] = "x" * 257
+    template["Resources"]["NurtureFunction"]["Properties"]["Description"] = "x" * 257
     # Then linting the expansion names it
-    assert any(f.startswith("E3033 Resources/SweepFunction/Properties/Description") for f in lint_expanded(template))
+    assert any(f.startswith("E3033 Resources/NurtureFunction/Properties/Description") for f in lint_expanded(template))
 
 
 def test_every_function_logs_into_a_log_group_of_its_own_kept_for_the_chosen_retention():
@@ -108,7 +109,7 @@ def test_tracing_is_one_parameter_off_by_default_and_the_tracer_follows_it():
 
 def test_the_email_functions_get_every_setting_they_read_and_nothing_unknown():
     needed = {
-        "SenderFunction": {
+        "NurtureFunction": {
             "TEMPLATES_DIR", "TOKEN_SECRET_ARN", "PUBLIC_BASE_URL", "SENDER_COMPANY", "SENDER_POSTAL_ADDRESS",
             "SENDER_WEBSITE", "SES_CONFIGURATION_SET", "UNSUBSCRIBE_MAILTO", "UTM_SOURCE", "SEND_QUEUE_URL",
             "SENDING_STOPPED_SECONDS", "POWERTOOLS_METRICS_NAMESPACE", "LINK_LIFETIME_DAYS",
@@ -127,14 +128,18 @@ def test_the_email_functions_get_every_setting_they_read_and_nothing_unknown():
 
 
 def test_the_sender_consumes_the_send_queue_with_partial_failures_and_a_dead_letter_queue():
-    function = RESOURCES["SenderFunction"]["Properties"]
-    assert function["Handler"] == "ripen.handlers.sender.handler"
+    function = RESOURCES["NurtureFunction"]["Properties"]
+    # the nurture function, which hands the send queue's records to the sender
+    assert function["Handler"] == "ripen.handlers.nurture.handler"
+    jobs = json.loads((REPO / "events" / "sqs" / "send-jobs.json").read_text())
+    assert nurture.part_for(jobs, "https://sqs.us-east-1.amazonaws.com/123456789012/ripen-SendQueue") == nurture.SENDER
     # an event source mapping of its own (not a SAM SQS event, which grants polling every queue)
     [mapping] = [
         r["Properties"]
         for r in RESOURCES.values()
         if r["Type"] == "AWS::Lambda::EventSourceMapping"
-        and r["Properties"]["FunctionName"] == {"Ref": "SenderFunction"}
+        and r["Properties"]["FunctionName"] == {"Ref": "NurtureFunction"}
+        and r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["SendQueue", "Arn"]}
     ]
     event = {**mapping, "Queue": mapping["EventSourceArn"]}
     assert event["Queue"] == {"Fn::GetAtt": ["SendQueue", "Arn"]}
@@ -148,7 +153,7 @@ def test_the_sender_consumes_the_send_queue_with_partial_failures_and_a_dead_let
 
 
 def test_sending_is_limited_to_the_identity_and_configuration_set():
-    statements = [p["Statement"] for p in RESOURCES["SenderFunction"]["Properties"]["Policies"] if "Statement" in p]
+    statements = [p["Statement"] for p in RESOURCES["NurtureFunction"]["Properties"]["Policies"] if "Statement" in p]
     [ses] = [s for statement in statements for s in statement if "ses:SendEmail" in s["Action"]]
     assert set(ses["Action"]) == {"ses:SendEmail", "ses:SendRawEmail"}
     resources = [r["Fn::Sub"] for r in ses["Resource"]]
@@ -161,7 +166,7 @@ def test_sending_is_limited_to_the_identity_and_configuration_set():
 def test_the_alarm_watches_the_metric_the_sender_raises_when_ses_stops_sending():
     alarm = RESOURCES["SendingStoppedAlarm"]["Properties"]
     assert alarm["MetricName"] == sender.STOPPED
-    assert alarm["Namespace"] == environment("SenderFunction")["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Namespace"] == environment("NurtureFunction")["POWERTOOLS_METRICS_NAMESPACE"]
     assert alarm["Dimensions"] == [{"Name": "service", "Value": metrics.SERVICE}]
 
 

@@ -1,4 +1,4 @@
-"""The sweep function: EventBridge Scheduler invokes it every minute (template.yaml, SweepFunction).
+"""The sweep function: EventBridge Scheduler invokes it every minute (template.yaml, NurtureFunction).
 
 Parse the tick, run the sweep within the invocation's time, publish its figures, with whether
 SES is in the sandbox or has switched sending off (`SesSandbox`: GetAccount read once per

@@ -1,5 +1,5 @@
 """What EventBridge Scheduler hands the sweep: the schedule's `Input` JSON, verbatim (no envelope),
-with the scheduler's context attributes substituted (template.yaml, SweepFunction)."""
+with the scheduler's context attributes substituted (template.yaml, NurtureFunction)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ HUMAN_DELAY = timedelta(minutes=1)
 DELIVERY_TIME = timedelta(milliseconds=1800)  # what SES reports as processingTimeMillis
 ACCOUNT = "123456789012"  # moto's default account
 SES_SOURCE_IP = "192.0.2.10"  # documentation address: the "ses:source-ip" tag
-CALLER = "ripen-dev-SenderFunctionRole"
+CALLER = "ripen-dev-NurtureFunctionRole"
 
 
 def to_millisecond(at: datetime) -> datetime:
