@@ -95,9 +95,9 @@ COLD_REPORT = "Init Duration: 312.40 ms\t"
 # What Powertools adds to every line inside a handler (`inject_lambda_context`), for a deployed stack.
 LAMBDA_CONTEXT = {
     "cold_start": False,
-    "function_name": "ripen-prod-EngagementFunction-1a2B3c4D5e6F",
+    "function_name": "ripen-prod-NurtureFunction-1a2B3c4D5e6F",
     "function_memory_size": 256,
-    "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:ripen-prod-EngagementFunction-1a2B3c4D5e6F",
+    "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:ripen-prod-NurtureFunction-1a2B3c4D5e6F",
     "function_request_id": "8f507cfc-1c4b-4697-b07a-ac58fc914c95",
 }
 # Calls that accept ReturnConsumedCapacity (Scan too; the product never scans).
@@ -282,6 +282,7 @@ class Tally:
     seconds: Counter[str] = field(default_factory=Counter)  # their wall time in this process
     cpu: Counter[str] = field(default_factory=Counter)  # their CPU time in this process (the handlers' own work)
     cold: Counter[str] = field(default_factory=Counter)  # invocations likely to start a new container
+    cold_apart: Counter[str] = field(default_factory=Counter)  # the same, were each part a function of its own
     last: dict[str, datetime] = field(default_factory=dict)  # simulated time of each function's latest invocation
     # The simulated seconds in which each function was invoked: X-Ray's sampling (see `traces`)
     busy_seconds: dict[str, set[int]] = field(default_factory=dict)
@@ -312,7 +313,10 @@ class Tally:
         if at is not None and function != "sweep":  # the sweep runs every minute: always warm
             self.busy_seconds.setdefault(function, set()).add(int(at.timestamp()))
             previous = self.last.get(function)
-            cold = previous is None or at - previous > KEPT_WARM
+            apart = previous is None or at - previous > KEPT_WARM
+            self.cold_apart[function] += apart
+            # ... and so is every part the sweep's function runs (the nurture function)
+            cold = apart and function_of(function) != function_of("sweep")
             self.cold[function] += cold
             self.last[function] = at
         if self.metrics is not None:
@@ -342,9 +346,16 @@ BASELINE = "9fbc48e"
 # The baseline runs its own copy of this benchmark, older than FORM: its leads sign up with the
 # address alone, so their enrollments are smaller; with the form's fields it could only cost more.
 SAME_TRAFFIC = "the same leads and events, its signups without the form's fields"
-# A design not built, priced beside the real one: these three functions as one, whose container the
-# sweep's invocation every minute keeps warm (`Cost.warm`).
-WARM_WORKER = frozenset({"sweep", "sender", "engagement"})
+# The parts of the work measured here, and the deployed function (template.yaml) that runs each: the
+# nurture function runs the sweep, the sender and engagement (ripen/handlers/nurture.py), so the
+# sweep's run every minute keeps their container warm. The design before (each part a function of
+# its own, `Cost.apart`) is priced beside it.
+FUNCTIONS = ("api", "sweep", "sender", "engagement")
+DEPLOYED = {"api": ("api",), "nurture": ("sweep", "sender", "engagement")}
+
+
+def function_of(part: str) -> str:
+    return next(function for function, parts in DEPLOYED.items() if part in parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -811,22 +822,23 @@ def report(run: Run) -> list[Figure]:
     ]
 
 
-FUNCTIONS = ("api", "sweep", "sender", "engagement")
 MINUTES_A_MONTH = 30 * 24 * 60
 
 
 def memory_sizes() -> dict[str, int]:
-    """Each function's MemorySize in MB, from template.yaml (its own, else the Globals')."""
+    """The MemorySize in MB of each deployed function and of each part (its function's), from
+    template.yaml (the function's own, else the Globals')."""
     from ripen_dev.local import cfn
 
     template = cfn.load_template(REPO / "template.yaml")
     default = int(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
-    sizes = dict.fromkeys(FUNCTIONS, default)
+    sizes = dict.fromkeys([*FUNCTIONS, *DEPLOYED], default)
     for resource in template.get("Resources", {}).values():
         props = resource.get("Properties") or {}
         name = str(props.get("Handler", "")).removeprefix("ripen.handlers.").removesuffix(".handler")
-        if resource.get("Type") == "AWS::Serverless::Function" and name in sizes:
-            sizes[name] = int(props.get("MemorySize", default))
+        if resource.get("Type") == "AWS::Serverless::Function" and name in DEPLOYED:
+            for key in (name, *DEPLOYED[name]):
+                sizes[key] = int(props.get("MemorySize", default))
     return sizes
 
 
@@ -859,6 +871,7 @@ HANDLER_IMPORTS = {
     "sweep": "ripen.handlers.sweep",
     "sender": "ripen.handlers.sender",
     "engagement": "ripen.handlers.engagement",
+    "nurture": "ripen.handlers.nurture",
 }
 FIRST_INVOCATION = {
     "api": (
@@ -880,6 +893,9 @@ FIRST_INVOCATION = {
         "dynamodb(a.store, 'leads', 'enrollments', 'messages', 'history'); a.stats.client; a.sending_control.client\n"
     ),
 }
+# The nurture function's container, once each of its parts has run in it (its peak memory; a cold
+# start of its own is never billed here: the sweep's run every minute keeps it warm).
+FIRST_INVOCATION["nurture"] = "\n".join(FIRST_INVOCATION[part] for part in DEPLOYED["nurture"])
 COLD_START_PROBE = """
 import importlib, pathlib, sys, time
 t = time.process_time()
@@ -992,15 +1008,17 @@ class Cost:
     memory: dict[str, int]
     init: dict[str, Init] = field(default_factory=dict)  # INIT by function
     traced: bool = False  # Tracing=Active: X-Ray records traces (billed), the Tracer loads its SDK
-    warm: frozenset[str] = frozenset()  # functions modelled as never cold (see WARM_WORKER)
+    apart: bool = False  # each part a function of its own (the design before the nurture function)
 
     def seconds(self, function: str, memory_mb: int) -> float:
-        """Modelled billed seconds of every invocation of `function` at `memory_mb`, cold starts in."""
+        """Modelled billed seconds of every invocation of the part `function` at `memory_mb`, cold
+        starts in (with the INIT of the function that runs it)."""
         tally, requests = self.run.tally, self.run.requests
         calls = sum(requests.reads[p] + requests.writes[p] for p in PHASES_OF[function])
         waiting = calls * DYNAMODB_SECONDS + (self.run.emails * SES_SECONDS if function == "sender" else 0.0)
-        init = self.init[function].seconds if function in self.init else 0.0
-        cold = 0 if function in self.warm else tally.cold[function]
+        started = function if self.apart else function_of(function)
+        init = self.init[started].seconds if started in self.init else 0.0
+        cold = tally.cold_apart[function] if self.apart else tally.cold[function]
         working = (tally.cpu[function] + cold * init) / cpu_share(memory_mb)
         return working + waiting
 
@@ -1053,8 +1071,9 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     row("Lambda invocations", [f"{sum(c.run.tally.invocations.values()) / c.run.emails:.2f}" for c in bills])
     for function in FUNCTIONS:
         row(f"  {function}", [f"{c.run.tally.invocations[function] / c.run.emails:.2f}" for c in bills])
-    row("  CPU ms per invocation (measured here)", [f"{milliseconds(c.run, c.run.tally.cpu)}" for c in bills])
-    row("  modelled billed ms at the template's memory", [modelled(c) for c in bills])
+    # (a space before each: four figures can fill the column)
+    row("  CPU ms per invocation (measured here)", [f" {milliseconds(c.run, c.run.tally.cpu)}" for c in bills])
+    row("  modelled billed ms at the template's memory", [f" {modelled(c)}" for c in bills])
     row(
         "  cold starts per 1,000 emails", [f"{1000 * sum(c.run.tally.cold.values()) / c.run.emails:.0f}" for c in bills]
     )
@@ -1078,24 +1097,29 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
         "    traces per 1,000 emails",
         [f"{1000 * sum(c.run.tally.traces(f) for f in FUNCTIONS) / c.run.emails:.0f}" for c in with_tracing],
     )
-    warm = [Cost(run, memory, init, traced, warm=WARM_WORKER) for run in runs]
+    apart = [Cost(run, memory, init, traced, apart=True) for run in runs]
     row(
-        "  one function for sweep, sender, engagement",
-        [f"{c.per_thousand(sum(c.parts.values())):.5f}" for c in warm],
+        "  sweep, sender, engagement as 3 functions",
+        [f"{c.per_thousand(sum(c.parts.values())):.5f}" for c in apart],
+    )
+    row(
+        "    cold starts per 1,000 emails",
+        [f"{1000 * sum(c.run.tally.cold_apart.values()) / c.run.emails:.0f}" for c in apart],
     )
     row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
     row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
-    sizes = ", ".join(f"{f} {memory[f]} MB" for f in FUNCTIONS)
+    sizes = ", ".join(f"{f} {memory[f]} MB" for f in DEPLOYED)
     inits = ", ".join(
         f"{f} {1000 * init[f].seconds:.0f} ms (imports {1000 * init[f].import_seconds:.0f} + first invocation's"
         f" setup {1000 * (init[f].seconds - init[f].import_seconds):.0f}), {init[f].resident_mb:.0f} MB"
-        for f in FUNCTIONS
+        for f in (*FUNCTIONS, "nurture")
     )
     print(
         f"Lambda duration, modelled (see FULL_VCPU_MB): the handlers' CPU time measured here over their CPU"
         f" share at the template's MemorySize ({sizes}), plus {DYNAMODB_SECONDS * 1000:.0f} ms per DynamoDB"
         f" request and {SES_SECONDS * 1000:.0f} ms per SES call; a cold start (an invocation more than"
-        f" {KEPT_WARM.total_seconds() / 60:.0f} minutes after the function's previous one) adds its INIT's CPU"
+        f" {KEPT_WARM.total_seconds() / 60:.0f} minutes after the function's previous one; never the nurture"
+        " function's, whose sweep runs every minute) adds its INIT's CPU"
         f" and its first invocation's one-time setup (measured, see FIRST_INVOCATION, with peak resident"
         f" memory: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s,"
         f" ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
@@ -1109,10 +1133,10 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
         f" and the sweep's run every minute is a trace too (${43_200 * prices.XRAY_TRACE:.2f} a month)."
     )
     print(
-        "One function for sweep, sender and engagement (not built, modelled): the sweep's run every minute would"
-        " keep its container warm, so their cold starts (see above) would not be billed; the same work otherwise."
-        " It would take one role with all three's permissions, one set of alarms, and a metric of the sweep's"
-        " own for `ripen status`, which reads the sweep function's invocations today (docs/architecture.md)."
+        "Sweep, sender and engagement as 3 functions (the design before the nurture function, modelled on the"
+        " same run): only the sweep's function is kept warm by its runs; a send job or an SES event more than"
+        f" {KEPT_WARM.total_seconds() / 60:.0f} minutes after its function's previous invocation pays that"
+        " part's cold start (INIT, see above); the same work otherwise."
     )
     power_tuning(bills)
     print(
@@ -1200,14 +1224,14 @@ def power_tuning(bills: list[Cost]) -> dict[str, int]:
     header = "".join(f"{m:>8} MB" for m in MEMORY_SIZES)
     print(f"{'function, regime':28}{header}   cheapest")
     best: dict[str, int] = {}
-    for function in FUNCTIONS:
+    for function, parts in DEPLOYED.items():
         total = dict.fromkeys(MEMORY_SIZES, 0.0)
         for c in bills:
-            dollars = {m: c.per_thousand(c.lambda_dollars(function, m)) for m in MEMORY_SIZES}
+            dollars = {m: c.per_thousand(sum(c.lambda_dollars(p, m) for p in parts)) for m in MEMORY_SIZES}
             for m in MEMORY_SIZES:
                 total[m] += dollars[m]
-            calls = c.run.tally.invocations[function] or 1
-            ms = {m: 1000 * c.seconds(function, m) / calls for m in MEMORY_SIZES}
+            calls = sum(c.run.tally.invocations[p] for p in parts) or 1
+            ms = {m: 1000 * sum(c.seconds(p, m) for p in parts) / calls for m in MEMORY_SIZES}
             cells = "".join(f"{dollars[m]:>11.5f}" for m in MEMORY_SIZES)
             print(f"{function + ', ' + c.run.regime:28}{cells}")
             print(f"{'  ms per invocation':28}" + "".join(f"{ms[m]:>11.0f}" for m in MEMORY_SIZES))
@@ -1219,8 +1243,8 @@ def power_tuning(bills: list[Cost]) -> dict[str, int]:
             f"{'  cheapest allowed, both':28}{'':{11 * len(MEMORY_SIZES)}}   {best[function]} MB"
             f" (cold start {cold:.0f} ms of CPU)"
         )
-    chosen = ", ".join(f"{f} {best[f]} MB" for f in FUNCTIONS)
-    now = ", ".join(f"{f} {bills[0].memory[f]} MB" for f in FUNCTIONS) if bills else ""
+    chosen = ", ".join(f"{f} {best[f]} MB" for f in DEPLOYED)
+    now = ", ".join(f"{f} {bills[0].memory[f]} MB" for f in DEPLOYED) if bills else ""
     print(
         f"cheapest allowed ({MEMORY_HEADROOM:g} x the peak resident memory after INIT; a cold start's CPU"
         f" <= {COLD_START_SECONDS:g} s, the API's <= {API_COLD_START_SECONDS:g} s): {chosen}; template.yaml: {now}"
