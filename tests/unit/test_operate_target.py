@@ -51,6 +51,8 @@ def test_given_a_deployed_stack_when_named_then_its_outputs_name_the_tables_and_
     assert target.settings.region == "eu-west-1"
     assert target.outputs["ApiUrl"] == OUTPUTS["ApiUrl"]
     assert target.source == "stack ripen-prod (eu-west-1)"
+    # and its functions' figures are read in the namespace template.yaml gives them: the stack's name
+    assert target.settings.metrics_namespace == "ripen-prod"
 
 
 def test_given_no_such_stack_then_one_line_says_so_with_the_region(tmp_path: Path) -> None:

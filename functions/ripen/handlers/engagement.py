@@ -1,4 +1,4 @@
-"""The engagement Lambda: SES events (opens, clicks, bounces, ...) move leads' nurture state.
+"""Engagement: SES events (opens, clicks, bounces, ...) move leads' nurture state (a part of the nurture function).
 
 It takes the events however they are wired (see `ripen.models.ses`):
 - SQS (the default in template.yaml): each body an EventBridge event from the SES event

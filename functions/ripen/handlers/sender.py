@@ -1,4 +1,4 @@
-"""The sender Lambda: a batch of send jobs from SQS, one email each.
+"""The sender: a batch of send jobs from SQS, one email each (the nurture function hands it the send queue's).
 
 Partial batch failure: only the records that must come back (throttled, SES unreachable,
 sending stopped, no time left to keep to the send rate) are reported; they return after the

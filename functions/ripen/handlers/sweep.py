@@ -1,4 +1,5 @@
-"""The sweep function: EventBridge Scheduler invokes it every minute (template.yaml, NurtureFunction).
+"""The sweep: EventBridge Scheduler invokes the nurture function every minute (template.yaml,
+NurtureFunction), which hands the tick here (`ripen.handlers.nurture`).
 
 Parse the tick, run the sweep within the invocation's time, publish its figures, with whether
 SES is in the sandbox or has switched sending off (`SesSandbox`: GetAccount read once per
