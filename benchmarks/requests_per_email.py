@@ -281,8 +281,8 @@ class Tally:
     invocations: Counter[str] = field(default_factory=Counter)  # Lambda invocations by function
     seconds: Counter[str] = field(default_factory=Counter)  # their wall time in this process
     cpu: Counter[str] = field(default_factory=Counter)  # their CPU time in this process (the handlers' own work)
-    cold: Counter[str] = field(default_factory=Counter)  # invocations likely to start a new container
-    cold_apart: Counter[str] = field(default_factory=Counter)  # the same, were each part a function of its own
+    # invocations likely to start a new container, were each part a function of its own (`Cost.cold_starts`)
+    cold: Counter[str] = field(default_factory=Counter)
     last: dict[str, datetime] = field(default_factory=dict)  # simulated time of each function's latest invocation
     # The simulated seconds in which each function was invoked: X-Ray's sampling (see `traces`)
     busy_seconds: dict[str, set[int]] = field(default_factory=dict)
@@ -314,10 +314,8 @@ class Tally:
             self.busy_seconds.setdefault(function, set()).add(int(at.timestamp()))
             previous = self.last.get(function)
             apart = previous is None or at - previous > KEPT_WARM
-            self.cold_apart[function] += apart
-            # ... and so is every part the sweep's function runs (the nurture function)
-            cold = apart and function_of(function) != function_of("sweep")
-            self.cold[function] += cold
+            self.cold[function] += apart
+            cold = apart and not kept_warm(function)
             self.last[function] = at
         if self.metrics is not None:
             with contextlib.redirect_stdout(self.logs):  # type: ignore[type-var]
@@ -358,6 +356,11 @@ def function_of(part: str) -> str:
     return next(function for function, parts in DEPLOYED.items() if part in parts)
 
 
+def kept_warm(part: str) -> bool:
+    """Whether the function running `part` also runs the sweep, every minute: it never starts cold."""
+    return function_of(part) == function_of("sweep")
+
+
 def main(argv: list[str] | None = None) -> int:
     return 0 if all(f.met for f in measure(argv)) else 1
 
@@ -372,7 +375,7 @@ def measure(argv: list[str] | None = None) -> list[Figure]:
     regimes = list(REGIMES) if args.regime == "both" else [args.regime]
     # The functions log at the template's LogLevel; their lines are counted (`capture_logs`), not shown.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", template_default("LogLevel") or "INFO")
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "engagement")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "ripen")  # template.yaml's Globals: the nurture function's
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     import boto3
@@ -1018,9 +1021,12 @@ class Cost:
         waiting = calls * DYNAMODB_SECONDS + (self.run.emails * SES_SECONDS if function == "sender" else 0.0)
         started = function if self.apart else function_of(function)
         init = self.init[started].seconds if started in self.init else 0.0
-        cold = tally.cold_apart[function] if self.apart else tally.cold[function]
-        working = (tally.cpu[function] + cold * init) / cpu_share(memory_mb)
+        working = (tally.cpu[function] + self.cold_starts(function) * init) / cpu_share(memory_mb)
         return working + waiting
+
+    def cold_starts(self, function: str) -> int:
+        """The part `function`'s invocations that start a new container (and bill its INIT)."""
+        return 0 if kept_warm(function) and not self.apart else self.run.tally.cold[function]
 
     def lambda_dollars(self, function: str, memory_mb: int | None = None) -> float:
         invocations = self.run.tally.invocations[function]
@@ -1042,6 +1048,11 @@ class Cost:
             "X-Ray": sum(tally.traces(f) for f in FUNCTIONS) * prices.XRAY_TRACE if self.traced else 0.0,
             "CloudWatch Logs": tally.logs.bytes * prices.CLOUDWATCH_LOGS_GB,
         }
+
+    @property
+    def total(self) -> float:
+        """The infrastructure's dollars (every part)."""
+        return sum(self.parts.values())
 
     def per_thousand(self, dollars: float) -> float:
         return dollars / self.run.emails * 1000
@@ -1075,7 +1086,8 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     row("  CPU ms per invocation (measured here)", [f" {milliseconds(c.run, c.run.tally.cpu)}" for c in bills])
     row("  modelled billed ms at the template's memory", [f" {modelled(c)}" for c in bills])
     row(
-        "  cold starts per 1,000 emails", [f"{1000 * sum(c.run.tally.cold.values()) / c.run.emails:.0f}" for c in bills]
+        "  cold starts per 1,000 emails",
+        [f"{1000 * sum(c.cold_starts(f) for f in FUNCTIONS) / c.run.emails:.0f}" for c in bills],
     )
     row("SQS requests", [f"{c.run.tally.sqs / c.run.emails:.2f}" for c in bills])
     row("EventBridge custom events", [f"{c.run.tally.bus_events / c.run.emails:.3f}" for c in bills])
@@ -1083,11 +1095,11 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     print(f"{'$ per 1,000 emails':44}")
     for part in ("DynamoDB", "Lambda", "SQS", "EventBridge", "X-Ray", "CloudWatch Logs"):
         row(f"  {part}", [f"{c.per_thousand(c.parts[part]):.5f}" for c in bills])
-    row("  infrastructure", [f"{c.per_thousand(sum(c.parts.values())):.5f}" for c in bills])
+    row("  infrastructure", [f"{c.per_thousand(c.total):.5f}" for c in bills])
     state = "on" if traced else "off"
     row(
         f"  with Tracing=Active (template: {state})",
-        [f"{c.per_thousand(sum(c.parts.values())):.5f}" for c in with_tracing],
+        [f"{c.per_thousand(c.total):.5f}" for c in with_tracing],
     )
     row(
         "    of which X-Ray traces",
@@ -1100,11 +1112,11 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     apart = [Cost(run, memory, init, traced, apart=True) for run in runs]
     row(
         "  sweep, sender, engagement as 3 functions",
-        [f"{c.per_thousand(sum(c.parts.values())):.5f}" for c in apart],
+        [f"{c.per_thousand(c.total):.5f}" for c in apart],
     )
     row(
         "    cold starts per 1,000 emails",
-        [f"{1000 * sum(c.run.tally.cold_apart.values()) / c.run.emails:.0f}" for c in apart],
+        [f"{1000 * sum(c.cold_starts(f) for f in FUNCTIONS) / c.run.emails:.0f}" for c in apart],
     )
     row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
     row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
@@ -1163,7 +1175,7 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     print()
     figures = []
     for c in bills:
-        dollars = c.per_thousand(sum(c.parts.values()))
+        dollars = c.per_thousand(c.total)
         met = dollars <= prices.TARGET_PER_THOUSAND
         figures.append(
             Figure(
@@ -1287,7 +1299,7 @@ def monthly_bills(bills: list[Cost]) -> None:
     volumes = (10_000, 100_000, 1_000_000)
     print(f"{'emails a month':44}" + "".join(f"{v:>14,}" for v in volumes))
     for c in bills:
-        per_email = sum(c.parts.values()) / c.run.emails
+        per_email = c.total / c.run.emails
         floor = idle_sweep_dollars(c) or 0.0
         print(
             f"{'  ripen, ' + c.run.regime + ' (with the idle sweep)':44}"

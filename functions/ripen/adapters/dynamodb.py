@@ -631,8 +631,7 @@ def _times(values: list[Any] | None) -> tuple[datetime, ...]:
 
 def _engaged(values: Any) -> dict[str, datetime]:
     """Engagement times: Unix seconds, or the ISO text of an enrollment written before."""
-    raw = values.as_dict() if hasattr(values, "as_dict") else dict(values or {})
-    return {str(k): tables.parse_time(str(v)) for k, v in raw.items()}
+    return {k: tables.parse_time(v) for k, v in _strings(values).items()}
 
 
 def _strings(values: Any) -> dict[str, str]:

@@ -31,15 +31,12 @@ def part_for(event: Any, send_queue_url: str | None = None) -> str:
     """Which part an event is for (see the module's docstring)."""
     if not isinstance(event, dict):
         return SWEEP
-    records = event.get("Records")
-    if isinstance(records, list) and records and isinstance(records[0], dict):
-        first = records[0]
-        if first.get("eventSource") == "aws:sqs" and _from_send_queue(first, send_queue_url):
-            return SENDER
-        return ENGAGEMENT
-    if event.get("source") == "aws.ses" or "Records" in event:
-        return ENGAGEMENT
-    return SWEEP
+    if "Records" in event:
+        records = event["Records"]
+        first = records[0] if isinstance(records, list) and records and isinstance(records[0], dict) else {}
+        from_send_queue = first.get("eventSource") == "aws:sqs" and _from_send_queue(first, send_queue_url)
+        return SENDER if from_send_queue else ENGAGEMENT
+    return ENGAGEMENT if event.get("source") == "aws.ses" else SWEEP
 
 
 def _from_send_queue(record: dict[str, Any], send_queue_url: str | None) -> bool:
