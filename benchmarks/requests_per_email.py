@@ -78,6 +78,10 @@ WINDOW = timedelta(seconds=5)  # the engagement queue's MaximumBatchingWindowInS
 REGIMES = {"busy": 400, "trickle": 50}  # leads by default
 ENGAGEMENT_BATCH = {"busy": 100, "trickle": 1}  # events per engagement invocation
 SENDER_BATCH = 10  # the send queue's BatchSize
+SENDER_WINDOW = timedelta(seconds=1)  # the send queue's MaximumBatchingWindowInSeconds
+# Invocations of one function at once, at most (template.yaml: the queues' MaximumConcurrency;
+# SenderConcurrency's default). The sweep's schedule starts one run at a time.
+CONCURRENCY = {"sweep": 1, "sender": 5, "engagement": 10}
 # Lambda keeps an idle container for some minutes (not documented; commonly 5 to 15): an invocation
 # later than this after the function's previous one is counted as a cold start (its INIT is billed).
 KEPT_WARM = timedelta(minutes=10)
@@ -281,9 +285,10 @@ class Tally:
     invocations: Counter[str] = field(default_factory=Counter)  # Lambda invocations by function
     seconds: Counter[str] = field(default_factory=Counter)  # their wall time in this process
     cpu: Counter[str] = field(default_factory=Counter)  # their CPU time in this process (the handlers' own work)
-    # invocations likely to start a new container, were each part a function of its own (`Cost.cold_starts`)
-    cold: Counter[str] = field(default_factory=Counter)
-    last: dict[str, datetime] = field(default_factory=dict)  # simulated time of each function's latest invocation
+    # Every invocation: its start (simulated time, in seconds), its wall time here and its part (`cold_starts`)
+    started: list[tuple[float, float, str]] = field(default_factory=list)
+    ended: dict[str, float] = field(default_factory=dict)  # when each part's latest invocation ended
+    cold: dict[bool, Counter[str]] = field(default_factory=dict)  # `cold_starts`, once the run is over
     # The simulated seconds in which each function was invoked: X-Ray's sampling (see `traces`)
     busy_seconds: dict[str, set[int]] = field(default_factory=dict)
     sqs: int = 0  # SQS requests billed (sends, visibility changes; the event source mappings' receives not)
@@ -303,24 +308,54 @@ class Tally:
         return seconds + XRAY_FIXED_RATE * max(0, self.invocations[function] - seconds)
 
     @contextmanager
-    def invoking(self, function: str, invocations: int = 1, at: datetime | None = None) -> Iterator[None]:
+    def invoking(
+        self, function: str, invocations: int = 1, at: datetime | None = None, one_at_a_time: bool = False
+    ) -> Iterator[None]:
+        """Count what the invocations inside do. `at`: when they start (simulated); `one_at_a_time`:
+        no sooner than the part's previous one ended (one poller, a batch at a time)."""
         started, cpu = time.perf_counter(), time.process_time()
         yield
         self.invocations[function] += invocations
         self.seconds[function] += time.perf_counter() - started
         self.cpu[function] += time.process_time() - cpu
-        cold = False
-        if at is not None and function != "sweep":  # the sweep runs every minute: always warm
-            self.busy_seconds.setdefault(function, set()).add(int(at.timestamp()))
-            previous = self.last.get(function)
-            apart = previous is None or at - previous > KEPT_WARM
-            self.cold[function] += apart
-            cold = apart and not kept_warm(function)
-            self.last[function] = at
+        if at is not None and invocations:
+            # more invocations than the part may run at once start as earlier ones finish
+            each = (time.perf_counter() - started) / invocations
+            width = 1 if one_at_a_time else CONCURRENCY.get(function, invocations)
+            first = max(at.timestamp(), self.ended.get(function, -math.inf)) if one_at_a_time else at.timestamp()
+            self.started += [(first + i // width * each, each, function) for i in range(invocations)]
+            self.ended[function] = first + math.ceil(invocations / width) * each
+            if function != "sweep":
+                self.busy_seconds.setdefault(function, set()).add(int(at.timestamp()))
         if self.metrics is not None:
             with contextlib.redirect_stdout(self.logs):  # type: ignore[type-var]
                 self.metrics.flush()
-        self.logs.platform(invocations, int(cold))
+        self.logs.platform(invocations, 0)  # INIT's line: added once the cold starts are known (`simulate`)
+
+    def cold_starts(self, apart: bool) -> Counter[str]:
+        """The invocations that start a new container, by part: as deployed (the nurture function
+        runs the sweep, the sender and engagement) or, `apart`, each part a function of its own.
+        Lambda runs an invocation in an idle container of its function, or starts one: invocations
+        that overlap (each lasting its wall time here) run side by side, and a container idle for
+        more than KEPT_WARM is gone. The sweep's one is never gone: it runs every minute, work or not."""
+        if apart in self.cold:
+            return self.cold[apart]
+        kept = KEPT_WARM.total_seconds()
+        containers: dict[str, list[float]] = {}  # each function's: when each is idle again
+        cold: Counter[str] = Counter()
+        for start, seconds, part in sorted(self.started):
+            function = part if apart else function_of(part)
+            swept = function in ("sweep", function_of("sweep"))  # the first container: the sweep's
+            pool = containers.setdefault(function, [-math.inf] if swept else [])
+            idle = [i for i, t in enumerate(pool) if t <= start and (start - t <= kept or (swept and i == 0))]
+            if not idle:
+                cold[part] += 1
+                pool.append(-math.inf)
+                idle = [len(pool) - 1]
+            pool[max(idle, key=lambda i: pool[i])] = start + seconds  # the one that ran last: still warm
+        self.cold[apart] = cold
+        return cold
+        return cold
 
 
 class Recorder:
@@ -354,11 +389,6 @@ DEPLOYED = {"api": ("api",), "nurture": ("sweep", "sender", "engagement")}
 
 def function_of(part: str) -> str:
     return next(function for function, parts in DEPLOYED.items() if part in parts)
-
-
-def kept_warm(part: str) -> bool:
-    """Whether the function running `part` also runs the sweep, every minute: it never starts cold."""
-    return function_of(part) == function_of("sweep")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -567,7 +597,8 @@ def simulate(
         nonlocal handled
         phase("sender")
         jobs = queue.memory.drain()
-        with tally.invoking("sender", math.ceil(len(jobs) / SENDER_BATCH), clock.now()):
+        # the queue's batching window: the sweep that queued the jobs has most often finished by then
+        with tally.invoking("sender", math.ceil(len(jobs) / SENDER_BATCH), clock.now() + SENDER_WINDOW):
             for job in jobs:
                 try:
                     app.sender.send(job)
@@ -623,16 +654,20 @@ def simulate(
         from tests.support.ses_events import event_about, sqs_batch
 
         phase("engagement")
-        events = []
+        events, arrivals = [], []
         for message, items in due:
             for name, when, fields in items:
                 tally.events[name] += 1
                 events.append(event_about(message, name, at=when, **fields))
+                arrivals.append(when)
         tally.sqs += len(events)  # the EventBridge rule puts each SES event on the engagement queue
         size = ENGAGEMENT_BATCH[regime]
         for start in range(0, len(events), size):
             tally.batches += 1
-            with tally.invoking("engagement", at=clock.now()):
+            # The batching window closes after the batch's first event. A trickle's events come apart
+            # (those that come together would make one batch): one batch at a time.
+            at = (arrivals[start] if trickle else clock.now()) + WINDOW
+            with tally.invoking("engagement", at=at, one_at_a_time=trickle):
                 _, received = received_events(sqs_batch(*events[start : start + size]))
                 app.engagement.process(received)
 
@@ -652,11 +687,13 @@ def simulate(
                 phase("signup")
                 fields = {**FORM, "email": email, "consent": True, "tz": zone, "sequence": SEQUENCE}
                 form = parse_signup(fields, Limits())
-                with tally.invoking("api", at=clock.now()):
+                # Signups and confirmations fall on whole minutes here (a visitor's moments are
+                # spread over them): one after the other, not side by side in two containers.
+                with tally.invoking("api", at=clock.now(), one_at_a_time=True):
                     app.signup.capture(form)
             elif what == "confirm":
                 phase("signup")
-                with tally.invoking("api", at=clock.now()):
+                with tally.invoking("api", at=clock.now(), one_at_a_time=True):
                     app.signup.confirm(payload["lead"], payload["sequence"])
             elif what == "job":
                 queue.memory.enqueue([payload])  # its visibility ran out: received again, no new request
@@ -666,7 +703,7 @@ def simulate(
         if next_sweep is not None and next_sweep <= now:
             phase("decisions")
             tally.sweeps += 1
-            with tally.invoking("sweep"):
+            with tally.invoking("sweep", at=now):
                 app.sweep.run()
             send_queued()
         if due_events:
@@ -675,6 +712,7 @@ def simulate(
         if next_sweep is not None and next_sweep <= now and next_due(client, settings) == next_sweep:
             clock.advance(minutes=1)  # what is still due (a window not open yet) waits for the next run
     tally.span = clock.now() - START
+    tally.logs.bytes += sum(tally.cold_starts(apart=False).values()) * len(COLD_REPORT)
     return tally
 
 
@@ -1026,7 +1064,7 @@ class Cost:
 
     def cold_starts(self, function: str) -> int:
         """The part `function`'s invocations that start a new container (and bill its INIT)."""
-        return 0 if kept_warm(function) and not self.apart else self.run.tally.cold[function]
+        return self.run.tally.cold_starts(self.apart)[function]
 
     def lambda_dollars(self, function: str, memory_mb: int | None = None) -> float:
         invocations = self.run.tally.invocations[function]
@@ -1129,9 +1167,10 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     print(
         f"Lambda duration, modelled (see FULL_VCPU_MB): the handlers' CPU time measured here over their CPU"
         f" share at the template's MemorySize ({sizes}), plus {DYNAMODB_SECONDS * 1000:.0f} ms per DynamoDB"
-        f" request and {SES_SECONDS * 1000:.0f} ms per SES call; a cold start (an invocation more than"
-        f" {KEPT_WARM.total_seconds() / 60:.0f} minutes after the function's previous one; never the nurture"
-        " function's, whose sweep runs every minute) adds its INIT's CPU"
+        f" request and {SES_SECONDS * 1000:.0f} ms per SES call; a cold start (an invocation finding no"
+        f" container of its function idle for at most {KEPT_WARM.total_seconds() / 60:.0f} minutes: invocations"
+        " starting in the same second run side by side, up to the queues' MaximumConcurrency; the nurture"
+        " function's sweep keeps one container warm, every minute; see Tally.cold_starts) adds its INIT's CPU"
         f" and its first invocation's one-time setup (measured, see FIRST_INVOCATION, with peak resident"
         f" memory: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s,"
         f" ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
@@ -1146,9 +1185,9 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     )
     print(
         "Sweep, sender and engagement as 3 functions (the design before the nurture function, modelled on the"
-        " same run): only the sweep's function is kept warm by its runs; a send job or an SES event more than"
-        f" {KEPT_WARM.total_seconds() / 60:.0f} minutes after its function's previous invocation pays that"
-        " part's cold start (INIT, see above); the same work otherwise."
+        " same run): only the sweep's function is kept warm by its runs; the sender's and engagement's"
+        " invocations start containers of their own functions (the same rule, see above) and pay that part's"
+        " INIT; the same work otherwise."
     )
     power_tuning(bills)
     print(

@@ -1,0 +1,68 @@
+"""The cost bench (`make bench`) bills a cold start whenever Lambda would start a container: an
+invocation that finds none of its function's containers idle, because the others are busy or
+were idle too long. These are the bench's own rules, checked on invocations placed by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from benchmarks.requests_per_email import KEPT_WARM, Tally
+
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp()
+
+
+def tally(*invocations: tuple[float, str], seconds: float = 0.2) -> Tally:
+    """Invocations at T0 + offset (seconds), each lasting `seconds`."""
+    t = Tally()
+    t.started = [(T0 + at, seconds, part) for at, part in invocations]
+    return t
+
+
+def test_a_send_job_hours_after_the_last_one_pays_no_cold_start_in_the_nurture_function() -> None:
+    # Given a send job and an SES event hours apart, nothing in between but the minute's sweep
+    t = tally((0, "sender"), (3 * 3600, "engagement"))
+
+    # Then the nurture function runs both in the container its sweep keeps warm
+    assert sum(t.cold_starts(apart=False).values()) == 0
+    # while as functions of their own, each starts cold
+    assert t.cold_starts(apart=True) == {"sender": 1, "engagement": 1}
+
+
+def test_send_batches_at_the_same_moment_start_containers_beside_the_warm_one() -> None:
+    # Given three batches of send jobs at once
+    t = tally((1, "sender"), (1, "sender"), (1, "sender"))
+
+    # Then the nurture function starts two containers (its warm one takes the third batch)
+    assert t.cold_starts(apart=False) == {"sender": 2}
+    assert t.cold_starts(apart=True) == {"sender": 3}
+
+
+def test_containers_stay_warm_for_kept_warm_and_are_gone_after() -> None:
+    soon, later = 300, 300 + KEPT_WARM.total_seconds() + 60
+    # Given a burst of two batches, the same burst 5 minutes later, and again long after
+    t = tally((0, "sender"), (0, "sender"), (soon, "sender"), (soon, "sender"), (later, "sender"), (later, "sender"))
+
+    # Then the second burst finds its containers warm and the third starts one again
+    assert t.cold_starts(apart=False) == {"sender": 2}
+
+
+def test_invocations_that_do_not_overlap_share_a_container() -> None:
+    # Given two signups a second apart, each over in a fifth of it, and a third long after
+    t = tally((0, "api"), (1, "api"), (KEPT_WARM.total_seconds() + 120, "api"))
+
+    # Then the API starts cold twice: first, and after its container was reclaimed
+    assert t.cold_starts(apart=False) == {"api": 2}
+
+
+def test_one_at_a_time_invocations_wait_for_the_previous_one() -> None:
+    # Given two SES events arriving at the same moment, a trickle's batches taken one at a time
+    t = Tally()
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    for _ in range(2):
+        with t.invoking("engagement", at=at, one_at_a_time=True):
+            pass
+
+    # Then the second starts when the first ended: one container, as a function of its own too
+    (first, took, _), (second, _, _) = t.started
+    assert second == first + took
+    assert t.cold_starts(apart=True) == {"engagement": 1}
