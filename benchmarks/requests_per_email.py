@@ -79,11 +79,8 @@ REGIMES = {"busy": 400, "trickle": 50}  # leads by default
 ENGAGEMENT_BATCH = {"busy": 100, "trickle": 1}  # events per engagement invocation
 SENDER_BATCH = 10  # the send queue's BatchSize
 SENDER_WINDOW = timedelta(seconds=1)  # the send queue's MaximumBatchingWindowInSeconds
-# Invocations of one function at once, at most (template.yaml: the queues' MaximumConcurrency;
-# SenderConcurrency's default). The sweep's schedule starts one run at a time.
-CONCURRENCY = {"sweep": 1, "sender": 5, "engagement": 10}
-# Lambda keeps an idle container for some minutes (not documented; commonly 5 to 15): an invocation
-# later than this after the function's previous one is counted as a cold start (its INIT is billed).
+# Lambda keeps an idle container for some minutes (not documented; commonly 5 to 15): one idle
+# longer than this is gone, and the next invocation that finds no other starts one (INIT billed).
 KEPT_WARM = timedelta(minutes=10)
 XRAY_FIXED_RATE = 0.05  # Lambda's X-Ray sampling beyond the first invocation of each second
 SQS_BATCH = 10  # jobs per SendMessageBatch
@@ -321,7 +318,7 @@ class Tally:
         if at is not None and invocations:
             # more invocations than the part may run at once start as earlier ones finish
             each = (time.perf_counter() - started) / invocations
-            width = 1 if one_at_a_time else CONCURRENCY.get(function, invocations)
+            width = 1 if one_at_a_time else concurrency(function) or invocations
             first = max(at.timestamp(), self.ended.get(function, -math.inf)) if one_at_a_time else at.timestamp()
             self.started += [(first + i // width * each, each, function) for i in range(invocations)]
             self.ended[function] = first + math.ceil(invocations / width) * each
@@ -354,7 +351,6 @@ class Tally:
                 idle = [len(pool) - 1]
             pool[max(idle, key=lambda i: pool[i])] = start + seconds  # the one that ran last: still warm
         self.cold[apart] = cold
-        return cold
         return cold
 
 
@@ -1169,8 +1165,9 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
         f" share at the template's MemorySize ({sizes}), plus {DYNAMODB_SECONDS * 1000:.0f} ms per DynamoDB"
         f" request and {SES_SECONDS * 1000:.0f} ms per SES call; a cold start (an invocation finding no"
         f" container of its function idle for at most {KEPT_WARM.total_seconds() / 60:.0f} minutes: invocations"
-        " starting in the same second run side by side, up to the queues' MaximumConcurrency; the nurture"
-        " function's sweep keeps one container warm, every minute; see Tally.cold_starts) adds its INIT's CPU"
+        " that overlap, each lasting its wall time here, run side by side, send batches up to the queue's"
+        " MaximumConcurrency; the nurture function's sweep keeps one container warm, every minute; see"
+        " Tally.cold_starts) adds its INIT's CPU"
         f" and its first invocation's one-time setup (measured, see FIRST_INVOCATION, with peak resident"
         f" memory: {inits}); arm64 ${prices.LAMBDA_GB_SECOND} per GB-s,"
         f" ${prices.LAMBDA_REQUEST * 1e6:.2f} per million requests."
@@ -1230,6 +1227,14 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
 def tracing_by_default() -> bool:
     """Whether template.yaml traces every function when deployed without parameters."""
     return template_default("Tracing") == "Active"
+
+
+@functools.cache
+def concurrency(part: str) -> int | None:
+    """Invocations of `part` at once, at most: the send queue's MaximumConcurrency (the parameter
+    SenderConcurrency) for the sender; None: as many as come (engagement's batches of 100 rarely
+    come two at once)."""
+    return int(template_default("SenderConcurrency") or 5) if part == "sender" else None
 
 
 def template_default(parameter: str) -> str | None:
