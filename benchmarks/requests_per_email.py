@@ -593,6 +593,7 @@ def simulate(
         nonlocal handled
         phase("sender")
         jobs = queue.memory.drain()
+        tally.sqs += received_and_deleted(len(jobs))
         # the queue's batching window: the sweep that queued the jobs has most often finished by then
         with tally.invoking("sender", math.ceil(len(jobs) / SENDER_BATCH), clock.now() + SENDER_WINDOW):
             for job in jobs:
@@ -663,6 +664,7 @@ def simulate(
             # The batching window closes after the batch's first event. A trickle's events come apart
             # (those that come together would make one batch): one batch at a time.
             at = (arrivals[start] if trickle else clock.now()) + WINDOW
+            tally.sqs += received_and_deleted(len(events[start : start + size]))
             with tally.invoking("engagement", at=at, one_at_a_time=trickle):
                 _, received = received_events(sqs_batch(*events[start : start + size]))
                 app.engagement.process(received)
@@ -1189,21 +1191,29 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     power_tuning(bills)
     print(
         "SQS: SendMessageBatch to the send queue, a ChangeMessageVisibility per deferred job, one send per SES"
-        " event by the EventBridge rule; the event source mappings' receives and deletes are not counted."
+        " event by the EventBridge rule, and the event source mappings' ReceiveMessage and DeleteMessageBatch"
+        " (one each per 10 messages, the most one call takes)."
     )
     print(
         "Not per email (above): the sweep's reads of its due indexes. The sweep runs every minute whatever"
         " the load: its index queries (an empty one billed at DynamoDB's minimum, 0.5 RRU), the invocation, its"
         f" measured duration and its log lines ({idle_sweep_log_bytes():,} bytes a run) make a fixed floor:"
     )
+    polling = idle_polling_dollars()
+    print(
+        "  and Lambda's pollers of the queues wait for messages whatever the load (long polls of 20 s), each a"
+        f" ReceiveMessage: {', '.join(f'{m} {n}' for m, n in pollers().items())} pollers (2 at rest where the"
+        f" mapping sets no MaximumConcurrency, 5 where it does): ${polling:.2f} a month"
+    )
     for c in bills:
-        floor = idle_sweep_dollars(c)
+        floor = fixed_dollars(c)
         days = c.run.tally.span.total_seconds() / 86400
-        if floor is not None and days:
+        if days:
             monthly_emails = c.run.emails / days * 30
             print(
-                f"  {c.run.regime}: ${floor:.2f} a month; at this run's pace ({monthly_emails:,.0f} emails a month)"
-                f" ${floor / monthly_emails * 1000:.4f} per 1,000 emails more"
+                f"  {c.run.regime}: ${floor:.2f} a month (sweep ${floor - polling:.2f}, pollers ${polling:.2f}); at"
+                f" this run's pace ({monthly_emails:,.0f} emails a month) ${floor / monthly_emails * 1000:.4f} per"
+                " 1,000 emails more"
             )
     if baseline is not None:
         compared(bills, baseline)
@@ -1337,16 +1347,17 @@ def compared(bills: list[Cost], baseline: dict[str, str]) -> None:
 
 def monthly_bills(bills: list[Cost]) -> None:
     """What a month costs at 10k, 100k and 1M emails: the infrastructure per email (this run) plus
-    the sweep's fixed floor, beside SES's own price and a Step Functions-per-lead design's transitions."""
+    the fixed floor (the sweep, the queues' pollers), beside SES's own price and a Step
+    Functions-per-lead design's transitions."""
     print()
     print("A month's bill, at this run's cost per email (infrastructure: DynamoDB, Lambda, SQS, EventBridge, logs)")
     volumes = (10_000, 100_000, 1_000_000)
     print(f"{'emails a month':44}" + "".join(f"{v:>14,}" for v in volumes))
     for c in bills:
         per_email = c.total / c.run.emails
-        floor = idle_sweep_dollars(c) or 0.0
+        floor = fixed_dollars(c)
         print(
-            f"{'  ripen, ' + c.run.regime + ' (with the idle sweep)':44}"
+            f"{'  ripen, ' + c.run.regime + ' (with the fixed floor)':44}"
             + "".join(f"{'$' + format(per_email * v + floor, ',.2f'):>14}" for v in volumes)
         )
     for c in bills[:1]:
@@ -1366,6 +1377,40 @@ def monthly_bills(bills: list[Cost]) -> None:
     print(
         f"{'  SES (outbound email)':44}" + "".join(f"{'$' + format(prices.SES_EMAIL * v, ',.2f'):>14}" for v in volumes)
     )
+
+
+def received_and_deleted(messages: int) -> int:
+    """The SQS requests of an event source mapping for `messages` it hands to the function: a
+    ReceiveMessage and a DeleteMessageBatch per 10 messages (the most either call takes)."""
+    return 2 * math.ceil(messages / SQS_BATCH)
+
+
+@functools.cache
+def pollers() -> dict[str, int]:
+    """The pollers Lambda keeps on each queue of template.yaml's event source mappings while no
+    message comes: as few as 2, but 5 where the mapping sets MaximumConcurrency (AWS: "this
+    optimization is not available when you enable the maximum concurrency setting";
+    docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html)."""
+    from ripen_dev.local import cfn
+
+    resources = cfn.load_template(REPO / "template.yaml")["Resources"]
+    out = {}
+    for name, resource in resources.items():
+        props = resource.get("Properties", {})
+        source = props.get("EventSourceArn", {}).get("Fn::GetAtt", [""])[0]
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping" and resources[source]["Type"] == "AWS::SQS::Queue":
+            out[name] = 5 if props.get("ScalingConfig", {}).get("MaximumConcurrency") else 2
+    return out
+
+
+def idle_polling_dollars() -> float:
+    """A month of the pollers' empty long polls (20 s each, the longest SQS allows)."""
+    return sum(pollers().values()) * 3 * MINUTES_A_MONTH * prices.SQS_REQUEST
+
+
+def fixed_dollars(cost: Cost) -> float:
+    """What a month costs with no email at all: the sweep's runs and the queues' pollers."""
+    return (idle_sweep_dollars(cost) or 0.0) + idle_polling_dollars()
 
 
 def idle_sweep_dollars(cost: Cost) -> float | None:

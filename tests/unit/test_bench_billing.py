@@ -1,6 +1,7 @@
-"""The cost bench (`make bench`) bills a cold start whenever Lambda would start a container: an
-invocation that finds none of its function's containers idle, because the others are busy or
-were idle too long. These are the bench's own rules, checked on invocations placed by hand."""
+"""The cost bench (`make bench`) bills what AWS would: a cold start whenever Lambda would start a
+container (an invocation that finds none of its function's containers idle, because the others
+are busy or were idle too long), and the SQS requests of Lambda's pollers, idle or not. These are
+the bench's own rules, checked on invocations placed by hand and on template.yaml."""
 
 from __future__ import annotations
 
@@ -66,3 +67,15 @@ def test_one_at_a_time_invocations_wait_for_the_previous_one() -> None:
     (first, took, _), (second, _, _) = t.started
     assert second == first + took
     assert t.cold_starts(apart=True) == {"engagement": 1}
+
+
+def test_every_queue_trigger_pays_its_pollers_whatever_the_load() -> None:
+    # Given template.yaml's event source mappings on SQS queues, each with MaximumConcurrency
+    from benchmarks.requests_per_email import idle_polling_dollars, pollers, received_and_deleted
+
+    # Then each keeps 5 pollers at rest (Lambda drops to 2 only without MaximumConcurrency)
+    assert pollers() == {"SendJobs": 5, "SesEvents": 5, "LeadEvents": 5}
+    # and a month of their empty 20-second long polls is a fixed cost: 15 pollers, $0.40 per million
+    assert round(idle_polling_dollars(), 2) == round(15 * 3 * 60 * 24 * 30 * 0.40 / 1e6, 2)
+    # while a batch of 25 messages costs 3 receives and 3 batch deletes
+    assert received_and_deleted(25) == 6
