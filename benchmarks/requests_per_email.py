@@ -664,9 +664,10 @@ def simulate(
             # The batching window closes after the batch's first event. A trickle's events come apart
             # (those that come together would make one batch): one batch at a time.
             at = (arrivals[start] if trickle else clock.now()) + WINDOW
-            tally.sqs += received_and_deleted(len(events[start : start + size]))
+            batch = events[start : start + size]
+            tally.sqs += received_and_deleted(len(batch))
             with tally.invoking("engagement", at=at, one_at_a_time=trickle):
-                _, received = received_events(sqs_batch(*events[start : start + size]))
+                _, received = received_events(sqs_batch(*batch))
                 app.engagement.process(received)
 
     while True:
@@ -1090,8 +1091,13 @@ class Cost:
         """The infrastructure's dollars (every part)."""
         return sum(self.parts.values())
 
-    def per_thousand(self, dollars: float) -> float:
-        return dollars / self.run.emails * 1000
+    @property
+    def all_cold_starts(self) -> int:
+        return sum(self.cold_starts(f) for f in FUNCTIONS)
+
+    def per_thousand(self, amount: float) -> float:
+        """`amount` (dollars, or a count) per 1,000 emails."""
+        return amount / self.run.emails * 1000
 
 
 def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figure]:
@@ -1123,7 +1129,7 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     row("  modelled billed ms at the template's memory", [f" {modelled(c)}" for c in bills])
     row(
         "  cold starts per 1,000 emails",
-        [f"{1000 * sum(c.cold_starts(f) for f in FUNCTIONS) / c.run.emails:.0f}" for c in bills],
+        [f"{c.per_thousand(c.all_cold_starts):.0f}" for c in bills],
     )
     row("SQS requests", [f"{c.run.tally.sqs / c.run.emails:.2f}" for c in bills])
     row("EventBridge custom events", [f"{c.run.tally.bus_events / c.run.emails:.3f}" for c in bills])
@@ -1143,7 +1149,7 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     )
     row(
         "    traces per 1,000 emails",
-        [f"{1000 * sum(c.run.tally.traces(f) for f in FUNCTIONS) / c.run.emails:.0f}" for c in with_tracing],
+        [f"{c.per_thousand(sum(c.run.tally.traces(f) for f in FUNCTIONS)):.0f}" for c in with_tracing],
     )
     apart = [Cost(run, memory, init, traced, apart=True) for run in runs]
     row(
@@ -1152,7 +1158,7 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
     )
     row(
         "    cold starts per 1,000 emails",
-        [f"{1000 * sum(c.cold_starts(f) for f in FUNCTIONS) / c.run.emails:.0f}" for c in apart],
+        [f"{c.per_thousand(c.all_cold_starts):.0f}" for c in apart],
     )
     row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
     row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
