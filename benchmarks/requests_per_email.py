@@ -19,7 +19,8 @@ Every DynamoDB call asks for `ReturnConsumedCapacity=TOTAL`, so the billed read 
 units (transactions and index writes included) are what DynamoDB Local says each call consumed.
 Lambda invocations are counted per function and timed in this process (a stand-in for their billed
 duration), SQS requests and custom EventBridge events are counted, and all of it is priced with
-`ripen_dev.prices` into infrastructure dollars per 1,000 emails.
+`ripen_dev.prices` into infrastructure dollars per 1,000 emails, beside the floor no change of code
+goes below (`Cost.floor`): the run's queue, bus and Lambda requests and the least exactly once writes.
 
     uv run --frozen python -m benchmarks.requests_per_email [--leads 400] [--regime busy|trickle|both]
 """
@@ -101,6 +102,11 @@ LAMBDA_CONTEXT = {
     "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:ripen-prod-NurtureFunction-1a2B3c4D5e6F",
     "function_request_id": "8f507cfc-1c4b-4697-b07a-ac58fc914c95",
 }
+# The fewest write units sending an email exactly once can take, whatever the code: its claim (one
+# conditional write), a lease taken before SES is called and the send recorded after it (two: a
+# sender that died in between must be told from one that never called SES). Its events' marks,
+# the stats, the decision log and every index come on top.
+EXACTLY_ONCE_WRU = 3
 # Calls that accept ReturnConsumedCapacity (Scan too; the product never scans).
 CAPACITY = READS | WRITES
 
@@ -112,6 +118,7 @@ class LogVolume:
     def __init__(self) -> None:
         self.bytes = 0
         self.events = 0
+        self.platform_bytes = 0  # Lambda's own lines (`platform`), in `bytes` too
 
     def write(self, text: str) -> int:
         for line in text.splitlines():
@@ -124,10 +131,12 @@ class LogVolume:
 
     def platform(self, invocations: int, cold: int) -> None:
         """Lambda's START, END and REPORT lines of `invocations`, `cold` of them cold starts."""
+        before = self.bytes
         for _ in range(invocations):
             for line in PLATFORM_LINES:
                 self.write(line)
         self.bytes += cold * len(COLD_REPORT)
+        self.platform_bytes += self.bytes - before
 
 
 @dataclass
@@ -288,7 +297,9 @@ class Tally:
     cold: dict[bool, Counter[str]] = field(default_factory=dict)  # `cold_starts`, once the run is over
     # The simulated seconds in which each function was invoked: X-Ray's sampling (see `traces`)
     busy_seconds: dict[str, set[int]] = field(default_factory=dict)
-    sqs: int = 0  # SQS requests billed (sends, visibility changes; the event source mappings' receives not)
+    # SQS requests billed, by queue ("send", "engagement"): sends, visibility changes, and the event
+    # source mappings' receives and deletes (their idle long polls are a fixed cost: `pollers`)
+    sqs: Counter[str] = field(default_factory=Counter)
     bus_events: int = 0  # custom events put on the sales bus
     span: timedelta = timedelta()  # simulated time, first signup to last event
     logs: LogVolume = field(default_factory=LogVolume)  # application, metric (EMF) and Lambda's lines
@@ -521,11 +532,11 @@ class CountedQueue:
         self.memory = MemorySendQueue()
 
     def enqueue(self, jobs: Any) -> list[Any]:
-        self.tally.sqs += math.ceil(len(jobs) / SQS_BATCH)
+        self.tally.sqs["send"] += math.ceil(len(jobs) / SQS_BATCH)
         return self.memory.enqueue(jobs)
 
     def defer(self, receipt_handle: str, delay: timedelta) -> None:
-        self.tally.sqs += 1
+        self.tally.sqs["send"] += 1
         self.memory.defer(receipt_handle, delay)
 
 
@@ -593,14 +604,14 @@ def simulate(
         nonlocal handled
         phase("sender")
         jobs = queue.memory.drain()
-        tally.sqs += received_and_deleted(len(jobs))
+        tally.sqs["send"] += received_and_deleted(len(jobs))
         # the queue's batching window: the sweep that queued the jobs has most often finished by then
         with tally.invoking("sender", math.ceil(len(jobs) / SENDER_BATCH), clock.now() + SENDER_WINDOW):
             for job in jobs:
                 try:
                     app.sender.send(job)
                 except RetryLaterError as exc:
-                    queue.tally.sqs += 1  # the handler defers the job: ChangeMessageVisibility
+                    queue.tally.sqs["send"] += 1  # the handler defers the job: ChangeMessageVisibility
                     heapq.heappush(agenda, (clock.now() + exc.delay, next(order), "job", job))
         for ses_id, at, tags in ses.accepted[handled:]:
             plan_events(ses_id, at, tags)
@@ -657,7 +668,7 @@ def simulate(
                 tally.events[name] += 1
                 events.append(event_about(message, name, at=when, **fields))
                 arrivals.append(when)
-        tally.sqs += len(events)  # the EventBridge rule puts each SES event on the engagement queue
+        tally.sqs["engagement"] += len(events)  # the EventBridge rule puts each SES event on the engagement queue
         size = ENGAGEMENT_BATCH[regime]
         for start in range(0, len(events), size):
             tally.batches += 1
@@ -665,7 +676,7 @@ def simulate(
             # (those that come together would make one batch): one batch at a time.
             at = (arrivals[start] if trickle else clock.now()) + WINDOW
             batch = events[start : start + size]
-            tally.sqs += received_and_deleted(len(batch))
+            tally.sqs["engagement"] += received_and_deleted(len(batch))
             with tally.invoking("engagement", at=at, one_at_a_time=trickle):
                 _, received = received_events(sqs_batch(*batch))
                 app.engagement.process(received)
@@ -711,7 +722,7 @@ def simulate(
         if next_sweep is not None and next_sweep <= now and next_due(client, settings) == next_sweep:
             clock.advance(minutes=1)  # what is still due (a window not open yet) waits for the next run
     tally.span = clock.now() - START
-    tally.logs.bytes += sum(tally.cold_starts(apart=False).values()) * len(COLD_REPORT)
+    tally.logs.platform(0, sum(tally.cold_starts(apart=False).values()))
     return tally
 
 
@@ -1080,7 +1091,7 @@ class Cost:
         return {
             "DynamoDB": dynamodb,
             "Lambda": sum(self.lambda_dollars(f) for f in FUNCTIONS),
-            "SQS": tally.sqs * prices.SQS_REQUEST,
+            "SQS": tally.sqs.total() * prices.SQS_REQUEST,
             "EventBridge": tally.bus_events * prices.EVENTBRIDGE_EVENT,
             "X-Ray": sum(tally.traces(f) for f in FUNCTIONS) * prices.XRAY_TRACE if self.traced else 0.0,
             "CloudWatch Logs": tally.logs.bytes * prices.CLOUDWATCH_LOGS_GB,
@@ -1090,6 +1101,38 @@ class Cost:
     def total(self) -> float:
         """The infrastructure's dollars (every part)."""
         return sum(self.parts.values())
+
+    @property
+    def floor(self) -> dict[str, float]:
+        """What this run's traffic costs before ripen does any work of its own: the requests of its
+        queues and bus, Lambda's request charge and its own log lines, and the write units exactly
+        once needs at the least. No change of code goes below it; only a change of the paths the
+        messages take (`without_engagement_queue`)."""
+        tally = self.run.tally
+        return {
+            "queues and bus": tally.sqs.total() * prices.SQS_REQUEST + tally.bus_events * prices.EVENTBRIDGE_EVENT,
+            "Lambda requests and Lambda's own lines": sum(tally.invocations.values()) * prices.LAMBDA_REQUEST
+            + tally.logs.platform_bytes * prices.CLOUDWATCH_LOGS_GB,
+            f"exactly once: {EXACTLY_ONCE_WRU} WRU an email": EXACTLY_ONCE_WRU
+            * self.run.emails
+            * prices.WRITE_REQUEST_UNIT,
+        }
+
+    @property
+    def without_engagement_queue(self) -> float:
+        """`floor`, with SES events invoking the function straight from EventBridge (asynchronously, no
+        queue): no SQS request for them, but an invocation (and its log lines) for every event."""
+        tally = self.run.tally
+        events, batches = tally.events.total(), tally.invocations["engagement"]
+        invocations = sum(tally.invocations.values())
+        per_invocation = prices.LAMBDA_REQUEST + (
+            tally.logs.platform_bytes / invocations * prices.CLOUDWATCH_LOGS_GB if invocations else 0.0
+        )
+        return (
+            sum(self.floor.values())
+            - tally.sqs["engagement"] * prices.SQS_REQUEST
+            + (events - batches) * per_invocation
+        )
 
     @property
     def all_cold_starts(self) -> int:
@@ -1131,7 +1174,7 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
         "  cold starts per 1,000 emails",
         [f"{c.per_thousand(c.all_cold_starts):.0f}" for c in bills],
     )
-    row("SQS requests", [f"{c.run.tally.sqs / c.run.emails:.2f}" for c in bills])
+    row("SQS requests", [f"{c.run.tally.sqs.total() / c.run.emails:.2f}" for c in bills])
     row("EventBridge custom events", [f"{c.run.tally.bus_events / c.run.emails:.3f}" for c in bills])
     row("log bytes (CloudWatch Logs, as billed)", [f"{c.run.tally.logs.bytes / c.run.emails:,.0f}" for c in bills])
     print(f"{'$ per 1,000 emails':44}")
@@ -1161,6 +1204,13 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
         [f"{c.per_thousand(c.all_cold_starts):.0f}" for c in apart],
     )
     row("  target", [f"<= {prices.TARGET_PER_THOUSAND}" for _ in bills])
+    row("  floor: no change of code goes below", [f"{c.per_thousand(sum(c.floor.values())):.5f}" for c in bills])
+    for part in bills[0].floor:
+        row(f"    {part}", [f"{c.per_thousand(c.floor[part]):.5f}" for c in bills])
+    row(
+        "    floor with SES events straight to Lambda",
+        [f"{c.per_thousand(c.without_engagement_queue):.5f}" for c in bills],
+    )
     row("  SES itself (not infrastructure)", [f"{prices.SES_EMAIL * 1000:.2f}" for _ in bills])
     sizes = ", ".join(f"{f} {memory[f]} MB" for f in DEPLOYED)
     inits = ", ".join(
@@ -1193,6 +1243,15 @@ def costs(runs: list[Run], baseline: dict[str, str] | None = None) -> list[Figur
         " same run): only the sweep's function is kept warm by its runs; the sender's and engagement's"
         " invocations start containers of their own functions (the same rule, see above) and pay that part's"
         " INIT; the same work otherwise."
+    )
+    print(
+        "Floor: what this run's traffic costs before any of ripen's own work (see Cost.floor): every SQS"
+        " request and sales-bus event, Lambda's $0.20 per million invocations and its START/END/REPORT lines,"
+        f" and {EXACTLY_ONCE_WRU} write units an email (its claim, the lease before SES, the send recorded"
+        " after it: the least exactly once takes). No DynamoDB read, no duration, no line of ripen's, no"
+        " event mark, stats, decision log or index. With SES events straight from EventBridge to the"
+        " function (asynchronous invocations: no engagement queue, no batch), each event is an invocation"
+        " instead."
     )
     power_tuning(bills)
     print(

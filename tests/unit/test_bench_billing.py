@@ -79,3 +79,53 @@ def test_every_queue_trigger_pays_its_pollers_whatever_the_load() -> None:
     assert round(idle_polling_dollars(), 2) == round(15 * 3 * 60 * 24 * 30 * 0.40 / 1e6, 2)
     # while a batch of 25 messages costs 3 receives and 3 batch deletes
     assert received_and_deleted(25) == 6
+
+
+def test_the_floor_bills_only_the_message_paths_and_the_least_exactly_once_takes() -> None:
+    from benchmarks.requests_per_email import EXACTLY_ONCE_WRU, Cost, Requests, Run
+    from ripen_dev import prices
+
+    # Given a run of 10 emails whose traffic made 40 SQS requests (30 of them for 10 SES events
+    # in 10 engagement batches), put 1 event on the sales bus and invoked Lambda 20 times
+    t = Tally()
+    t.emails["welcome"] = 10
+    t.events["send"] = 10
+    t.sqs.update({"send": 10, "engagement": 30})
+    t.bus_events = 1
+    t.invocations.update({"sweep": 5, "sender": 5, "engagement": 10})
+    t.logs.platform(20, cold=2)
+    cost = Cost(Run("trickle", 5, Requests(), t, seconds=0.0), memory={})
+
+    # When its floor is priced
+    floor = cost.floor
+
+    # Then it is those requests, Lambda's request charge and own lines, and 3 WRU an email: nothing else
+    assert EXACTLY_ONCE_WRU == 3
+    assert floor["queues and bus"] == 40 * prices.SQS_REQUEST + prices.EVENTBRIDGE_EVENT
+    lines = t.logs.platform_bytes * prices.CLOUDWATCH_LOGS_GB
+    assert t.logs.platform_bytes == t.logs.bytes  # Lambda's lines, cold starts' Init Duration in
+    assert floor["Lambda requests and Lambda's own lines"] == 20 * prices.LAMBDA_REQUEST + lines
+    assert floor["exactly once: 3 WRU an email"] == 30 * prices.WRITE_REQUEST_UNIT
+    # and with SES events straight from EventBridge, their 30 SQS requests go while each of the 10
+    # events stays one invocation (one per batch already): the floor is 30 requests lower
+    assert round(cost.without_engagement_queue, 12) == round(sum(floor.values()) - 30 * prices.SQS_REQUEST, 12)
+
+
+def test_without_the_engagement_queue_each_event_of_a_batch_is_an_invocation() -> None:
+    from benchmarks.requests_per_email import Cost, Requests, Run
+    from ripen_dev import prices
+
+    # Given a busy run whose 10 SES events came in one engagement batch (10 sends by the rule,
+    # a receive and a delete), among 4 invocations
+    t = Tally()
+    t.emails["welcome"] = 5
+    t.events.update({"send": 5, "delivery": 5})
+    t.sqs.update({"send": 3, "engagement": 12})
+    t.invocations.update({"sweep": 2, "sender": 1, "engagement": 1})
+    t.logs.platform(4, cold=0)
+    cost = Cost(Run("busy", 5, Requests(), t, seconds=0.0), memory={})
+
+    # Then going straight to Lambda saves the 12 requests and pays 9 more invocations, each with its lines
+    each = prices.LAMBDA_REQUEST + t.logs.platform_bytes / 4 * prices.CLOUDWATCH_LOGS_GB
+    expected = sum(cost.floor.values()) - 12 * prices.SQS_REQUEST + 9 * each
+    assert round(cost.without_engagement_queue, 12) == round(expected, 12)
