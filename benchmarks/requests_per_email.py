@@ -102,10 +102,11 @@ LAMBDA_CONTEXT = {
     "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:ripen-prod-NurtureFunction-1a2B3c4D5e6F",
     "function_request_id": "8f507cfc-1c4b-4697-b07a-ac58fc914c95",
 }
-# The fewest write units sending an email exactly once can take, whatever the code: its claim (one
-# conditional write), a lease taken before SES is called and the send recorded after it (two: a
-# sender that died in between must be told from one that never called SES). Its events' marks,
-# the stats, the decision log and every index come on top.
+# The fewest write units sending an email exactly once takes with this design's parts (a decision
+# that claims it, a sender that sends it): the claim (one conditional write), a lease taken before
+# SES is called and the send recorded after it (two: a sender that died in between must be told
+# from one that never called SES). Its events' marks, the stats, the decision log and every index
+# come on top.
 EXACTLY_ONCE_WRU = 3
 # Calls that accept ReturnConsumedCapacity (Scan too; the product never scans).
 CAPACITY = READS | WRITES
@@ -1108,9 +1109,9 @@ class Cost:
         queues and bus, Lambda's request charge and its own log lines, and the write units exactly
         once needs at the least. No change of code goes below it; only a change of the paths the
         messages take (`without_engagement_queue`)."""
-        tally = self.run.tally
+        tally, parts = self.run.tally, self.parts
         return {
-            "queues and bus": tally.sqs.total() * prices.SQS_REQUEST + tally.bus_events * prices.EVENTBRIDGE_EVENT,
+            "queues and bus": parts["SQS"] + parts["EventBridge"],
             "Lambda requests and Lambda's own lines": sum(tally.invocations.values()) * prices.LAMBDA_REQUEST
             + tally.logs.platform_bytes * prices.CLOUDWATCH_LOGS_GB,
             f"exactly once: {EXACTLY_ONCE_WRU} WRU an email": EXACTLY_ONCE_WRU

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from benchmarks.requests_per_email import KEPT_WARM, Tally
+from benchmarks.requests_per_email import FUNCTIONS, KEPT_WARM, Tally
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp()
 
@@ -94,7 +94,7 @@ def test_the_floor_bills_only_the_message_paths_and_the_least_exactly_once_takes
     t.bus_events = 1
     t.invocations.update({"sweep": 5, "sender": 5, "engagement": 10})
     t.logs.platform(20, cold=2)
-    cost = Cost(Run("trickle", 5, Requests(), t, seconds=0.0), memory={})
+    cost = Cost(Run("trickle", 5, Requests(), t, seconds=0.0), memory=dict.fromkeys(FUNCTIONS, 256))
 
     # When its floor is priced
     floor = cost.floor
@@ -123,7 +123,7 @@ def test_without_the_engagement_queue_each_event_of_a_batch_is_an_invocation() -
     t.sqs.update({"send": 3, "engagement": 12})
     t.invocations.update({"sweep": 2, "sender": 1, "engagement": 1})
     t.logs.platform(4, cold=0)
-    cost = Cost(Run("busy", 5, Requests(), t, seconds=0.0), memory={})
+    cost = Cost(Run("busy", 5, Requests(), t, seconds=0.0), memory=dict.fromkeys(FUNCTIONS, 256))
 
     # Then going straight to Lambda saves the 12 requests and pays 9 more invocations, each with its lines
     each = prices.LAMBDA_REQUEST + t.logs.platform_bytes / 4 * prices.CLOUDWATCH_LOGS_GB
