@@ -391,8 +391,8 @@ SAME_TRAFFIC = "the same leads and events, its signups without the form's fields
 # nurture function runs the sweep, the sender and engagement (ripen/handlers/nurture.py), so the
 # sweep's run every minute keeps their container warm. The design before (each part a function of
 # its own, `Cost.apart`) is priced beside it.
-FUNCTIONS = ("api", "sweep", "sender", "engagement")
 DEPLOYED = {"api": ("api",), "nurture": ("sweep", "sender", "engagement")}
+FUNCTIONS = tuple(part for parts in DEPLOYED.values() for part in parts)
 
 
 def function_of(part: str) -> str:
@@ -880,9 +880,7 @@ MINUTES_A_MONTH = 30 * 24 * 60
 def memory_sizes() -> dict[str, int]:
     """The MemorySize in MB of each deployed function and of each part (its function's), from
     template.yaml (the function's own, else the Globals')."""
-    from ripen_dev.local import cfn
-
-    template = cfn.load_template(REPO / "template.yaml")
+    template = deployed_template()
     default = int(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
     sizes = dict.fromkeys([*FUNCTIONS, *DEPLOYED], default)
     for resource in template.get("Resources", {}).values():
@@ -918,13 +916,7 @@ PHASES_OF = {
 # loads each service's model). That part is not INIT, but it is billed all the same, in the first
 # invocation's duration: it is counted here as part of the cold start. Measured without a request to
 # AWS (keys from local values); printed as imports + first-invocation setup.
-HANDLER_IMPORTS = {
-    "api": "ripen.handlers.api",
-    "sweep": "ripen.handlers.sweep",
-    "sender": "ripen.handlers.sender",
-    "engagement": "ripen.handlers.engagement",
-    "nurture": "ripen.handlers.nurture",
-}
+HANDLER_IMPORTS = {name: f"ripen.handlers.{name}" for name in (*FUNCTIONS, *DEPLOYED)}
 FIRST_INVOCATION = {
     "api": (
         "a = app(); a.metrics; handler.resolver(); a.signup; a.signup_limits; a.captcha; a.links; secrets()\n"
@@ -1313,10 +1305,18 @@ def concurrency(part: str) -> int | None:
     return int(template_default("SenderConcurrency") or 5) if part == "sender" else None
 
 
+@functools.cache
+def deployed_template() -> dict[str, Any]:
+    """template.yaml, read once a run (read-only: the figures that follow from it)."""
+    from ripen_dev.local import cfn
+
+    return cfn.load_template(REPO / "template.yaml")
+
+
 def template_default(parameter: str) -> str | None:
     from ripen_dev.local import cfn
 
-    return cfn.parameter_defaults(cfn.load_template(REPO / "template.yaml")).get(parameter)
+    return cfn.parameter_defaults(deployed_template()).get(parameter)
 
 
 def total_requests(run: Run) -> int:
@@ -1457,9 +1457,7 @@ def pollers() -> dict[str, int]:
     message comes: as few as 2, but 5 where the mapping sets MaximumConcurrency (AWS: "this
     optimization is not available when you enable the maximum concurrency setting";
     docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html)."""
-    from ripen_dev.local import cfn
-
-    resources = cfn.load_template(REPO / "template.yaml")["Resources"]
+    resources = deployed_template()["Resources"]
     out = {}
     for name, resource in resources.items():
         props = resource.get("Properties", {})

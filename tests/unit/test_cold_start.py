@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 
 from ripen.adapters import aws, secrets
 from ripen.config import Settings
+from ripen.handlers import nurture
 from ripen_dev.local import cfn
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ HANDLERS = sorted(
 )
 # The nurture function hands each invocation to one of these handlers, imported when first needed:
 # each is checked as if it were a function of its own.
-PARTS = ("ripen.handlers.sweep", "ripen.handlers.sender", "ripen.handlers.engagement")
+PARTS = tuple(nurture.PARTS.values())
 # The parts each function's first invocation takes from `ripen.app` (`a`: the app) before its first request.
 FIRST_INVOCATION = {
     "ripen.handlers.api": "module.resolver(); a.signup; a.signup_limits; a.links; a.preferences; a.product_events",
